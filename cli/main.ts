@@ -1,0 +1,59 @@
+// The `cgm` command: one sub-command per file in cli/commands, loaded only when used so that
+// `cgm graph validate` does not pay for loading Temporal or ONNX Runtime.
+import { CliError } from './cli-error.js';
+
+type CommandModule = { run(argv: string[]): Promise<number> };
+
+const commands: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
+  services: {
+    summary: 'services up|down|status [--json]: local Temporal dev server + SeaweedFS S3',
+    load: () => import('./commands/services.js'),
+  },
+  graph: {
+    summary: 'graph validate FILE [--repair]: check a concept graph, print a JSON report',
+    load: () => import('./commands/graph.js'),
+  },
+  'export-models': {
+    summary: 'export-models (--tiny | --model ID) --out DIR [--fp16]: make an ONNX model bundle',
+    load: () => import('./commands/export-models.js'),
+  },
+  demo: {
+    summary: 'demo: run the bundled example end to end on the tiny models',
+    load: () => import('./commands/demo.js'),
+  },
+};
+
+function usage(): string {
+  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(14)} ${c.summary}`);
+  return `usage: cgm <command> [options]\n\ncommands:\n${lines.join('\n')}\n`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage());
+    return name ? 0 : 2;
+  }
+  const command = commands[name];
+  if (!command) {
+    process.stderr.write(`cgm: unknown command '${name}'\n${usage()}`);
+    return 2;
+  }
+  const mod = await command.load();
+  return mod.run(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof CliError) {
+      process.stderr.write(`cgm: ${err.message}\n`);
+      process.exitCode = err.exitCode;
+    } else {
+      process.stderr.write(`cgm: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exitCode = 1;
+    }
+  },
+);

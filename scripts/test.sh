@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The test command of the README (`npm test`): installs what is missing, then lint, types, all tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+echo "[test] lint (biome)" >&2
+npx biome check .
+echo "[test] typecheck (tsc)" >&2
+npx tsc --noEmit
+echo "[test] vitest" >&2
+npx vitest run "$@"
