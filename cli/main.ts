@@ -3,8 +3,9 @@
 import { CliError } from './cli-error.js';
 
 type CommandModule = { run(argv: string[]): Promise<number> };
+type Command = { summary: string; load: () => Promise<CommandModule>; passName?: boolean };
 
-const commands: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
+const commands: Record<string, Command> = {
   services: {
     summary: 'services up|down|status [--json]: local Temporal dev server + SeaweedFS S3',
     load: () => import('./commands/services.js'),
@@ -16,6 +17,16 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
   'export-models': {
     summary: 'export-models (--tiny | --model ID) --out DIR [--fp16]: make an ONNX model bundle',
     load: () => import('./commands/export-models.js'),
+  },
+  extract: {
+    summary: 'extract IMAGE [--caption TEXT]: concepts + causal graph from a VLM (paper Fig. 2)',
+    load: () => import('./commands/vlm.js'),
+    passName: true,
+  },
+  propose: {
+    summary: 'propose IMAGE --graph G.json: interventions from a VLM (paper Fig. 3)',
+    load: () => import('./commands/vlm.js'),
+    passName: true,
   },
   demo: {
     summary: 'demo: run the bundled example end to end on the tiny models',
@@ -40,7 +51,8 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const mod = await command.load();
-  return mod.run(rest);
+  // Modules serving several commands (vlm: extract, propose) receive the command name first.
+  return mod.run(command.passName ? [name, ...rest] : rest);
 }
 
 main(process.argv.slice(2)).then(

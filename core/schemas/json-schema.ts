@@ -5,7 +5,11 @@ import { z } from 'zod';
 export type JsonSchema = Record<string, unknown>;
 
 export function toJsonSchema(schema: z.ZodType): JsonSchema {
-  const out = z.toJSONSchema(schema, { target: 'draft-7', io: 'output', unrepresentable: 'any' }) as JsonSchema;
+  const out = z.toJSONSchema(schema, {
+    target: 'draft-7',
+    io: 'output',
+    unrepresentable: 'any',
+  }) as JsonSchema;
   delete out.$schema;
   return closeObjects(out) as JsonSchema;
 }

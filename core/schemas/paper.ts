@@ -36,7 +36,9 @@ export const PropagatedChangeSchema = z.object({
   concept_id: text('concept_id'),
   concept_name: z.string(),
   original_value: z.string(),
-  new_value: text('new_value').describe('1–3 descriptive words combining variable and value, e.g. "wet road"'),
+  new_value: text('new_value').describe(
+    '1–3 descriptive words combining variable and value, e.g. "wet road"',
+  ),
   reason: z.string(),
 });
 export type PropagatedChange = z.infer<typeof PropagatedChangeSchema>;

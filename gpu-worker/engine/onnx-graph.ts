@@ -1,0 +1,219 @@
+// ONNX Runtime behind one module: every other engine file sees only `OnnxGraph.run` with plain
+// typed arrays. Execution provider choice, dtype adaptation (fp16 / int32 graph inputs) and the
+// output conversion back to fp32 live here and nowhere else.
+import * as ort from 'onnxruntime-node';
+
+export type Device = 'cpu' | 'cuda';
+
+/** A host-side array handed to or returned from a graph. Float data is always fp32 on our side. */
+export interface HostTensor {
+  data: Float32Array | BigInt64Array | Int32Array;
+  dims: readonly number[];
+}
+
+export interface OpenGraphOptions {
+  device: Device;
+  /** Only when true does a failing CUDA provider fall back to the CPU, with a warning. */
+  allowCpuFallback?: boolean;
+  /** CPU intra-op threads; default lets ORT decide. */
+  threads?: number;
+  warn?: (message: string) => void;
+}
+
+export interface GraphIoInfo {
+  name: string;
+  type: string;
+  shape: ReadonlyArray<number | string>;
+}
+
+export class OnnxGraph {
+  private constructor(
+    readonly path: string,
+    readonly device: Device,
+    private readonly session: ort.InferenceSession,
+  ) {}
+
+  static async open(path: string, options: OpenGraphOptions): Promise<OnnxGraph> {
+    const base: ort.InferenceSession.SessionOptions = {
+      graphOptimizationLevel: 'all',
+      ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
+    };
+    if (options.device === 'cpu') {
+      return new OnnxGraph(
+        path,
+        'cpu',
+        await ort.InferenceSession.create(path, { ...base, executionProviders: ['cpu'] }),
+      );
+    }
+    try {
+      // Requesting CUDA without its provider library throws at session creation (no silent fallback,
+      // js-diffusion-anchors.md §3.1), so the fallback is ours and explicit.
+      const session = await ort.InferenceSession.create(path, { ...base, executionProviders: ['cuda'] });
+      return new OnnxGraph(path, 'cuda', session);
+    } catch (err) {
+      if (!options.allowCpuFallback) {
+        throw new Error(
+          `cannot start the CUDA execution provider for ${path}: ${(err as Error).message}. ` +
+            'Install the onnxruntime-node CUDA provider libraries (see Dockerfile.gpu) or set CGM_DEVICE=cpu.',
+        );
+      }
+      options.warn?.(`CUDA unavailable for ${path} (${(err as Error).message}); falling back to CPU`);
+      return new OnnxGraph(
+        path,
+        'cpu',
+        await ort.InferenceSession.create(path, { ...base, executionProviders: ['cpu'] }),
+      );
+    }
+  }
+
+  get inputs(): GraphIoInfo[] {
+    return this.session.inputMetadata.map(describe);
+  }
+
+  get outputs(): GraphIoInfo[] {
+    return this.session.outputMetadata.map(describe);
+  }
+
+  /** Runs the graph; feeds are converted to each input's declared dtype, float outputs come back fp32. */
+  async run(
+    feeds: Record<string, HostTensor>,
+    outputNames: readonly string[],
+  ): Promise<Record<string, HostTensor>> {
+    const ortFeeds: Record<string, ort.Tensor> = {};
+    for (const input of this.inputs) {
+      const feed = feeds[input.name];
+      if (!feed)
+        throw new Error(`graph ${this.path} needs input '${input.name}' (${input.type} ${fmt(input.shape)})`);
+      ortFeeds[input.name] = toOrt(feed, input, this.path);
+    }
+    const result = await this.session.run(ortFeeds, outputNames as string[]);
+    const out: Record<string, HostTensor> = {};
+    for (const name of outputNames) {
+      const t = result[name];
+      if (!t) throw new Error(`graph ${this.path} returned no output '${name}'`);
+      out[name] = fromOrt(t);
+    }
+    return out;
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+function describe(m: ort.InferenceSession.ValueMetadata): GraphIoInfo {
+  return m.isTensor
+    ? { name: m.name, type: m.type, shape: m.shape }
+    : { name: m.name, type: 'non-tensor', shape: [] };
+}
+
+const fmt = (shape: ReadonlyArray<number | string>) => `[${shape.join(',')}]`;
+
+function toOrt(feed: HostTensor, input: GraphIoInfo, path: string): ort.Tensor {
+  const dims = [...feed.dims];
+  const { data } = feed;
+  const expectRank = input.shape.length;
+  if (expectRank > 0 && expectRank !== dims.length) {
+    throw new Error(
+      `input '${input.name}' of ${path} has rank ${expectRank} ${fmt(input.shape)}, got dims ${fmt(dims)}`,
+    );
+  }
+  switch (input.type) {
+    case 'float32':
+      return new ort.Tensor('float32', asFloat32(data), dims);
+    case 'float16':
+      return new ort.Tensor('float16', float32ToFloat16Bits(asFloat32(data)), dims);
+    case 'int64':
+      return new ort.Tensor(
+        'int64',
+        data instanceof BigInt64Array ? data : BigInt64Array.from(data, (v) => BigInt(v)),
+        dims,
+      );
+    case 'int32':
+      return new ort.Tensor(
+        'int32',
+        data instanceof Int32Array ? data : Int32Array.from(data, (v) => Number(v)),
+        dims,
+      );
+    default:
+      throw new Error(`input '${input.name}' of ${path} has unsupported dtype ${input.type}`);
+  }
+}
+
+function asFloat32(data: HostTensor['data']): Float32Array {
+  if (data instanceof Float32Array) return data;
+  return Float32Array.from(data as ArrayLike<number | bigint>, (v) => Number(v));
+}
+
+function fromOrt(t: ort.Tensor): HostTensor {
+  const dims = [...t.dims];
+  switch (t.type) {
+    case 'float32':
+      return { data: t.data as Float32Array, dims };
+    case 'float16':
+      // onnxruntime-common hands fp16 out as Uint16Array bit patterns on Node < 24 (anchors §3.4).
+      return { data: float16BitsToFloat32(t.data as Uint16Array), dims };
+    case 'int64':
+      return { data: t.data as BigInt64Array, dims };
+    case 'int32':
+      return { data: t.data as Int32Array, dims };
+    default:
+      throw new Error(`unsupported output dtype ${t.type}`);
+  }
+}
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** IEEE 754 binary32 → binary16 bits, round to nearest even, with subnormals, inf and NaN. */
+export function float32ToFloat16Bits(src: Float32Array): Uint16Array {
+  const out = new Uint16Array(src.length);
+  for (let i = 0; i < src.length; i++) {
+    f32[0] = src[i];
+    const x = u32[0];
+    const sign = (x >>> 16) & 0x8000;
+    const exp = (x >>> 23) & 0xff;
+    const mant = x & 0x7fffff;
+    if (exp === 0xff) {
+      out[i] = sign | 0x7c00 | (mant ? 0x200 : 0);
+      continue;
+    }
+    const e = exp - 127 + 15;
+    if (e >= 0x1f) {
+      out[i] = sign | 0x7c00;
+    } else if (e <= 0) {
+      if (e < -10) {
+        out[i] = sign;
+      } else {
+        const m = mant | 0x800000;
+        const shift = 14 - e;
+        let half = m >>> shift;
+        const rem = m & ((1 << shift) - 1);
+        const mid = 1 << (shift - 1);
+        if (rem > mid || (rem === mid && half & 1)) half++;
+        out[i] = sign | half;
+      }
+    } else {
+      let half = (e << 10) | (mant >>> 13);
+      const rem = mant & 0x1fff;
+      if (rem > 0x1000 || (rem === 0x1000 && half & 1)) half++;
+      out[i] = sign | half;
+    }
+  }
+  return out;
+}
+
+/** IEEE 754 binary16 bits → binary32. */
+export function float16BitsToFloat32(src: Uint16Array): Float32Array {
+  const out = new Float32Array(src.length);
+  for (let i = 0; i < src.length; i++) {
+    const h = src[i];
+    const sign = h & 0x8000 ? -1 : 1;
+    const exp = (h >>> 10) & 0x1f;
+    const mant = h & 0x3ff;
+    if (exp === 0) out[i] = sign * mant * 2 ** -24;
+    else if (exp === 0x1f) out[i] = mant ? Number.NaN : sign * Number.POSITIVE_INFINITY;
+    else out[i] = sign * (1 + mant / 1024) * 2 ** (exp - 15);
+  }
+  return out;
+}
