@@ -1,7 +1,7 @@
 // Image in/out for the engine (sharp/libvips). The UNet needs H and W to be multiples of 32
 // (latent/4 attention grid, ledits-csg-algorithm.md §1.1, §3.4), so every input is brought to such
 // a size by one documented policy before it reaches the VAE.
-import sharp from 'sharp';
+import sharp, { type Metadata } from 'sharp';
 
 /** A decoded image as planar float32 RGB in [-1, 1], NCHW with N = 1. */
 export interface ImageTensor {
@@ -42,7 +42,7 @@ export function targetSize(
 
 /** Decodes any format sharp reads (PNG, JPEG, WebP, …), applies EXIF orientation, drops alpha on white. */
 export async function decodeImage(bytes: Uint8Array, policy: SizePolicy): Promise<ImageTensor> {
-  let meta: sharp.Metadata;
+  let meta: Metadata;
   try {
     meta = await sharp(bytes).metadata();
   } catch (err) {

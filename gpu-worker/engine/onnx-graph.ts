@@ -126,13 +126,15 @@ function toOrt(feed: HostTensor, input: GraphIoInfo, path: string): ort.Tensor {
     case 'int64':
       return new ort.Tensor(
         'int64',
-        data instanceof BigInt64Array ? data : BigInt64Array.from(data, (v) => BigInt(v)),
+        data instanceof BigInt64Array
+          ? data
+          : BigInt64Array.from(toNumbers(data), (v) => BigInt(Math.trunc(v))),
         dims,
       );
     case 'int32':
       return new ort.Tensor(
         'int32',
-        data instanceof Int32Array ? data : Int32Array.from(data, (v) => Number(v)),
+        data instanceof Int32Array ? data : Int32Array.from(toNumbers(data)),
         dims,
       );
     default:
@@ -140,9 +142,12 @@ function toOrt(feed: HostTensor, input: GraphIoInfo, path: string): ort.Tensor {
   }
 }
 
+function toNumbers(data: HostTensor['data']): number[] {
+  return data instanceof BigInt64Array ? Array.from(data, Number) : Array.from(data);
+}
+
 function asFloat32(data: HostTensor['data']): Float32Array {
-  if (data instanceof Float32Array) return data;
-  return Float32Array.from(data as ArrayLike<number | bigint>, (v) => Number(v));
+  return data instanceof Float32Array ? data : Float32Array.from(toNumbers(data));
 }
 
 function fromOrt(t: ort.Tensor): HostTensor {
