@@ -2,6 +2,7 @@
 // typed arrays. Execution provider choice, dtype adaptation (fp16 / int32 graph inputs) and the
 // output conversion back to fp32 live here and nowhere else.
 import * as ort from 'onnxruntime-node';
+import { float16BitsToFloat32, float32ToFloat16Bits } from './tensor.js';
 
 export type Device = 'cpu' | 'cuda';
 
@@ -165,60 +166,4 @@ function fromOrt(t: ort.Tensor): HostTensor {
     default:
       throw new Error(`unsupported output dtype ${t.type}`);
   }
-}
-
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-
-/** IEEE 754 binary32 → binary16 bits, round to nearest even, with subnormals, inf and NaN. */
-export function float32ToFloat16Bits(src: Float32Array): Uint16Array {
-  const out = new Uint16Array(src.length);
-  for (let i = 0; i < src.length; i++) {
-    f32[0] = src[i];
-    const x = u32[0];
-    const sign = (x >>> 16) & 0x8000;
-    const exp = (x >>> 23) & 0xff;
-    const mant = x & 0x7fffff;
-    if (exp === 0xff) {
-      out[i] = sign | 0x7c00 | (mant ? 0x200 : 0);
-      continue;
-    }
-    const e = exp - 127 + 15;
-    if (e >= 0x1f) {
-      out[i] = sign | 0x7c00;
-    } else if (e <= 0) {
-      if (e < -10) {
-        out[i] = sign;
-      } else {
-        const m = mant | 0x800000;
-        const shift = 14 - e;
-        let half = m >>> shift;
-        const rem = m & ((1 << shift) - 1);
-        const mid = 1 << (shift - 1);
-        if (rem > mid || (rem === mid && half & 1)) half++;
-        out[i] = sign | half;
-      }
-    } else {
-      let half = (e << 10) | (mant >>> 13);
-      const rem = mant & 0x1fff;
-      if (rem > 0x1000 || (rem === 0x1000 && half & 1)) half++;
-      out[i] = sign | half;
-    }
-  }
-  return out;
-}
-
-/** IEEE 754 binary16 bits → binary32. */
-export function float16BitsToFloat32(src: Uint16Array): Float32Array {
-  const out = new Float32Array(src.length);
-  for (let i = 0; i < src.length; i++) {
-    const h = src[i];
-    const sign = h & 0x8000 ? -1 : 1;
-    const exp = (h >>> 10) & 0x1f;
-    const mant = h & 0x3ff;
-    if (exp === 0) out[i] = sign * mant * 2 ** -24;
-    else if (exp === 0x1f) out[i] = mant ? Number.NaN : sign * Number.POSITIVE_INFINITY;
-    else out[i] = sign * (1 + mant / 1024) * 2 ** (exp - 15);
-  }
-  return out;
 }

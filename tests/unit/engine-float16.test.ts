@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { float16BitsToFloat32, float32ToFloat16Bits } from '../../gpu-worker/engine/onnx-graph.js';
+import { float16BitsToFloat32, float32ToFloat16Bits } from '../../gpu-worker/engine/tensor.js';
 
 const bits = (v: number) => float32ToFloat16Bits(new Float32Array([v]))[0];
 
