@@ -1,0 +1,138 @@
+// The record of one per-image run (architecture §3 writeManifest): inputs, the VLM's answers and our
+// repairs of them, the plans, every output and metric, every VLM attempt, stage status, settings and
+// versions — enough to explain and reproduce a counterfactual. Stored as JSON in S3.
+// Version 1; later issues extend it (new fields optional, or bump schemaVersion).
+import { z } from 'zod';
+import { GraphIssueSchema, GraphRepairSchema, InterventionCheckSchema } from '../graph/issues.js';
+import { ArtifactRefSchema } from './artifact.js';
+import { EditMethodSchema, EditPlanSchema } from './edit-plan.js';
+import { ConceptGraphSchema, InterventionSchema, JudgeVerdictSchema } from './paper.js';
+
+const isoTime = z.iso.datetime();
+
+/** The workflow's stages, in run order (architecture §3). */
+export const RunStageSchema = z.enum([
+  'describe',
+  'extract',
+  'propose',
+  'plan',
+  'invert',
+  'edit',
+  'evaluate',
+  'manifest',
+  'notify',
+]);
+export type RunStage = z.infer<typeof RunStageSchema>;
+
+export const StageStatusSchema = z.object({
+  status: z.enum(['pending', 'running', 'succeeded', 'failed', 'skipped']),
+  startedAt: isoTime.optional(),
+  finishedAt: isoTime.optional(),
+  /** One line a user can act on, when failed; why, when skipped (e.g. "caption given"). */
+  message: z.string().optional(),
+});
+export type StageStatus = z.infer<typeof StageStatusSchema>;
+
+/** Who supplied a piece of the input: the data set, the user, or the VLM. */
+export const SourceSchema = z.enum(['dataset', 'user', 'vlm']);
+
+export const TokenUsageSchema = z.object({
+  promptTokens: z.number().int().nonnegative(),
+  completionTokens: z.number().int().nonnegative(),
+  totalTokens: z.number().int().nonnegative(),
+});
+
+/** One call to the VLM, failed or not; retries are separate attempts. */
+export const VlmAttemptSchema = z.object({
+  /** core/prompts PromptName: describe, extract, manipulate, propagate, judge. */
+  prompt: z.string().min(1),
+  model: z.string().min(1),
+  /** 1-based, per prompt (and per intervention × method for the judge). */
+  attempt: z.number().int().positive(),
+  interventionId: z.string().optional(),
+  method: EditMethodSchema.optional(),
+  startedAt: isoTime.optional(),
+  seconds: z.number().nonnegative().optional(),
+  usage: TokenUsageSchema.nullable(),
+  /** null on success; else what went wrong (transport error, JSON or schema mismatch with its path). */
+  error: z.string().nullable(),
+});
+export type VlmAttempt = z.infer<typeof VlmAttemptSchema>;
+
+export const GraphRecordSchema = z.object({
+  source: z.enum(['user', 'vlm']),
+  /** As received, before repair. */
+  original: ConceptGraphSchema,
+  /** What validateGraph found in the original. */
+  issues: z.array(GraphIssueSchema),
+  /** What repairGraph changed; empty when the original was valid. */
+  repairs: z.array(GraphRepairSchema),
+  /** The graph every later stage used. */
+  graph: ConceptGraphSchema,
+});
+export type GraphRecord = z.infer<typeof GraphRecordSchema>;
+
+export const InterventionRecordSchema = z.object({
+  source: z.enum(['user', 'vlm']),
+  intervention: InterventionSchema,
+  check: InterventionCheckSchema,
+});
+export type InterventionRecord = z.infer<typeof InterventionRecordSchema>;
+
+/** The judge's answer for one output, and the primary score derived from it (csg-plan.md §Evaluation). */
+export const JudgeRecordSchema = z.object({
+  verdict: JudgeVerdictSchema,
+  /** Fraction of checklist items answered "yes". */
+  checklistScore: z.number().min(0).max(1),
+});
+export type JudgeRecord = z.infer<typeof JudgeRecordSchema>;
+
+/** One counterfactual: an intervention rendered by one method. */
+export const RunOutputSchema = z.object({
+  interventionId: z.string().min(1),
+  method: EditMethodSchema,
+  image: ArtifactRefSchema,
+  /** CSG's per-concept edit masks, in plan concept order; empty for the baselines. */
+  masks: z.array(ArtifactRefSchema),
+  /** UNet evaluations spent on this output (inversion counted once, in `inversion`). */
+  nfe: z.number().int().nonnegative(),
+  seconds: z.number().nonnegative(),
+  /** LPIPS-VGG against the input at the generation resolution; absent until evaluated. */
+  lpips: z.number().nonnegative().optional(),
+  judge: JudgeRecordSchema.optional(),
+});
+export type RunOutput = z.infer<typeof RunOutputSchema>;
+
+export const InversionRecordSchema = z.object({
+  method: EditMethodSchema,
+  ref: ArtifactRefSchema,
+  nfe: z.number().int().nonnegative(),
+  seconds: z.number().nonnegative(),
+});
+export type InversionRecord = z.infer<typeof InversionRecordSchema>;
+
+export const RunManifestSchema = z.object({
+  schemaVersion: z.literal(1),
+  runId: z.string().min(1),
+  workflowId: z.string().optional(),
+  createdAt: isoTime,
+  updatedAt: isoTime,
+  input: z.object({
+    image: ArtifactRefSchema,
+    caption: z.string().nullable(),
+  }),
+  /** Y: the caption when given, else the VLM's scene description. */
+  basePrompt: z.object({ text: z.string(), source: SourceSchema }).nullable(),
+  graph: GraphRecordSchema.nullable(),
+  interventions: z.array(InterventionRecordSchema),
+  plans: z.array(EditPlanSchema),
+  inversions: z.array(InversionRecordSchema),
+  outputs: z.array(RunOutputSchema),
+  vlmAttempts: z.array(VlmAttemptSchema),
+  stages: z.partialRecord(RunStageSchema, StageStatusSchema),
+  /** Every setting the run used (config module values, seeds, resolutions), as plain JSON. */
+  settings: z.record(z.string(), z.json()),
+  /** Code, model and service versions, e.g. { app: "0.1.0", unet: "<sha256>", vlm: "Qwen3-VL-8B" }. */
+  versions: z.record(z.string(), z.string()),
+});
+export type RunManifest = z.infer<typeof RunManifestSchema>;
