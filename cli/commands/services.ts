@@ -1,0 +1,198 @@
+// `cgm services up|down|status [--json]`: the local Temporal dev server + SeaweedFS S3 stack.
+import { isAbsolute, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from '../../core/config/index.js';
+import {
+  REPO_ROOT,
+  ServicesStartError,
+  servicesDown,
+  servicesStatus,
+  servicesUp,
+} from '../../infra/local/services.js';
+import type { ServicesState } from '../../infra/local/state.js';
+import { StateFileError } from '../../infra/local/state.js';
+import { CliError } from '../cli-error.js';
+
+const USAGE = `usage: cgm services <up|down|status> [options]
+
+  up       start the Temporal dev server and SeaweedFS S3 on loopback (idempotent)
+  down     stop exactly the processes 'up' started (verified by /proc)
+  status   show whether they are running (exit 0 running, 3 stopped or partial)
+
+options:
+  --json                   machine-readable output
+  --state-dir DIR          state folder (CGM_SERVICES_STATE_DIR, default .state/services)
+  --temporal-port N        fixed Temporal port (CGM_SERVICES_TEMPORAL_PORT, default: a free port)
+  --s3-port N              fixed S3 port; N+10000 must be free too (CGM_SERVICES_S3_PORT)
+  --timeout SECONDS        start-up wait (CGM_SERVICES_START_TIMEOUT_MS, default 180)
+  --fresh                  up: stop leftovers and wipe data first
+`;
+
+const abs = (p: string) => (isAbsolute(p) ? p : join(REPO_ROOT, p));
+
+function parsePort(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 65_535)
+    throw new CliError(`${flag} ${value}: expected a port 1-65535`);
+  return n;
+}
+
+/** The environment a worker or the API needs to reach this stack. */
+function exportLines(state: ServicesState): string[] {
+  const { temporal, s3 } = state.endpoints;
+  return [
+    `export CGM_TEMPORAL_ADDRESS=${temporal.address}`,
+    `export CGM_TEMPORAL_NAMESPACE=${temporal.namespace}`,
+    `export CGM_S3_ENDPOINT=${s3.endpoint}`,
+    `export CGM_S3_REGION=${s3.region}`,
+    `export CGM_S3_BUCKET=${s3.bucket}`,
+    `export CGM_S3_ACCESS_KEY_ID=${s3.accessKeyId}`,
+    `export CGM_S3_SECRET_ACCESS_KEY=${s3.secretAccessKey}`,
+  ];
+}
+
+function stateJson(state: ServicesState, extra: Record<string, unknown>): string {
+  return JSON.stringify(
+    {
+      ...extra,
+      temporal: state.endpoints.temporal,
+      s3: state.endpoints.s3,
+      stateDir: state.stateDir,
+      pids: { temporal: state.processes.temporal.pid, seaweedfs: state.processes.seaweedfs.pid },
+      logs: { temporal: state.processes.temporal.logFile, seaweedfs: state.processes.seaweedfs.logFile },
+      startupMs: state.startupMs,
+      startedAt: state.startedAt,
+    },
+    null,
+    2,
+  );
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv);
+  } catch (err) {
+    throw new CliError(`${(err as Error).message}\n${USAGE}`);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const [action, ...extra] = positionals;
+  if (!action || extra.length > 0 || !['up', 'down', 'status'].includes(action)) {
+    process.stderr.write(USAGE);
+    return 2;
+  }
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) throw new CliError(err.message);
+    throw err;
+  }
+  const stateDir = abs(values['state-dir'] ?? config.services.stateDir);
+  const out = (s: string) => process.stdout.write(`${s}\n`);
+
+  try {
+    if (action === 'up') {
+      const timeoutS = values.timeout === undefined ? undefined : Number(values.timeout);
+      if (timeoutS !== undefined && !(timeoutS > 0))
+        throw new CliError(`--timeout ${values.timeout}: expected seconds > 0`);
+      const { state, alreadyRunning } = await servicesUp({
+        stateDir,
+        binDir: abs(config.services.binDir),
+        ports: {
+          temporal: parsePort('--temporal-port', values['temporal-port']) ?? config.services.temporalPort,
+          s3: parsePort('--s3-port', values['s3-port']) ?? config.services.s3Port,
+        },
+        namespace: config.temporal.namespace,
+        bucket: config.s3.bucket,
+        region: config.s3.region,
+        // The dev stack uses the configured credentials (if any) so workers with the same env connect.
+        credentials:
+          config.s3.accessKeyId && config.s3.secretAccessKey
+            ? { accessKeyId: config.s3.accessKeyId, secretAccessKey: config.s3.secretAccessKey }
+            : undefined,
+        startTimeoutMs: timeoutS === undefined ? config.services.startTimeoutMs : timeoutS * 1000,
+        fresh: values.fresh,
+        log: values.json ? undefined : (line) => process.stderr.write(`${line}\n`),
+      });
+      if (values.json) {
+        out(stateJson(state, { status: 'running', alreadyRunning }));
+      } else {
+        out(alreadyRunning ? `already running (started ${state.startedAt})` : 'started');
+        out(
+          `  Temporal  ${state.endpoints.temporal.address}  namespace ${state.endpoints.temporal.namespace}`,
+        );
+        out(
+          `  S3        ${state.endpoints.s3.endpoint}  bucket ${state.endpoints.s3.bucket}  region ${state.endpoints.s3.region}`,
+        );
+        out(
+          `  pids      temporal ${state.processes.temporal.pid}, seaweedfs ${state.processes.seaweedfs.pid}`,
+        );
+        out(`  state     ${state.stateDir}`);
+        if (!alreadyRunning) {
+          out(
+            `  start-up  Temporal ${state.startupMs.temporal} ms, SeaweedFS ${state.startupMs.seaweedfs} ms`,
+          );
+        }
+        out('\n# for workers and the API in this shell:');
+        for (const line of exportLines(state)) out(line);
+      }
+      return 0;
+    }
+    if (action === 'down') {
+      const result = await servicesDown(stateDir);
+      if (values.json) {
+        out(JSON.stringify({ status: 'stopped', ...result }, null, 2));
+      } else if (result.stopped.length === 0) {
+        out(`nothing recorded in ${stateDir}; nothing stopped`);
+      } else {
+        for (const s of result.stopped) out(`${s.name} (pid ${s.pid}): ${s.outcome}`);
+      }
+      return 0;
+    }
+    const status = servicesStatus(stateDir);
+    if (values.json) {
+      out(
+        status.state
+          ? stateJson(status.state, { status: status.status, processes: status.processes })
+          : JSON.stringify({ status: 'stopped', stateDir }, null, 2),
+      );
+    } else if (!status.state) {
+      out(`stopped (no services recorded in ${stateDir})`);
+    } else {
+      out(`${status.status}`);
+      out(`  Temporal  ${status.state.endpoints.temporal.address}`);
+      out(`  S3        ${status.state.endpoints.s3.endpoint}`);
+      for (const p of status.processes) {
+        out(`  ${p.name.padEnd(9)} pid ${p.pid} ${p.running ? 'running' : 'NOT running'}  log ${p.logFile}`);
+      }
+      if (status.status === 'partial') out(`run 'cgm services down' then 'cgm services up' to restart`);
+    }
+    return status.status === 'running' ? 0 : 3;
+  } catch (err) {
+    if (err instanceof ServicesStartError || err instanceof StateFileError)
+      throw new CliError(err.message, 1);
+    throw err;
+  }
+}
+
+function parse(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      json: { type: 'boolean', default: false },
+      fresh: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+      'state-dir': { type: 'string' },
+      'temporal-port': { type: 'string' },
+      's3-port': { type: 'string' },
+      timeout: { type: 'string' },
+    },
+  });
+}

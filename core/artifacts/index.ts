@@ -1,0 +1,3 @@
+export * from './errors.js';
+export * from './s3-client.js';
+export * from './store.js';

@@ -1,0 +1,328 @@
+// The one configuration of every process, read from CGM_* environment variables and validated by
+// zod. Each variable is declared once below (name, description, default, parser), and both the
+// typed Config and the README's configuration table are derived from those declarations.
+import { z } from 'zod';
+import { BASELINE_DEFAULTS, PAPER_DEFAULTS } from './paper-defaults.js';
+
+export interface EnvVarSpec {
+  name: string;
+  description: string;
+  /** Shown in docs; undefined means "unset" (optional). */
+  default: string | undefined;
+  /** Never echoed in errors or docs output. */
+  secret?: boolean;
+  /** Parses the raw string (or the default). */
+  schema: z.ZodType;
+}
+
+const nonEmpty = z.string().trim().min(1, 'expected a non-empty string');
+const int = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^-?\d+$/, 'expected an integer')
+    .transform(Number)
+    .pipe(z.number().int().min(min, `expected an integer ≥ ${min}`).max(max, `expected an integer ≤ ${max}`));
+const port = int(1, 65_535);
+const bool = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .pipe(z.enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'expected true or false' }))
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const url = z
+  .string()
+  .trim()
+  .pipe(z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' }));
+const hostPort = z
+  .string()
+  .trim()
+  .regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:7233');
+const list = z.string().transform((v) =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0),
+);
+const bucketName = z
+  .string()
+  .trim()
+  .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'expected an S3 bucket name (3-63 of a-z 0-9 . -)');
+
+const spec = <S extends z.ZodType>(
+  name: string,
+  schema: S,
+  defaultValue: string | undefined,
+  description: string,
+  secret = false,
+) => ({ name, schema, default: defaultValue, description, secret }) satisfies EnvVarSpec;
+
+/** Every CGM_* variable, in the order of the README table. */
+export const ENV_VARS = {
+  temporalAddress: spec('CGM_TEMPORAL_ADDRESS', hostPort, '127.0.0.1:7233', 'Temporal frontend gRPC address'),
+  temporalNamespace: spec('CGM_TEMPORAL_NAMESPACE', nonEmpty, 'default', 'Temporal namespace'),
+  taskQueueLight: spec(
+    'CGM_TASK_QUEUE_LIGHT',
+    nonEmpty,
+    'cgm-light',
+    'task queue of workflows, VLM, webhooks, reports',
+  ),
+  taskQueueGpu: spec('CGM_TASK_QUEUE_GPU', nonEmpty, 'cgm-gpu', 'entry task queue of the GPU workers'),
+  s3Endpoint: spec(
+    'CGM_S3_ENDPOINT',
+    url,
+    'http://127.0.0.1:8333',
+    'S3 endpoint URL (SeaweedFS/MinIO); set to an AWS regional endpoint for AWS S3',
+  ),
+  s3Region: spec('CGM_S3_REGION', nonEmpty, 'us-east-1', 'S3 region'),
+  s3Bucket: spec(
+    'CGM_S3_BUCKET',
+    bucketName,
+    'cgm-artifacts',
+    'bucket for all artifacts (created on first use)',
+  ),
+  s3AccessKeyId: spec(
+    'CGM_S3_ACCESS_KEY_ID',
+    nonEmpty,
+    undefined,
+    'S3 access key; unset uses the AWS default credential chain',
+    true,
+  ),
+  s3SecretAccessKey: spec('CGM_S3_SECRET_ACCESS_KEY', nonEmpty, undefined, 'S3 secret key', true),
+  s3ForcePathStyle: spec(
+    'CGM_S3_FORCE_PATH_STYLE',
+    bool,
+    'true',
+    'path-style S3 URLs (needed for loopback servers)',
+  ),
+  vlmBaseUrl: spec('CGM_VLM_BASE_URL', url, 'http://127.0.0.1:8000/v1', 'OpenAI-compatible VLM endpoint'),
+  vlmModel: spec(
+    'CGM_VLM_MODEL',
+    nonEmpty,
+    'Qwen/Qwen3-VL-30B-A3B-Instruct',
+    'VLM model name (the paper’s VLM)',
+  ),
+  vlmApiKey: spec('CGM_VLM_API_KEY', nonEmpty, undefined, 'VLM API key, if the endpoint needs one', true),
+  vlmTimeoutMs: spec(
+    'CGM_VLM_TIMEOUT_MS',
+    int(1_000, 3_600_000),
+    '120000',
+    'timeout of one VLM request (ms)',
+  ),
+  vlmMaxValidationRetries: spec(
+    'CGM_VLM_MAX_VALIDATION_RETRIES',
+    int(0, 10),
+    '2',
+    're-asks when a VLM answer fails schema validation',
+  ),
+  engineDevice: spec(
+    'CGM_ENGINE_DEVICE',
+    z
+      .string()
+      .trim()
+      .pipe(z.enum(['cpu', 'cuda'], { error: 'expected cpu or cuda' })),
+    'cpu',
+    'ONNX Runtime execution provider of the engine',
+  ),
+  modelDir: spec(
+    'CGM_MODEL_DIR',
+    nonEmpty,
+    '.cache/models/tiny',
+    'model bundle folder (cgm-model.json inside)',
+  ),
+  apiPort: spec('CGM_API_PORT', port, '8787', 'HTTP API port'),
+  apiKeys: spec('CGM_API_KEYS', list, '', 'comma-separated API keys accepted by the HTTP API', true),
+  logLevel: spec(
+    'CGM_LOG_LEVEL',
+    z
+      .string()
+      .trim()
+      .toLowerCase()
+      .pipe(z.enum(['debug', 'info', 'warn', 'error'], { error: 'expected debug, info, warn or error' })),
+    'info',
+    'structured log level',
+  ),
+  servicesStateDir: spec(
+    'CGM_SERVICES_STATE_DIR',
+    nonEmpty,
+    '.state/services',
+    '`cgm services` state folder (PIDs, logs, data)',
+  ),
+  servicesBinDir: spec(
+    'CGM_SERVICES_BIN_DIR',
+    nonEmpty,
+    '.venv/bin',
+    'folder with the `temporal` and `weed` binaries',
+  ),
+  servicesTemporalPort: spec(
+    'CGM_SERVICES_TEMPORAL_PORT',
+    port,
+    undefined,
+    'fixed Temporal port for `cgm services up` (unset: free port)',
+  ),
+  servicesS3Port: spec(
+    'CGM_SERVICES_S3_PORT',
+    port,
+    undefined,
+    'fixed S3 port for `cgm services up` (unset: free port; +10000 must be free too)',
+  ),
+  servicesStartTimeoutMs: spec(
+    'CGM_SERVICES_START_TIMEOUT_MS',
+    int(1_000, 3_600_000),
+    '180000',
+    'how long `cgm services up` waits for both services (ms)',
+  ),
+} as const;
+
+type Specs = typeof ENV_VARS;
+type Parsed<K extends keyof Specs> = z.output<Specs[K]['schema']>;
+/** Variables without a default; checked against ENV_VARS by the unit tests. */
+export const OPTIONAL_VARS = [
+  's3AccessKeyId',
+  's3SecretAccessKey',
+  'vlmApiKey',
+  'servicesTemporalPort',
+  'servicesS3Port',
+] as const satisfies readonly (keyof Specs)[];
+type Values = {
+  [K in keyof Specs]: K extends (typeof OPTIONAL_VARS)[number] ? Parsed<K> | undefined : Parsed<K>;
+};
+
+/** CGM_* names read elsewhere (scripts), known so they are not reported as typos. */
+const OTHER_KNOWN = ['CGM_PYTHON'];
+
+export interface Config {
+  temporal: { address: string; namespace: string; taskQueues: { light: string; gpu: string } };
+  s3: {
+    endpoint: string;
+    region: string;
+    bucket: string;
+    accessKeyId: string | undefined;
+    secretAccessKey: string | undefined;
+    forcePathStyle: boolean;
+  };
+  vlm: {
+    baseUrl: string;
+    model: string;
+    apiKey: string | undefined;
+    timeoutMs: number;
+    maxValidationRetries: number;
+  };
+  engine: { device: 'cpu' | 'cuda'; modelDir: string };
+  api: { port: number; keys: string[] };
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+  services: {
+    stateDir: string;
+    binDir: string;
+    temporalPort: number | undefined;
+    s3Port: number | undefined;
+    startTimeoutMs: number;
+  };
+  paper: typeof PAPER_DEFAULTS;
+  baselines: typeof BASELINE_DEFAULTS;
+}
+
+export interface ConfigIssue {
+  variable: string;
+  /** The offending value, or '(hidden)' for secrets. */
+  value: string;
+  expected: string;
+}
+
+/** One or more variables are invalid; the message lists each with its value and what was expected. */
+export class ConfigError extends Error {
+  constructor(readonly issues: ConfigIssue[]) {
+    super(
+      `invalid configuration:\n${issues.map((i) => `  ${i.variable}=${i.value}: ${i.expected}`).join('\n')}\n` +
+        'fix the environment variables above (see the configuration table in README.md)',
+    );
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Reads and validates every CGM_* variable; empty strings count as unset. Throws ConfigError. */
+export function loadConfig(env: Env = process.env): Config {
+  const issues: ConfigIssue[] = [];
+  const values: Record<string, unknown> = {};
+  for (const [key, s] of Object.entries(ENV_VARS) as [string, EnvVarSpec][]) {
+    const raw = env[s.name];
+    const input = raw === undefined || raw.trim() === '' ? s.default : raw;
+    if (input === undefined) {
+      values[key] = undefined;
+      continue;
+    }
+    const result = s.schema.safeParse(input);
+    if (result.success) {
+      values[key] = result.data;
+    } else {
+      issues.push({
+        variable: s.name,
+        value: s.secret ? '(hidden)' : JSON.stringify(input),
+        expected: result.error.issues.map((i) => i.message).join('; '),
+      });
+    }
+  }
+  const v = values as Values;
+  if ((v.s3AccessKeyId === undefined) !== (v.s3SecretAccessKey === undefined)) {
+    issues.push({
+      variable: v.s3AccessKeyId === undefined ? 'CGM_S3_ACCESS_KEY_ID' : 'CGM_S3_SECRET_ACCESS_KEY',
+      value: '(unset)',
+      expected: 'set both CGM_S3_ACCESS_KEY_ID and CGM_S3_SECRET_ACCESS_KEY, or neither',
+    });
+  }
+  if (issues.length > 0) throw new ConfigError(issues);
+  return {
+    temporal: {
+      address: v.temporalAddress,
+      namespace: v.temporalNamespace,
+      taskQueues: { light: v.taskQueueLight, gpu: v.taskQueueGpu },
+    },
+    s3: {
+      endpoint: v.s3Endpoint,
+      region: v.s3Region,
+      bucket: v.s3Bucket,
+      accessKeyId: v.s3AccessKeyId,
+      secretAccessKey: v.s3SecretAccessKey,
+      forcePathStyle: v.s3ForcePathStyle,
+    },
+    vlm: {
+      baseUrl: v.vlmBaseUrl,
+      model: v.vlmModel,
+      apiKey: v.vlmApiKey,
+      timeoutMs: v.vlmTimeoutMs,
+      maxValidationRetries: v.vlmMaxValidationRetries,
+    },
+    engine: { device: v.engineDevice, modelDir: v.modelDir },
+    api: { port: v.apiPort, keys: v.apiKeys },
+    logLevel: v.logLevel,
+    services: {
+      stateDir: v.servicesStateDir,
+      binDir: v.servicesBinDir,
+      temporalPort: v.servicesTemporalPort,
+      s3Port: v.servicesS3Port,
+      startTimeoutMs: v.servicesStartTimeoutMs,
+    },
+    paper: PAPER_DEFAULTS,
+    baselines: BASELINE_DEFAULTS,
+  };
+}
+
+/** CGM_* variables in `env` that no part of the project reads: most likely typos. */
+export function unknownCgmVariables(env: Env = process.env): string[] {
+  const known = new Set<string>([...Object.values(ENV_VARS).map((s) => s.name), ...OTHER_KNOWN]);
+  return Object.keys(env)
+    .filter((k) => k.startsWith('CGM_') && !known.has(k))
+    .sort();
+}
+
+/** The README's configuration table, generated from ENV_VARS so docs and code cannot drift. */
+export function renderConfigTable(): string {
+  const esc = (s: string) => s.replace(/\|/g, '\\|');
+  const rows = (Object.values(ENV_VARS) as EnvVarSpec[]).map(
+    (s) =>
+      `| \`${s.name}\` | ${s.default === undefined ? '(unset)' : s.default === '' ? '(empty)' : `\`${esc(s.default)}\``} | ${esc(s.description)} |`,
+  );
+  return ['| variable | default | meaning |', '|---|---|---|', ...rows].join('\n');
+}
