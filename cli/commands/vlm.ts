@@ -1,0 +1,163 @@
+// `cgm extract IMAGE [--caption TEXT]` and `cgm propose IMAGE --graph G.json [--caption TEXT] [--do C=V]`:
+// ask the configured VLM (CGM_VLM_* settings) and print the validated answer as JSON, for trying a
+// VLM server by hand. Exit codes: 0 answer printed; 1 the VLM failed (type and message on stderr);
+// 2 bad arguments or input (unreadable image or graph file).
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import {
+  createVlmTransport,
+  describeScene,
+  extractConcepts,
+  propagateIntervention,
+  proposeInterventions,
+  resolveVlmSettings,
+  type StructuredOutputMode,
+  VLM_FAILURE,
+  type VlmContext,
+  vlmFailureType,
+} from '../../activities/vlm/index.js';
+import { loadConfig } from '../../core/config/index.js';
+import { type ConceptGraph, ConceptGraphSchema } from '../../core/schemas/paper.js';
+import { CliError } from '../cli-error.js';
+import { describeIssues } from './graph.js';
+
+const USAGE = [
+  'usage: cgm extract IMAGE [--caption TEXT] [--structured-output json_schema|json_object|none]',
+  '       cgm propose IMAGE --graph G.json [--caption TEXT] [--count N] [--do CONCEPT=VALUE] [--structured-output …]',
+  'The VLM endpoint comes from CGM_VLM_BASE_URL, CGM_VLM_MODEL, CGM_VLM_API_KEY, CGM_VLM_TIMEOUT_MS,',
+  'CGM_VLM_MAX_VALIDATION_RETRIES. Without --caption the VLM first describes the scene (paper §5.1 step 1).',
+].join('\n');
+
+const MODES: readonly StructuredOutputMode[] = ['json_schema', 'json_object', 'none'];
+
+export async function run(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const { values, positionals } = parse(rest);
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if ((command !== 'extract' && command !== 'propose') || positionals.length !== 1)
+    throw new CliError(USAGE, 2);
+  const mode = values['structured-output'] ?? 'json_schema';
+  if (!MODES.includes(mode as StructuredOutputMode)) {
+    throw new CliError(`--structured-output: expected one of ${MODES.join(', ')}, got '${mode}'`, 2);
+  }
+  const imagePath = positionals[0];
+  const image = { bytes: await readInput(imagePath, 'image'), name: imagePath };
+
+  const vlm = loadConfig().vlm;
+  const settings = resolveVlmSettings({
+    baseURL: vlm.baseUrl,
+    model: vlm.model,
+    apiKey: vlm.apiKey,
+    timeoutMs: vlm.timeoutMs,
+    maxValidationRetries: vlm.maxValidationRetries,
+    structuredOutput: mode as StructuredOutputMode,
+  });
+  const ctx: VlmContext = { transport: createVlmTransport(settings) };
+
+  try {
+    let out: Record<string, unknown>;
+    if (command === 'extract') {
+      const { basePrompt, attempts: describeAttempts } = await basePromptFor(ctx, image, values.caption);
+      const extracted = await extractConcepts(ctx, { image, caption: basePrompt.text });
+      out = { basePrompt, ...extracted, attempts: [...describeAttempts, ...extracted.attempts] };
+    } else {
+      if (!values.graph) throw new CliError(`propose needs --graph G.json\n${USAGE}`, 2);
+      const file = await readGraphFile(values.graph);
+      const { basePrompt, attempts: describeAttempts } = await basePromptFor(
+        ctx,
+        image,
+        values.caption ?? file.basePrompt,
+      );
+      const count = values.count === undefined ? undefined : Number(values.count);
+      if (count !== undefined && !(Number.isInteger(count) && count >= 1)) {
+        throw new CliError(`--count: expected an integer ≥ 1, got '${values.count}'`, 2);
+      }
+      if (values.do !== undefined) {
+        const eq = values.do.indexOf('=');
+        if (eq < 1) throw new CliError(`--do: expected CONCEPT=VALUE (id or name), got '${values.do}'`, 2);
+        const result = await propagateIntervention(ctx, {
+          image,
+          graph: file.graph,
+          basePrompt: basePrompt.text,
+          concept: values.do.slice(0, eq),
+          value: values.do.slice(eq + 1),
+        });
+        out = { basePrompt, ...result, attempts: [...describeAttempts, ...result.attempts] };
+      } else {
+        const result = await proposeInterventions(ctx, {
+          image,
+          graph: file.graph,
+          basePrompt: basePrompt.text,
+          count,
+        });
+        out = { basePrompt, ...result, attempts: [...describeAttempts, ...result.attempts] };
+      }
+    }
+    process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+    return 0;
+  } catch (err) {
+    const type = vlmFailureType(err);
+    if (type === undefined) throw err;
+    throw new CliError(`${type}: ${(err as Error).message}`, type === VLM_FAILURE.invalidInput ? 2 : 1);
+  }
+}
+
+async function basePromptFor(ctx: VlmContext, image: { bytes: Uint8Array; name: string }, caption?: string) {
+  if (caption !== undefined && caption.trim() !== '') {
+    return { basePrompt: { text: caption.trim(), source: 'user' as const }, attempts: [] };
+  }
+  const described = await describeScene(ctx, { image });
+  return { basePrompt: { text: described.text, source: 'vlm' as const }, attempts: described.attempts };
+}
+
+function parse(argv: string[]) {
+  try {
+    return parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        caption: { type: 'string' },
+        graph: { type: 'string' },
+        count: { type: 'string' },
+        do: { type: 'string' },
+        'structured-output': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    throw new CliError(`${(err as Error).message}\n${USAGE}`, 2);
+  }
+}
+
+async function readInput(file: string, what: string): Promise<Uint8Array> {
+  try {
+    return await readFile(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new CliError(
+      `${file}: cannot read the ${what} (${code === 'ENOENT' ? 'no such file' : (code ?? 'error')})`,
+      2,
+    );
+  }
+}
+
+/** A concept graph, or the JSON `cgm extract` printed (its graph.graph and basePrompt.text). */
+async function readGraphFile(file: string): Promise<{ graph: ConceptGraph; basePrompt?: string }> {
+  const text = Buffer.from(await readInput(file, 'graph')).toString('utf8');
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (err) {
+    throw new CliError(`${file}: not valid JSON (${(err as Error).message})`, 2);
+  }
+  const extractOut = data as { graph?: { graph?: unknown }; basePrompt?: { text?: unknown } };
+  const candidate = extractOut?.graph?.graph ?? data;
+  const parsed = ConceptGraphSchema.safeParse(candidate, { reportInput: true });
+  if (!parsed.success) throw new CliError(`${file}: not a concept graph: ${describeIssues(parsed.error)}`, 2);
+  const basePrompt =
+    typeof extractOut?.basePrompt?.text === 'string' ? extractOut.basePrompt.text : undefined;
+  return { graph: parsed.data, basePrompt };
+}
