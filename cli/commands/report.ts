@@ -1,0 +1,171 @@
+// `cgm report RESULTS.jsonl [--out DIR] [--format md,csv,json] [--bootstrap N] [--seed S]`: the
+// evaluation report (paper Table 1 with 95% bootstrap intervals, VLM-Eff by node type, verdicts,
+// failures, time and NFE) from a local JSONL of per-counterfactual evaluation records
+// (core/eval/results.ts). The S3 batch variant comes with the workflows.
+// Without --out, one format is printed on stdout (csv: table1.csv). With --out, every chosen format
+// is written to DIR (report.md, report.json, table1.csv, node-types.csv, verdicts.csv, cost.csv,
+// failures.csv) and the written paths are printed; --grid N adds grid.png: N images per data set, a
+// row per intervention, columns original | CSG | DDPM | DDIM, from the records' local image paths
+// (relative to the results file; S3 images and missing paths show as grey cells).
+// Exit codes: 0 written; 2 bad arguments or unreadable/malformed records (stderr names file:line and field).
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { BatchImage } from '../../core/eval/batch-manifest.js';
+import { DATASET_LABELS } from '../../core/eval/datasets/types.js';
+import { JsonlError } from '../../core/eval/jsonl.js';
+import {
+  buildReport,
+  DEFAULT_BOOTSTRAP_SAMPLES,
+  DEFAULT_REPORT_SEED,
+  renderCsv,
+  renderJson,
+  renderMarkdown,
+} from '../../core/eval/report.js';
+import { type EvalRecord, parseEvalRecords } from '../../core/eval/results.js';
+import { CliError } from '../cli-error.js';
+
+const USAGE =
+  'usage: cgm report RESULTS.jsonl [--out DIR] [--format md,csv,json] ' +
+  `[--bootstrap N (default ${DEFAULT_BOOTSTRAP_SAMPLES})] [--seed S (default ${DEFAULT_REPORT_SEED})]`;
+const FORMATS = ['md', 'csv', 'json'] as const;
+type Format = (typeof FORMATS)[number];
+
+export async function run(argv: string[]): Promise<number> {
+  const { values, positionals } = parseOrThrow(argv);
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const [file, ...extra] = positionals;
+  if (!file || extra.length > 0) throw new CliError(USAGE, 2);
+  const formats = parseFormats(values.format ?? (values.out ? 'md,csv,json' : 'md'));
+  const samples = values.bootstrap === undefined ? DEFAULT_BOOTSTRAP_SAMPLES : Number(values.bootstrap);
+  if (!Number.isInteger(samples) || samples < 1) {
+    throw new CliError(`--bootstrap: expected a positive integer (got ${values.bootstrap})`, 2);
+  }
+  const gridImages = values.grid === undefined ? 0 : Number(values.grid);
+  if (!Number.isInteger(gridImages) || gridImages < 0) {
+    throw new CliError(`--grid: expected a non-negative integer (got ${values.grid})`, 2);
+  }
+  if (gridImages > 0 && !values.out) throw new CliError(`--grid needs --out DIR\n${USAGE}`, 2);
+  if (!values.out && formats.length > 1) {
+    throw new CliError(`--format ${formats.join(',')}: several formats need --out DIR\n${USAGE}`, 2);
+  }
+
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new CliError(`${file}: cannot read (${code === 'ENOENT' ? 'no such file' : (code ?? 'error')})`, 2);
+  }
+  let report: ReturnType<typeof buildReport>;
+  let records: EvalRecord[];
+  try {
+    records = parseEvalRecords(text, file);
+    if (records.length === 0) throw new CliError(`${file}: no evaluation records`, 2);
+    report = buildReport(records, { bootstrapSamples: samples, seed: values.seed ?? DEFAULT_REPORT_SEED });
+  } catch (err) {
+    if (err instanceof JsonlError) throw new CliError(err.message, 2);
+    throw err;
+  }
+
+  if (!values.out) {
+    const [format] = formats;
+    process.stdout.write(
+      format === 'md'
+        ? renderMarkdown(report)
+        : format === 'json'
+          ? renderJson(report)
+          : renderCsv(report)['table1.csv'],
+    );
+    return 0;
+  }
+  const files: Record<string, string> = {};
+  if (formats.includes('md')) files['report.md'] = renderMarkdown(report);
+  if (formats.includes('json')) files['report.json'] = renderJson(report);
+  if (formats.includes('csv')) Object.assign(files, renderCsv(report));
+  await mkdir(values.out, { recursive: true });
+  for (const [name, content] of Object.entries(files)) {
+    const path = join(values.out, name);
+    await writeFile(path, content);
+    process.stdout.write(`${path}\n`);
+  }
+  if (gridImages > 0) {
+    const path = join(values.out, 'grid.png');
+    await writeFile(path, await gridPicture(records, gridImages, dirname(resolve(file)), values.seed));
+    process.stdout.write(`${path}\n`);
+  }
+  return 0;
+}
+
+async function gridPicture(
+  records: EvalRecord[],
+  perDataset: number,
+  base: string,
+  seed?: string,
+): Promise<Buffer> {
+  // Loaded here so that a report without a picture does not load sharp.
+  const { GRID_METHODS, pickGridExamples, renderImageGrid } = await import('../../core/eval/grid.js');
+  const examples = pickGridExamples(records, { imagesPerDataset: perDataset, seed });
+  if (examples.length === 0) {
+    throw new CliError('--grid: no counterfactual has all of csg, ddpm and ddim evaluated', 2);
+  }
+  const local = (image: BatchImage | undefined) => {
+    if (image?.kind !== 'local') return null;
+    const path = resolve(base, image.path);
+    if (existsSync(path)) return path;
+    process.stderr.write(`cgm report: --grid: ${path} does not exist; its cell is left grey\n`);
+    return null;
+  };
+  const rows = examples.map((e) => {
+    const mine = records.filter(
+      (r) => r.dataset === e.dataset && r.imageId === e.imageId && r.interventionId === e.interventionId,
+    );
+    const original = local(mine.find((r) => r.originalImage)?.originalImage);
+    const outputs = GRID_METHODS.map((m) => {
+      const r = mine.find((x) => x.method === m);
+      return r?.status === 'evaluated' ? local(r.image) : null;
+    });
+    return {
+      label: `${DATASET_LABELS[e.dataset]} ${e.imageId}\n${e.interventionId}`,
+      images: [original, ...outputs],
+    };
+  });
+  return renderImageGrid({ columns: ['original', 'CSG', 'DDPM', 'DDIM'], rows });
+}
+
+function parseFormats(text: string): Format[] {
+  const out: Format[] = [];
+  for (const part of text.split(',').map((s) => s.trim())) {
+    if (!(FORMATS as readonly string[]).includes(part)) {
+      throw new CliError(
+        `--format: expected a comma-separated subset of ${FORMATS.join(',')} (got '${part}')`,
+        2,
+      );
+    }
+    if (!out.includes(part as Format)) out.push(part as Format);
+  }
+  return out;
+}
+
+function parseOrThrow(argv: string[]) {
+  try {
+    return parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        out: { type: 'string' },
+        format: { type: 'string' },
+        bootstrap: { type: 'string' },
+        seed: { type: 'string' },
+        grid: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    throw new CliError(`${(err as Error).message}\n${USAGE}`, 2);
+  }
+}

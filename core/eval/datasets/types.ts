@@ -1,0 +1,54 @@
+// What a data set loader returns: one image with its caption, and how the caption was chosen.
+import { z } from 'zod';
+
+export const DatasetNameSchema = z.enum(['coco', 'celeba-hq']);
+export type DatasetName = z.infer<typeof DatasetNameSchema>;
+
+/** Display names in the paper's Table 1 column order (CelebA-HQ first). */
+export const DATASET_LABELS: Record<DatasetName, string> = { 'celeba-hq': 'CelebA-HQ', coco: 'MS-COCO' };
+export const DATASET_ORDER: readonly DatasetName[] = ['celeba-hq', 'coco'];
+
+export const CaptionRuleSchema = z.enum(['coco:lowest-annotation-id', 'mm-celeba-hq:first-non-empty-line']);
+export type CaptionRule = z.infer<typeof CaptionRuleSchema>;
+
+export interface DatasetItem {
+  dataset: DatasetName;
+  /** COCO: the image id as a decimal string; CelebA-HQ: the file index ("0" … "29999"). */
+  id: string;
+  /** Relative to the loader's root, with '/' separators, so a sample is the same on any machine. */
+  imagePath: string;
+  caption: string;
+  captionRule: CaptionRule;
+}
+
+export interface LoadedDataset {
+  dataset: DatasetName;
+  /** Absolute root the item paths are relative to. */
+  root: string;
+  /** Sorted by id (string order), the order sampling starts from. */
+  items: DatasetItem[];
+}
+
+/** A missing or malformed data set file, named with the field, the value found and what was expected. */
+export class DatasetError extends Error {
+  constructor(
+    readonly file: string,
+    readonly field: string | null,
+    readonly value: string | null,
+    readonly expected: string,
+    readonly detail?: string,
+  ) {
+    const at = field ? ` ${field}` : '';
+    const got = value === null ? '' : ` (got ${value})`;
+    super(`${file}:${at} expected ${expected}${got}${detail ? `; ${detail}` : ''}`);
+    this.name = 'DatasetError';
+  }
+}
+
+/** A value for an error message: JSON, cut to 60 characters. */
+export function shown(value: unknown): string {
+  const text = value === undefined ? 'nothing (field missing)' : JSON.stringify(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+export const byId = (a: DatasetItem, b: DatasetItem) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
