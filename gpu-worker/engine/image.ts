@@ -14,6 +14,8 @@ export interface SizePolicy {
   resolution: number;
   /** Every side is rounded down to a multiple of this (32 for SDXL-family UNets). */
   multiple: number;
+  /** Graphs exported for one fixed size: cover-resize and centre-crop to exactly this size. */
+  exact?: { width: number; height: number };
 }
 
 export class ImageInputError extends Error {
@@ -52,7 +54,7 @@ export async function decodeImage(bytes: Uint8Array, policy: SizePolicy): Promis
   const w0 = oriented ? meta.height : meta.width;
   const h0 = oriented ? meta.width : meta.height;
   if (!w0 || !h0) throw new ImageInputError('image has no width/height');
-  const { width, height } = targetSize(w0, h0, policy);
+  const { width, height } = policy.exact ?? targetSize(w0, h0, policy);
   const { data, info } = await sharp(bytes)
     .rotate()
     .flatten({ background: '#ffffff' })

@@ -1,0 +1,5 @@
+// Entry of the engine worker thread: EngineHost.start(new URL('./engine-thread.ts', import.meta.url)).
+import { createEngineJobs } from './engine-jobs.js';
+import { serveJobs } from './thread-runtime.js';
+
+serveJobs(createEngineJobs());

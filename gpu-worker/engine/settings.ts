@@ -1,0 +1,75 @@
+// Engine settings: one zod schema, defaults from the paper (core/config/paper-defaults.ts) and the
+// spec's quirk register (ledits-csg-algorithm.md §7). Recorded in every summary so runs can be compared.
+import { z } from 'zod';
+import { BASELINE_DEFAULTS, PAPER_DEFAULTS } from '../../core/config/paper-defaults.js';
+
+/** SDXL pipeline default num_zero_noise_steps (spec §1.7, quirk Q4). */
+export const SDXL_NUM_ZERO_NOISE_STEPS = 3;
+
+const steps = z.number().int().min(1).max(1000);
+const skip = z.number().min(0).max(1);
+
+export const InversionSettingsSchema = z.object({
+  numSteps: steps.default(PAPER_DEFAULTS.inversionSteps),
+  skip: skip.default(PAPER_DEFAULTS.skip),
+  /** w_src for the source prompt (must be > 1, or 1 to invert unconditionally; spec §1.4). */
+  sourceGuidanceScale: z.number().min(1).default(PAPER_DEFAULTS.sourceGuidanceScale),
+  numZeroNoiseSteps: z.number().int().min(0).default(SDXL_NUM_ZERO_NOISE_STEPS),
+});
+
+export const EditSettingsSchema = z.object({
+  /** Per-concept defaults handed to planEdits (paper "Implementation"). */
+  scale: z.number().positive().default(PAPER_DEFAULTS.editGuidanceScale),
+  threshold: z.number().min(0).max(1).default(PAPER_DEFAULTS.editThreshold),
+  warmup: z.number().int().min(0).default(PAPER_DEFAULTS.editWarmupSteps),
+  maskMode: z.enum(['intersect', 'attention', 'noise']).default('intersect'),
+  /** Quirk Q8: 'trimmed' skips inactive concepts' batch entries (same outputs, fewer evaluations). */
+  batching: z.enum(['trimmed', 'faithful']).default('trimmed'),
+  /** Quirk Q5: 'words' = the concept's BPE tokens (intended); 'padded75' = transformers-v5 diffusers. */
+  spanMode: z.enum(['words', 'padded75']).default('words'),
+});
+
+export const BaselineSettingsSchema = z.object({
+  /** CFG scale on generation_prompt while sampling (not in the paper; EF-DDPM repo default). */
+  cfgTarget: z.number().min(1).default(BASELINE_DEFAULTS.cfgTarget),
+  /** Source-prompt CFG during baseline inversion (EF-DDPM repo default). */
+  cfgSource: z.number().min(1).default(BASELINE_DEFAULTS.cfgSource),
+  numSteps: steps.default(PAPER_DEFAULTS.inversionSteps),
+  skip: skip.default(PAPER_DEFAULTS.skip),
+  /** EF-DDPM zero-noise tail: the official repo zeroes the last step's z only (spec §4.2). */
+  numZeroNoiseSteps: z.number().int().min(0).default(1),
+});
+
+export const EngineSettingsSchema = z.object({
+  /** 'faithful' matches diffusers (quirks kept); 'fixed' applies the evident intent (spec §7). */
+  mode: z.enum(['faithful', 'fixed']).default('faithful'),
+  /** Seed of the forward-diffusion noises of edit-friendly inversion (not torch-compatible). */
+  seed: z.number().int().min(0).max(0xffffffff).default(0),
+  inversion: InversionSettingsSchema.prefault({}),
+  edit: EditSettingsSchema.prefault({}),
+  baselines: BaselineSettingsSchema.prefault({}),
+});
+export type EngineSettings = z.infer<typeof EngineSettingsSchema>;
+export type EngineSettingsInput = z.input<typeof EngineSettingsSchema>;
+
+export function engineSettings(input: EngineSettingsInput = {}): EngineSettings {
+  return EngineSettingsSchema.parse(input);
+}
+
+/**
+ * What an inversion depends on besides the image and the model: the cache key of abduction. Edit
+ * settings are excluded, so every intervention and edit variant of one image reuses one inversion.
+ */
+export function inversionKeySettings(s: EngineSettings) {
+  return {
+    mode: s.mode,
+    seed: s.seed,
+    inversion: s.inversion,
+    baselines: {
+      cfgSource: s.baselines.cfgSource,
+      numSteps: s.baselines.numSteps,
+      skip: s.baselines.skip,
+      numZeroNoiseSteps: s.baselines.numZeroNoiseSteps,
+    },
+  };
+}

@@ -1,0 +1,298 @@
+// Parity with diffusers on the tiny SDXL-shaped model (ledits-csg-algorithm.md §6 item 16): the engine
+// replays the forward noises diffusers drew and must reproduce its per-step ε, zs, masks and final
+// latents (fp32, relative error ≤ 1e-4; masks identical) for LEDITS++ with three concepts (one reversed,
+// per-concept scales/thresholds/warmups), edit-friendly DDPM and DDIM inversion. The engine writes its
+// own trace with TraceWriter, so the --trace layout is checked against the reference layout as well.
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BaselineEditPlan, CsgEditPlan, EditPlan } from '../../core/schemas/edit-plan.js';
+import { guidedInversionNoise } from '../../gpu-worker/engine/inversion.js';
+import { type LoadedModels, openModels, readModelBundle } from '../../gpu-worker/engine/model-bundle.js';
+import { recordedNoise } from '../../gpu-worker/engine/noise.js';
+import { parseNpy } from '../../gpu-worker/engine/npy.js';
+import { abduct, predictCounterfactuals } from '../../gpu-worker/engine/pipeline.js';
+import { ddimInverseStep, ddimSchedule } from '../../gpu-worker/engine/schedulers/ddim.js';
+import { engineSettings } from '../../gpu-worker/engine/settings.js';
+import type { Tensor } from '../../gpu-worker/engine/tensor.js';
+import { TraceWriter } from '../../gpu-worker/engine/trace-writer.js';
+import { unconditional } from '../../gpu-worker/engine/unet-port.js';
+import { ensureTinyFixtures } from '../support/fixtures.js';
+
+const TOLERANCE = 1e-4;
+
+interface Trace {
+  dir: string;
+  index: { settings: Record<string, unknown>; tensors: Record<string, { file: string; shape: number[] }> };
+}
+
+async function readTrace(dir: string): Promise<Trace> {
+  return { dir, index: JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')) };
+}
+
+async function load(trace: Trace, name: string): Promise<Tensor> {
+  const entry = trace.index.tensors[name];
+  if (!entry) throw new Error(`${trace.dir}: no tensor ${name}`);
+  const a = parseNpy(new Uint8Array(await readFile(join(trace.dir, entry.file))));
+  const data = a.dtype === 'float32' ? a.data : Float32Array.from(a.data, Number);
+  return { data, shape: [...a.shape] };
+}
+
+/** max |a−b| / max |b| (0 when both are all zero). */
+function relError(a: Tensor, b: Tensor): number {
+  expect(a.shape).toEqual(b.shape);
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < b.data.length; i++) {
+    diff = Math.max(diff, Math.abs(a.data[i] - b.data[i]));
+    scale = Math.max(scale, Math.abs(b.data[i]));
+  }
+  return scale === 0 ? diff : diff / scale;
+}
+
+/** Splits a stacked (N, …) tensor into N tensors of the remaining shape. */
+function unstack(t: Tensor): Tensor[] {
+  const [n, ...rest] = t.shape;
+  const inner = t.data.length / n;
+  return Array.from({ length: n }, (_, i) => ({
+    data: t.data.slice(i * inner, (i + 1) * inner),
+    shape: rest,
+  }));
+}
+
+const ID = 'parity';
+const report: Record<string, number> = {};
+let models: LoadedModels;
+let ref: Trace;
+let ours: Trace;
+let oursFromRef: Trace;
+let outDir: string;
+const ddimInversionSteps: number[] = [];
+let ddimEndToEnd = 0;
+
+beforeAll(async () => {
+  const fixtures = await ensureTinyFixtures();
+  ref = await readTrace(fixtures.tracesDir);
+  models = await openModels(await readModelBundle(fixtures.bundleDir), { device: 'cpu' });
+  const s = ref.index.settings as {
+    num_inversion_steps: number;
+    skip: number;
+    source_prompt: string;
+    source_guidance_scale: number;
+    num_zero_noise_steps: number;
+    editing_prompt: string[];
+    edit_guidance_scale: number[];
+    edit_threshold: number[];
+    edit_warmup_steps: number[];
+    reverse_editing_direction: boolean[];
+    baseline_target_prompt: string;
+    baseline_guidance_scale: number;
+  };
+  const settings = engineSettings({
+    mode: 'faithful',
+    inversion: {
+      numSteps: s.num_inversion_steps,
+      skip: s.skip,
+      sourceGuidanceScale: s.source_guidance_scale,
+      numZeroNoiseSteps: s.num_zero_noise_steps,
+    },
+    // transformers v5's Rust-backed CLIPTokenizer reports the padded length (quirk Q5)
+    edit: { maskMode: 'intersect', spanMode: 'padded75', batching: 'trimmed' },
+    baselines: {
+      numSteps: s.num_inversion_steps,
+      skip: s.skip,
+      cfgSource: s.source_guidance_scale,
+      cfgTarget: s.baseline_guidance_scale,
+      // the reference EF-DDPM run is diffusers' invert() with a DDIM scheduler: SDXL's 3 zero-noise steps
+      numZeroNoiseSteps: s.num_zero_noise_steps,
+    },
+  });
+  const pixels = await load(ref, 'input_image');
+  const image = {
+    data: pixels.data.map((v) => 2 * v - 1),
+    shape: pixels.shape as [1, 3, number, number],
+  };
+  // diffusers draws low → high t; the traces store them in denoising order
+  const noises = async (family: string) => unstack(await load(ref, `${family}/forward_noises`)).reverse();
+  const csgNoise = await noises('ledits');
+  const ddpmNoise = await noises('efddpm');
+  outDir = await mkdtemp(join(tmpdir(), 'cgm-parity-'));
+  const trace = new TraceWriter(outDir);
+  const common: Omit<BaselineEditPlan, 'method' | 'targetPrompt'> = {
+    interventionId: ID,
+    sourcePrompt: s.source_prompt,
+    choices: {
+      promptStyle: 'new_value',
+      includeNonDescendantChanges: false,
+      reverseOldValues: false,
+      protectNonDescendants: false,
+    },
+    violations: [],
+  };
+  const csg: CsgEditPlan = {
+    method: 'csg',
+    ...common,
+    concepts: s.editing_prompt.map((prompt, c) => ({
+      prompt,
+      role: c === 0 ? 'intervened' : 'descendant',
+      conceptId: `c${c}`,
+      scale: s.edit_guidance_scale[c],
+      threshold: s.edit_threshold[c],
+      warmup: s.edit_warmup_steps[c],
+      reverse: s.reverse_editing_direction[c],
+    })),
+    protectedConcepts: [],
+  };
+  const baseline = (method: 'ddpm' | 'ddim'): BaselineEditPlan => ({
+    method,
+    ...common,
+    targetPrompt: s.baseline_target_prompt,
+  });
+  const plans: EditPlan[] = [csg, baseline('ddpm'), baseline('ddim')];
+  const abduction = await abduct(
+    models,
+    {
+      image,
+      sourcePrompt: s.source_prompt,
+      methods: ['csg', 'ddpm', 'ddim'],
+      settings,
+      noise: (method) => recordedNoise(method === 'csg' ? csgNoise : ddpmNoise),
+    },
+    { trace },
+  );
+  await predictCounterfactuals(models, abduction, plans, settings, { trace });
+  trace.close();
+  ours = await readTrace(outDir);
+
+  // DDIM inversion has no error correction: ORT-vs-torch differences of ~1e-6 per UNet call grow along
+  // the deterministic upward pass (CFG 3.5). So the DDIM baseline is checked step by step from the
+  // reference's own inputs (teacher forcing), and the end-to-end drift is reported with a looser bound.
+  const refInit = await load(ref, 'ddim/init_latents');
+  ddimEndToEnd = relError(abduction.ddim!.latents, refInit);
+  const ups = unstack(await load(ref, 'ddim/inversion_latents'));
+  const x0 = await load(ref, 'ddim/x0');
+  const schedule = ddimSchedule(s.num_inversion_steps, s.skip);
+  const { conditionings } = await models.text.encode([s.source_prompt]);
+  const conditioning = {
+    predictor: models.predictor,
+    uncond: unconditional(77, models.textDims.embed, models.textDims.pooled),
+    source: { conditioning: conditionings[0], scale: s.source_guidance_scale },
+    timeIds: abduction.timeIds,
+  };
+  const n = schedule.timesteps.length;
+  for (let j = 0; j < n; j++) {
+    const t = schedule.timesteps[n - 1 - j];
+    const from = j === 0 ? x0 : { data: ups[j - 1].data, shape: x0.shape };
+    const eps = await guidedInversionNoise(conditioning, models.predictor, from, t);
+    ddimInversionSteps.push(
+      relError(ddimInverseStep(schedule, t, from, eps), { data: ups[j].data, shape: x0.shape }),
+    );
+  }
+  const fromRefDir = join(outDir, 'from-ref');
+  const fromRef = new TraceWriter(fromRefDir);
+  await predictCounterfactuals(
+    models,
+    { ...abduction, ddim: { ...abduction.ddim!, latents: refInit } },
+    [baseline('ddim')],
+    settings,
+    { trace: fromRef },
+  );
+  fromRef.close();
+  oursFromRef = await readTrace(fromRefDir);
+}, 600_000);
+
+afterAll(async () => {
+  await models?.release();
+  if (outDir) await rm(outDir, { recursive: true, force: true });
+  process.stderr.write(`[engine-parity] relative errors: ${JSON.stringify(report, null, 1)}\n`);
+});
+
+async function expectClose(
+  oursName: string,
+  refName: string,
+  tolerance = TOLERANCE,
+  from: () => Trace = () => ours,
+): Promise<void> {
+  const err = relError(await load(from(), oursName), await load(ref, refName));
+  report[refName] = err;
+  expect(err, `${oursName} vs ${refName}`).toBeLessThanOrEqual(tolerance);
+}
+
+describe('engine parity with diffusers (tiny model, fp32)', () => {
+  it('writes its trace in the reference layout', () => {
+    for (const name of ['ledits/x0', 'ledits/zs', 'ledits/timesteps', `ledits/${ID}/eps_concepts`]) {
+      expect(ours.index.tensors[name], name).toBeDefined();
+    }
+    expect(ours.index.tensors[`ledits/${ID}/eps_concepts`].shape).toEqual(
+      ref.index.tensors['ledits/eps_concepts'].shape,
+    );
+  });
+
+  it('abduction: x0, timesteps, init latents and zs (LEDITS++ and EF-DDPM)', async () => {
+    for (const family of ['ledits', 'efddpm']) {
+      expect(Array.from((await load(ours, `${family}/timesteps`)).data)).toEqual(
+        Array.from((await load(ref, `${family}/timesteps`)).data),
+      );
+      await expectClose(`${family}/x0`, `${family}/x0`);
+      await expectClose(`${family}/init_latents`, `${family}/init_latents`);
+      await expectClose(`${family}/zs`, `${family}/zs`);
+    }
+  });
+
+  it('LEDITS++ / CSG: per-step ε_u, ε_c, latents and final latents', async () => {
+    await expectClose(`ledits/${ID}/eps_uncond`, 'ledits/eps_uncond');
+    // ε_c of concepts still in warmup is computed by diffusers but unused; the trimmed engine skips it
+    const warmups = ref.index.settings.edit_warmup_steps as number[];
+    const refConcepts = await load(ref, 'ledits/eps_concepts');
+    const [n, e] = refConcepts.shape;
+    const inner = refConcepts.data.length / (n * e);
+    for (let i = 0; i < n; i++) {
+      for (let c = 0; c < e; c++) {
+        if (i < warmups[c]) refConcepts.data.fill(0, (i * e + c) * inner, (i * e + c + 1) * inner);
+      }
+    }
+    const err = relError(await load(ours, `ledits/${ID}/eps_concepts`), refConcepts);
+    report['ledits/eps_concepts'] = err;
+    expect(err).toBeLessThanOrEqual(TOLERANCE);
+    await expectClose(`ledits/${ID}/latents`, 'ledits/latents');
+    await expectClose(`ledits/${ID}/final_latents`, 'ledits/final_latents');
+  });
+
+  it('LEDITS++ / CSG: M1, M2 and M1⊙M2 identical at every step and concept', async () => {
+    for (const mask of ['mask_attention', 'mask_noise', 'mask_intersect']) {
+      const a = await load(ours, `ledits/${ID}/${mask}`);
+      const b = await load(ref, `ledits/${mask}`);
+      expect(a.shape).toEqual(b.shape);
+      let differing = 0;
+      for (let i = 0; i < a.data.length; i++) if (a.data[i] !== b.data[i]) differing++;
+      report[`ledits/${mask} differing`] = differing;
+      expect(differing, mask).toBe(0);
+    }
+  });
+
+  it('EF-DDPM baseline: per-step ε, latents and final latents', async () => {
+    await expectClose(`efddpm/${ID}/eps_uncond`, 'efddpm/eps_uncond');
+    await expectClose(`efddpm/${ID}/eps_target`, 'efddpm/eps_target');
+    await expectClose(`efddpm/${ID}/latents`, 'efddpm/latents');
+    await expectClose(`efddpm/${ID}/final_latents`, 'efddpm/final_latents');
+  });
+
+  it('DDIM inversion: every upward step from the reference input; end-to-end drift bounded', async () => {
+    expect(Array.from((await load(ours, 'ddim/timesteps')).data)).toEqual(
+      Array.from((await load(ref, 'ddim/timesteps')).data),
+    );
+    report['ddim/inversion step max'] = Math.max(...ddimInversionSteps);
+    report['ddim/init_latents end-to-end'] = ddimEndToEnd;
+    expect(Math.max(...ddimInversionSteps)).toBeLessThanOrEqual(TOLERANCE);
+    expect(ddimEndToEnd).toBeLessThanOrEqual(1e-2);
+  });
+
+  it('DDIM baseline sampling from the reference inverted latent: per-step ε, latents, final latents', async () => {
+    const fromRef = () => oursFromRef;
+    await expectClose(`ddim/${ID}/eps_uncond`, 'ddim/eps_uncond', TOLERANCE, fromRef);
+    await expectClose(`ddim/${ID}/eps_target`, 'ddim/eps_target', TOLERANCE, fromRef);
+    await expectClose(`ddim/${ID}/latents`, 'ddim/latents', TOLERANCE, fromRef);
+    await expectClose(`ddim/${ID}/final_latents`, 'ddim/final_latents', TOLERANCE, fromRef);
+  });
+});

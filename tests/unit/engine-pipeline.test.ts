@@ -1,0 +1,285 @@
+// The pipeline on stub models: one inversion per method family serves every intervention, CSG edits of
+// all interventions share one UNet call per step (warmup-trimmed), NFE per stage is counted and
+// reported, progress carries the stage, an AbortSignal stops between steps, and an inversion state
+// survives a bytes round trip.
+import { describe, expect, it } from 'vitest';
+import type { BaselineEditPlan, CsgEditPlan, EditPlan } from '../../core/schemas/edit-plan.js';
+import type { ImageTensor } from '../../gpu-worker/engine/image.js';
+import { deserializeAbduction, serializeAbduction } from '../../gpu-worker/engine/inversion-state.js';
+import type { EngineModels } from '../../gpu-worker/engine/model-bundle.js';
+import {
+  abduct,
+  naiveNfe,
+  type PipelineProgress,
+  predictCounterfactuals,
+} from '../../gpu-worker/engine/pipeline.js';
+import { engineSettings } from '../../gpu-worker/engine/settings.js';
+import { bitEqual, type Tensor, tensor } from '../../gpu-worker/engine/tensor.js';
+import { STUB, stubConditioning, stubPredictor } from './engine-stubs.js';
+
+const N = 12;
+const settings = engineSettings({
+  inversion: { numSteps: N },
+  edit: { warmup: 3 },
+  baselines: { numSteps: N },
+});
+
+function hash(text: string): number {
+  let h = 7;
+  for (const ch of text) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
+  return h;
+}
+
+/** Stub models: VAE = 4×4 average pooling of RGB (+ a mean channel); text = seeded conditioning. */
+function stubModels(): EngineModels {
+  return {
+    predictor: stubPredictor(),
+    textDims: { tokens: STUB.tokens, embed: STUB.embed, pooled: STUB.pooled },
+    latentDownscale: 4,
+    attentionDownscale: 4,
+    text: {
+      async encode(prompts) {
+        return {
+          conditionings: prompts.map((p) => stubConditioning(hash(p))),
+          wordTokens: prompts.map((p) => p.split(/\s+/).length),
+        };
+      },
+    },
+    vae: {
+      async encode(image: ImageTensor): Promise<Tensor> {
+        const [, , h, w] = image.shape;
+        const out = tensor([1, 4, h / 4, w / 4]);
+        for (let c = 0; c < 4; c++) {
+          for (let y = 0; y < h / 4; y++) {
+            for (let x = 0; x < w / 4; x++) {
+              let acc = 0;
+              for (let dy = 0; dy < 4; dy++) {
+                for (let dx = 0; dx < 4; dx++)
+                  acc += image.data[(c % 3) * h * w + (4 * y + dy) * w + 4 * x + dx];
+              }
+              out.data[c * (h / 4) * (w / 4) + y * (w / 4) + x] = acc / 16;
+            }
+          }
+        }
+        return out;
+      },
+      async decode(latents: Tensor): Promise<ImageTensor> {
+        const [, , h, w] = latents.shape;
+        const data = new Float32Array(3 * h * w);
+        data.set(latents.data.subarray(0, 3 * h * w));
+        return { data, shape: [1, 3, h, w] };
+      },
+    },
+  };
+}
+
+function image(): ImageTensor {
+  const h = STUB.height * 4;
+  const w = STUB.width * 4;
+  const data = new Float32Array(3 * h * w);
+  for (let i = 0; i < data.length; i++) data[i] = Math.sin(i * 0.013) * 0.8;
+  return { data, shape: [1, 3, h, w] };
+}
+
+const choices = {
+  promptStyle: 'new_value',
+  includeNonDescendantChanges: false,
+  reverseOldValues: false,
+  protectNonDescendants: false,
+} as const;
+
+function csgPlan(id: string, prompts: string[], warmup = 3): CsgEditPlan {
+  return {
+    method: 'csg',
+    interventionId: id,
+    sourcePrompt: 'a street',
+    choices: { ...choices },
+    violations: [],
+    concepts: prompts.map((prompt, c) => ({
+      prompt,
+      role: c === 0 ? 'intervened' : 'descendant',
+      conceptId: `c${c}`,
+      scale: 8,
+      threshold: 0.7,
+      warmup,
+      reverse: false,
+    })),
+    protectedConcepts: [],
+  };
+}
+
+function baselinePlan(id: string, method: 'ddpm' | 'ddim', prompt: string): BaselineEditPlan {
+  return {
+    method,
+    interventionId: id,
+    sourcePrompt: 'a street',
+    choices: { ...choices },
+    violations: [],
+    targetPrompt: prompt,
+  };
+}
+
+const plans: EditPlan[] = [
+  csgPlan('i1', ['sunny weather', 'clear blue sky', 'dry road']),
+  csgPlan('i2', ['dry road', 'no puddles']),
+  csgPlan('i3', ['brick building']),
+  baselinePlan('i1', 'ddpm', 'a sunny street'),
+  baselinePlan('i2', 'ddpm', 'a dry street'),
+  baselinePlan('i1', 'ddim', 'a sunny street'),
+];
+
+describe('engine settings', () => {
+  it('default to the paper (and the EF-DDPM repo for the baselines)', () => {
+    const d = engineSettings();
+    expect(d.mode).toBe('faithful');
+    expect(d.inversion).toEqual({
+      numSteps: 100,
+      skip: 0.15,
+      sourceGuidanceScale: 3.5,
+      numZeroNoiseSteps: 3,
+    });
+    expect(d.edit).toMatchObject({
+      scale: 8,
+      threshold: 0.7,
+      warmup: 10,
+      maskMode: 'intersect',
+      batching: 'trimmed',
+    });
+    expect(d.baselines).toMatchObject({ cfgTarget: 15, cfgSource: 3.5, numSteps: 100, skip: 0.15 });
+    expect(() => engineSettings({ inversion: { numSteps: 0 } })).toThrow();
+  });
+});
+
+describe('pipeline (stub models)', () => {
+  it('inverts once per method family and counts NFE per stage', async () => {
+    const a = await abduct(stubModels(), {
+      image: image(),
+      sourcePrompt: 'a street',
+      methods: ['csg', 'ddpm', 'ddim'],
+      settings,
+    });
+    const nfe = Object.fromEntries(a.stages.map((s) => [s.stage, s.nfe]));
+    // source CFG (3.5 > 1): N calls of batch 2 each (§5.2)
+    expect(nfe['invert-csg']).toEqual({ unetCalls: N, sampleEvaluations: 2 * N });
+    expect(nfe['invert-ddpm']).toEqual({ unetCalls: N, sampleEvaluations: 2 * N });
+    expect(nfe['invert-ddim']).toEqual({ unetCalls: N, sampleEvaluations: 2 * N });
+    expect(a.csg?.zs).toHaveLength(N);
+    expect(a.ddpm?.rule.kind).toBe('ddim-eta1');
+  });
+
+  it('runs all CSG interventions in one UNet call per step, warmup-trimmed, and batches each baseline family', async () => {
+    const models = stubModels();
+    const a = await abduct(models, {
+      image: image(),
+      sourcePrompt: 'a street',
+      methods: ['csg', 'ddpm', 'ddim'],
+      settings,
+    });
+    const events: PipelineProgress[] = [];
+    const result = await predictCounterfactuals(models, a, plans, settings, {
+      onProgress: (e) => events.push(e),
+    });
+    const stage = (name: string) => result.stages.find((s) => s.stage === name)!;
+    // CSG: 3 requests, E = 3+2+1. Warmup steps share one latent → batch 1; at step W the latents are
+    // still identical → 1 + 6; afterwards every request has its own uncond → 3 + 6.
+    const W = 3;
+    expect(stage('edit-csg').nfe).toEqual({ unetCalls: N, sampleEvaluations: W + 7 + (N - W - 1) * 9 });
+    expect(stage('edit-csg').shared).toBe(3);
+    expect(stage('sample-ddpm').nfe).toEqual({ unetCalls: N, sampleEvaluations: 2 * 2 * N });
+    expect(stage('sample-ddim').nfe).toEqual({ unetCalls: N, sampleEvaluations: 2 * N });
+    expect(result.outcomes.map((o) => `${o.interventionId}/${o.method}`)).toEqual([
+      'i1/csg',
+      'i2/csg',
+      'i3/csg',
+      'i1/ddpm',
+      'i2/ddpm',
+      'i1/ddim',
+    ]);
+    const i1 = result.outcomes[0];
+    expect(i1.nfe.sharedWith).toBe(3);
+    expect(i1.masks).toHaveLength(3);
+    expect(i1.masks[0].activeSteps).toBe(N - W);
+    expect(Math.max(...i1.masks[0].frequency)).toBeLessThanOrEqual(1);
+    expect(Math.max(...i1.masks[0].frequency)).toBeGreaterThan(0);
+    // progress: every step of every loop, tagged with its stage
+    const edits = events.filter((e) => e.stage === 'edit-csg');
+    expect(edits.map((e) => e.step)).toEqual(Array.from({ length: N }, (_, i) => i + 1));
+    expect(new Set(events.map((e) => e.stage))).toEqual(new Set(['edit-csg', 'sample-ddpm', 'sample-ddim']));
+    // ours vs the paper-naive schedule (one pipeline call per intervention and method)
+    const ours = [...a.stages, ...result.stages].reduce((acc, s) => acc + s.nfe.sampleEvaluations, 0);
+    expect(ours).toBeLessThan(naiveNfe(settings, plans, true));
+  });
+
+  it('batched edits equal one-at-a-time edits, and editing is deterministic', async () => {
+    const models = stubModels();
+    const a = await abduct(models, {
+      image: image(),
+      sourcePrompt: 'a street',
+      methods: ['csg', 'ddpm'],
+      settings,
+    });
+    const some = plans.filter((p) => p.method !== 'ddim');
+    const together = await predictCounterfactuals(models, a, some, settings);
+    for (const [k, plan] of some.entries()) {
+      const alone = await predictCounterfactuals(models, a, [plan], settings);
+      expect(
+        bitEqual(alone.outcomes[0].latents, together.outcomes[k].latents),
+        `${plan.interventionId}/${plan.method}`,
+      ).toBe(true);
+    }
+  });
+
+  it('stops between steps when the signal aborts', async () => {
+    const models = stubModels();
+    const controller = new AbortController();
+    const seen: number[] = [];
+    const run = abduct(
+      models,
+      { image: image(), sourcePrompt: 'a street', methods: ['csg'], settings },
+      {
+        signal: controller.signal,
+        onProgress: (e) => {
+          seen.push(e.step);
+          if (e.step === 4) controller.abort();
+        },
+      },
+    );
+    await expect(run).rejects.toMatchObject({ name: 'AbortError' });
+    expect(seen).toEqual([1, 2, 3, 4]);
+  });
+
+  it('an inversion state survives serialisation: same edits from the bytes', async () => {
+    const models = stubModels();
+    const a = await abduct(models, {
+      image: image(),
+      sourcePrompt: 'a street',
+      methods: ['csg', 'ddpm', 'ddim'],
+      settings,
+    });
+    const grid = { numSteps: N, skip: settings.inversion.skip };
+    const bytes = serializeAbduction('key-1', a, { csg: grid, ddpm: grid, ddim: grid });
+    const back = deserializeAbduction(bytes);
+    expect(back.key).toBe('key-1');
+    const before = await predictCounterfactuals(models, a, plans, settings);
+    const after = await predictCounterfactuals(models, back.abduction, plans, settings);
+    before.outcomes.forEach((o, k) => {
+      expect(bitEqual(o.latents, after.outcomes[k].latents)).toBe(true);
+    });
+  });
+
+  it('refuses plans it cannot run and inversions that are missing', async () => {
+    const models = stubModels();
+    const a = await abduct(models, { image: image(), sourcePrompt: '', methods: ['csg'], settings });
+    expect(a.stages.find((s) => s.stage === 'invert-csg')?.nfe.sampleEvaluations).toBe(N); // no source CFG
+    await expect(
+      predictCounterfactuals(models, a, [baselinePlan('x', 'ddim', 'p')], settings),
+    ).rejects.toThrow(/no DDIM inversion/);
+    const protectedPlan = {
+      ...csgPlan('p', ['a']),
+      protectedConcepts: [{ conceptId: 'c9', prompt: 'tree' }],
+    };
+    await expect(predictCounterfactuals(models, a, [protectedPlan], settings)).rejects.toThrow(
+      /protectNonDescendants/,
+    );
+  });
+});
