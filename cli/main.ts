@@ -28,6 +28,14 @@ const commands: Record<string, Command> = {
     load: () => import('./commands/vlm.js'),
     passName: true,
   },
+  edit: {
+    summary: 'edit IMAGE --model DIR --graph G.json --interventions I.json --out DIR: local CSG + baselines',
+    load: () => import('./commands/edit.js'),
+  },
+  report: {
+    summary: 'report RESULTS.jsonl [--out DIR]: Table 1 (VLM-Eff, LPIPS) with bootstrap CIs',
+    load: () => import('./commands/report.js'),
+  },
   demo: {
     summary: 'demo: run the bundled example end to end on the tiny models',
     load: () => import('./commands/demo.js'),
