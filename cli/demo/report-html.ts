@@ -116,8 +116,8 @@ body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#1d232a;max-width:140
 h1{font-size:22px}h3{margin-top:32px}figure{margin:0 8px 8px 0;display:inline-block;text-align:center}
 figure img{width:192px;height:192px;image-rendering:pixelated;border:1px solid #ccd}
 .masks figure img{width:64px;height:64px}.masks figcaption{font-size:11px;max-width:64px;overflow-wrap:anywhere}
-.row{display:flex;flex-wrap:wrap;align-items:flex-start;gap:12px}.result{border-left:2px solid #e4e7eb;padding-left:10px}
-dl{display:grid;grid-template-columns:auto auto;gap:0 10px;font-size:12px}dt{color:#667}dd{margin:0}
+.row{display:flex;flex-wrap:nowrap;overflow-x:auto;align-items:flex-start;gap:12px}.result{border-left:2px solid #e4e7eb;padding-left:10px;width:220px;flex:none}.masks{display:flex;flex-wrap:wrap}
+dl{display:grid;grid-template-columns:auto auto;gap:0 10px;font-size:12px;overflow-wrap:anywhere}dt{color:#667}dd{margin:0}
 .node rect{fill:#f4f6f8;stroke:#8895a5}.node.target rect{fill:#ffe2c2;stroke:#d2691e}.node.descendant rect{fill:#dff1ff;stroke:#2f7fc1}
 .node text{font-size:12px}.node .value{fill:#556;font-style:italic}.edge{stroke:#8895a5;stroke-width:1.5}marker path{fill:#8895a5}
 .warn{color:#a33}table{border-collapse:collapse}td,th{border:1px solid #dde;padding:2px 8px;text-align:left}
