@@ -36,6 +36,18 @@ const commands: Record<string, Command> = {
     summary: 'report RESULTS.jsonl [--out DIR]: Table 1 (VLM-Eff, LPIPS) with bootstrap CIs',
     load: () => import('./commands/report.js'),
   },
+  worker: {
+    summary: 'worker light|gpu: run a Temporal worker (workflows + VLM, or the engine on a GPU host)',
+    load: () => import('./commands/worker.js'),
+  },
+  run: {
+    summary: 'run IMAGE --graph G.json --interventions I.json: one image through the workflow, with progress',
+    load: () => import('./commands/run.js'),
+  },
+  api: {
+    summary: 'api [--host H] [--port P]: the HTTP API (Hono); api hash-key < keyfile',
+    load: () => import('./commands/api.js'),
+  },
   demo: {
     summary: 'demo: run the bundled example end to end on the tiny models',
     load: () => import('./commands/demo.js'),

@@ -43,6 +43,13 @@ export interface ArtifactStore {
   /** A time-limited GET URL for browsers and the API (no credentials needed by the holder). */
   presignGet(ref: ArtifactRef, expiresInSeconds?: number): Promise<string>;
   exists(ref: Pick<ArtifactRef, 'key' | 'bytes' | 'sha256'>): Promise<boolean>;
+  /**
+   * Writes bytes under a key the caller derives from the inputs that determine them (e.g. a hash of
+   * image + settings + model), so a retry on another host finds the earlier result by its inputs.
+   */
+  putAt(key: string, bytes: Uint8Array, options: Pick<PutOptions, 'contentType'>): Promise<PutResult>;
+  /** The ref of the object at `key` (sha256 from its metadata), or null when there is none. */
+  stat(key: string): Promise<ArtifactRef | null>;
 }
 
 export interface ArtifactStoreOptions {
@@ -186,5 +193,39 @@ export function createArtifactStore(options: ArtifactStoreOptions): ArtifactStor
     });
   }
 
-  return { bucket, ensureBucket, put, get, putJson, getJson, presignGet, exists };
+  async function putAt(
+    key: string,
+    bytes: Uint8Array,
+    opts: Pick<PutOptions, 'contentType'>,
+  ): Promise<PutResult> {
+    await ensureBucket();
+    const sha256 = sha256Hex(bytes);
+    const ref: ArtifactRef = { bucket, key, sha256, bytes: bytes.byteLength, contentType: opts.contentType };
+    if (await exists(ref)) return { ref, written: false };
+    await client.send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: key,
+        Body: bytes,
+        ContentLength: bytes.byteLength,
+        ContentType: opts.contentType,
+        Metadata: { sha256 },
+      }),
+    );
+    return { ref, written: true };
+  }
+
+  async function stat(key: string): Promise<ArtifactRef | null> {
+    const found = await head(key);
+    if (!found?.sha256 || found.bytes < 0) return null;
+    return {
+      bucket,
+      key,
+      sha256: found.sha256,
+      bytes: found.bytes,
+      contentType: found.contentType ?? 'application/octet-stream',
+    };
+  }
+
+  return { bucket, ensureBucket, put, get, putJson, getJson, presignGet, exists, putAt, stat };
 }

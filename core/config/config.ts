@@ -130,6 +130,13 @@ export const ENV_VARS = {
     '.cache/models/tiny',
     'model bundle folder (cgm-model.json inside)',
   ),
+  webhookSecret: spec(
+    'CGM_WEBHOOK_SECRET',
+    nonEmpty,
+    undefined,
+    'signing key of outgoing webhooks (whsec_<base64>, Standard Webhooks); unset sends them unsigned',
+    true,
+  ),
   apiPort: spec('CGM_API_PORT', port, '8787', 'HTTP API port'),
   apiKeys: spec('CGM_API_KEYS', list, '', 'comma-separated API keys accepted by the HTTP API', true),
   logLevel: spec(
@@ -181,6 +188,7 @@ export const OPTIONAL_VARS = [
   's3AccessKeyId',
   's3SecretAccessKey',
   'vlmApiKey',
+  'webhookSecret',
   'servicesTemporalPort',
   'servicesS3Port',
 ] as const satisfies readonly (keyof Specs)[];
@@ -210,6 +218,7 @@ export interface Config {
   };
   engine: { device: 'cpu' | 'cuda'; modelDir: string };
   api: { port: number; keys: string[] };
+  webhooks: { secret: string | undefined };
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   services: {
     stateDir: string;
@@ -296,6 +305,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     engine: { device: v.engineDevice, modelDir: v.modelDir },
     api: { port: v.apiPort, keys: v.apiKeys },
+    webhooks: { secret: v.webhookSecret },
     logLevel: v.logLevel,
     services: {
       stateDir: v.servicesStateDir,

@@ -25,7 +25,8 @@ export const RunStageSchema = z.enum([
 export type RunStage = z.infer<typeof RunStageSchema>;
 
 export const StageStatusSchema = z.object({
-  status: z.enum(['pending', 'running', 'succeeded', 'failed', 'skipped']),
+  /** 'cancelled': the run was cancelled while (or before) this stage ran; added after version 1. */
+  status: z.enum(['pending', 'running', 'succeeded', 'failed', 'skipped', 'cancelled']),
   startedAt: isoTime.optional(),
   finishedAt: isoTime.optional(),
   /** One line a user can act on, when failed; why, when skipped (e.g. "caption given"). */
@@ -120,7 +121,13 @@ export const RunManifestSchema = z.object({
   input: z.object({
     image: ArtifactRefSchema,
     caption: z.string().nullable(),
+    /** The input as the model saw it (resized PNG), the reference of LPIPS; absent before inversion. */
+    preprocessed: ArtifactRefSchema.optional(),
   }),
+  /** How the run ended; absent in manifests written before this field existed. */
+  status: z.enum(['succeeded', 'failed', 'cancelled']).optional(),
+  /** GPU host queues the run was pinned to, in order (more than one after a host was lost). */
+  hosts: z.array(z.string()).optional(),
   /** Y: the caption when given, else the VLM's scene description. */
   basePrompt: z.object({ text: z.string(), source: SourceSchema }).nullable(),
   graph: GraphRecordSchema.nullable(),

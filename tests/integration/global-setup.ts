@@ -1,7 +1,8 @@
 // Starts a private local stack (own state folder, free ports, fresh data) for the integration
 // project and stops it at teardown, whether tests passed or failed. Tests read the endpoints with
 // `inject('cgmServices')`; a developer's stack in .state/services is never touched.
-import { resolve } from 'node:path';
+import { rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { loadConfig } from '../../core/config/index.js';
 import { REPO_ROOT, servicesDown, servicesUp, TEST_STATE_DIR } from '../../infra/local/services.js';
@@ -16,7 +17,9 @@ declare module 'vitest' {
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   // Only the timeout is taken from the environment: ports, folder and credentials are the tests' own.
   const config = loadConfig();
-  const stateDir = TEST_STATE_DIR;
+  // One folder per test run: concurrent runs in one checkout (several developers or agents) must
+  // not stop each other's services through a shared state file.
+  const stateDir = join(TEST_STATE_DIR, `run-${process.pid}`);
   const t0 = Date.now();
   const { state } = await servicesUp({
     stateDir,
@@ -32,5 +35,6 @@ export default async function setup(project: TestProject): Promise<() => Promise
     process.stderr.write(
       `[test-services] down: ${down.stopped.map((s) => `${s.name}=${s.outcome}`).join(', ') || 'nothing'}\n`,
     );
+    await rm(stateDir, { recursive: true, force: true });
   };
 }

@@ -1,0 +1,38 @@
+// The light worker (architecture §2): the workflows plus the VLM, manifest and webhook activities,
+// all on the light queue.
+import { fileURLToPath } from 'node:url';
+import { type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import type { ArtifactStore } from '../core/artifacts/store.js';
+import { createLightActivities } from './light/index.js';
+import { createVlmActivities, type VlmActivitiesDeps } from './vlm/index.js';
+
+export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+
+export interface LightWorkerOptions {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueue: string;
+  store: ArtifactStore;
+  vlm: Omit<VlmActivitiesDeps, 'store'>;
+  webhookSecret?: string;
+  /** A prebuilt bundle (bundleWorkflowCode) to skip bundling, e.g. once per test file. */
+  workflowBundle?: WorkerOptions['workflowBundle'];
+  shutdownGraceTime?: string;
+}
+
+export async function createLightWorker(options: LightWorkerOptions): Promise<Worker> {
+  const activities = {
+    ...createLightActivities({ store: options.store, webhookSecret: options.webhookSecret }),
+    ...createVlmActivities({ ...options.vlm, store: options.store }),
+  };
+  return Worker.create({
+    connection: options.connection,
+    namespace: options.namespace,
+    taskQueue: options.taskQueue,
+    ...(options.workflowBundle
+      ? { workflowBundle: options.workflowBundle }
+      : { workflowsPath: WORKFLOWS_PATH }),
+    activities,
+    shutdownGraceTime: options.shutdownGraceTime ?? '10s',
+  });
+}

@@ -1,0 +1,87 @@
+// The HTTP API as a value: createApp(deps) returns a Hono app that tests call with app.request() and
+// `cgm api` serves. Nothing global: keys, limits, the image store and the run starter come in deps.
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { HTTPException } from 'hono/http-exception';
+import type { LookupFn } from '../activities/webhooks/url-policy.js';
+import type { ApiConfig } from './config.js';
+import { ApiError, errorResponse, fromZodError } from './errors.js';
+import type { ImageStore } from './images.js';
+import { type AuthEnv, apiKeyAuth, createKeyring } from './middleware/auth.js';
+import { createTokenBuckets, rateLimit } from './middleware/rate-limit.js';
+import { registerCounterfactualRoutes } from './routes/counterfactuals.js';
+import { registerDocRoutes } from './routes/docs.js';
+import { registerUploadRoutes } from './routes/uploads.js';
+import type { RunStarter } from './runs/types.js';
+
+export type LogRecord = Record<string, unknown> & { msg: string };
+
+export interface AppDeps {
+  config: ApiConfig;
+  images: ImageStore;
+  runs: RunStarter;
+  /** DNS for the webhook URL policy (tests pass a fake). */
+  lookup?: LookupFn;
+  now?: () => number;
+  /** Structured log sink; never receives keys or image bytes. */
+  log?: (record: LogRecord) => void;
+}
+
+const UNAVAILABLE = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|UNAVAILABLE|DEADLINE_EXCEEDED/;
+
+function toApiError(err: unknown): ApiError | null {
+  if (err instanceof ApiError) return err;
+  if (err instanceof HTTPException) {
+    if (err.status === 413) return new ApiError('payload_too_large', 'request body is too large');
+    if (err.status === 415)
+      return new ApiError(
+        'unsupported_media_type',
+        'send application/json or multipart/form-data',
+        'content-type',
+      );
+    if (err.status === 400) return new ApiError('malformed_body', err.message);
+  }
+  const text = `${(err as Error)?.name ?? ''} ${(err as Error)?.message ?? ''} ${(err as { code?: string })?.code ?? ''}`;
+  if (UNAVAILABLE.test(text))
+    return new ApiError('unavailable', 'a backing service (Temporal or S3) is unreachable; retry later');
+  return null;
+}
+
+export function createApp(deps: AppDeps): OpenAPIHono<AuthEnv> {
+  const app = new OpenAPIHono<AuthEnv>({
+    // Uniform 400s: a failed zod validation of any route becomes {error: {code, message, field}}.
+    defaultHook: (result) => {
+      if (!result.success) throw fromZodError(result.error);
+    },
+  });
+
+  app.onError((err, c) => {
+    const api = toApiError(err);
+    if (api) {
+      if (api.status >= 500)
+        deps.log?.({
+          msg: 'request failed',
+          level: 'error',
+          path: c.req.path,
+          error: (err as Error).message,
+        });
+      return errorResponse(c, api);
+    }
+    deps.log?.({
+      msg: 'unhandled error',
+      level: 'error',
+      path: c.req.path,
+      error: (err as Error)?.stack ?? String(err),
+    });
+    return errorResponse(c, new ApiError('internal', 'internal error; the server log has details'));
+  });
+  app.notFound((c) => errorResponse(c, new ApiError('not_found', `no route ${c.req.method} ${c.req.path}`)));
+
+  app.get('/healthz', (c) => c.json({ ok: true }));
+  registerDocRoutes(app);
+
+  const limiter = createTokenBuckets({ ...deps.config.rateLimit, now: deps.now });
+  app.use('/v1/*', apiKeyAuth(createKeyring(deps.config.keyHashes)), rateLimit(limiter));
+  registerUploadRoutes(app, deps);
+  registerCounterfactualRoutes(app, deps);
+  return app;
+}

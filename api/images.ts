@@ -1,0 +1,110 @@
+// Where uploaded images live: `uploads/sha256/<xx>/<sha256>` in the artifact bucket, the same key
+// whether the image came in a multipart request or through a presigned PUT, so a run can name an
+// upload by its sha256 alone. Presigned GETs serve result artifacts.
+import { HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { type ArtifactStore, contentKey, createArtifactStore, sha256Hex } from '../core/artifacts/index.js';
+import type { ArtifactRef } from '../core/schemas/artifact.js';
+
+export const UPLOAD_PREFIX = 'uploads';
+
+export interface ImageStore {
+  readonly bucket: string;
+  /** Size and type of an uploaded image, or null when nothing is stored under that sha256. */
+  head(sha256: string): Promise<{ bytes: number; contentType: string } | null>;
+  put(bytes: Uint8Array, contentType: string): Promise<ArtifactRef>;
+  /** Bytes of `ref`, verified against its sha256. */
+  get(ref: ArtifactRef): Promise<Uint8Array>;
+  presignPut(
+    sha256: string,
+    contentType: string,
+    bytes: number,
+    ttlSeconds: number,
+  ): Promise<{ url: string; headers: Record<string, string> }>;
+  presignGet(ref: ArtifactRef, ttlSeconds: number): Promise<string>;
+}
+
+export function uploadRef(bucket: string, sha256: string, bytes: number, contentType: string): ArtifactRef {
+  return { bucket, key: contentKey(UPLOAD_PREFIX, sha256), sha256, bytes, contentType };
+}
+
+export function createS3ImageStore(client: S3Client, bucket: string): ImageStore {
+  const store: ArtifactStore = createArtifactStore({ client, bucket, prefix: UPLOAD_PREFIX });
+  return {
+    bucket,
+    async head(sha256) {
+      try {
+        const out = await client.send(
+          new HeadObjectCommand({ Bucket: bucket, Key: contentKey(UPLOAD_PREFIX, sha256) }),
+        );
+        return { bytes: out.ContentLength ?? 0, contentType: out.ContentType ?? 'application/octet-stream' };
+      } catch (err) {
+        const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+        if (
+          e.$metadata?.httpStatusCode === 404 ||
+          e.name === 'NotFound' ||
+          e.name === 'NoSuchKey' ||
+          e.name === 'NoSuchBucket'
+        )
+          return null;
+        throw err;
+      }
+    },
+    async put(bytes, contentType) {
+      return (await store.put(bytes, { contentType, prefix: UPLOAD_PREFIX })).ref;
+    },
+    get: (ref) => store.get(ref),
+    async presignPut(sha256, contentType, bytes, ttlSeconds) {
+      await store.ensureBucket();
+      const command = new PutObjectCommand({
+        Bucket: bucket,
+        Key: contentKey(UPLOAD_PREFIX, sha256),
+        ContentType: contentType,
+        ContentLength: bytes,
+        Metadata: { sha256 },
+      });
+      // content-type and the sha256 metadata are signed: the PUT must send exactly these headers.
+      const url = await getSignedUrl(client, command, {
+        expiresIn: ttlSeconds,
+        signableHeaders: new Set(['content-type', 'x-amz-meta-sha256']),
+        unhoistableHeaders: new Set(['x-amz-meta-sha256']),
+      });
+      return { url, headers: { 'content-type': contentType, 'x-amz-meta-sha256': sha256 } };
+    },
+    presignGet: (ref, ttlSeconds) => store.presignGet(ref, ttlSeconds),
+  };
+}
+
+/** Images in a Map, for app.request() tests; `objects.size` tells whether anything was stored. */
+export function createMemoryImageStore(
+  bucket = 'memory',
+): ImageStore & { objects: Map<string, { bytes: Uint8Array; contentType: string }> } {
+  const objects = new Map<string, { bytes: Uint8Array; contentType: string }>();
+  return {
+    bucket,
+    objects,
+    async head(sha256) {
+      const o = objects.get(sha256);
+      return o ? { bytes: o.bytes.byteLength, contentType: o.contentType } : null;
+    },
+    async put(bytes, contentType) {
+      const sha = sha256Hex(bytes);
+      objects.set(sha, { bytes, contentType });
+      return uploadRef(bucket, sha, bytes.byteLength, contentType);
+    },
+    async get(ref) {
+      const o = objects.get(ref.sha256);
+      if (!o || sha256Hex(o.bytes) !== ref.sha256) throw new Error(`no object ${ref.key}`);
+      return o.bytes;
+    },
+    async presignPut(sha256, contentType) {
+      return {
+        url: `memory://${bucket}/${contentKey(UPLOAD_PREFIX, sha256)}`,
+        headers: { 'content-type': contentType },
+      };
+    },
+    async presignGet(ref) {
+      return `memory://${ref.bucket}/${ref.key}`;
+    },
+  };
+}

@@ -1,0 +1,312 @@
+// POST /v1/counterfactuals (multipart image or JSON naming an upload), GET and DELETE one run.
+// Every check runs before anything is stored or started, so a refused request leaves no trace.
+import { randomUUID } from 'node:crypto';
+import { createRoute, type OpenAPIHono, type z } from '@hono/zod-openapi';
+import { checkWebhookUrl } from '../../activities/webhooks/url-policy.js';
+import { sha256Hex } from '../../core/artifacts/store.js';
+import { checkIntervention, validateGraph } from '../../core/graph/index.js';
+import { type ArtifactRef, ArtifactRefSchema } from '../../core/schemas/artifact.js';
+import type { AppDeps } from '../app.js';
+import { canonicalJson, runIdForIdempotencyKey, sha256 } from '../canonical.js';
+import { ApiError, fromZodError } from '../errors.js';
+import { type CheckedImage, checkImage } from '../image-check.js';
+import { uploadRef } from '../images.js';
+import type { AuthEnv } from '../middleware/auth.js';
+import { limitBody, parseJsonBody } from '../middleware/body.js';
+import { toWorkflowInput } from '../run-input.js';
+import type { RunInfo } from '../runs/types.js';
+import {
+  CancelAcceptedSchema,
+  type CounterfactualFields,
+  CounterfactualFieldsSchema,
+  CounterfactualJsonRequestSchema,
+  CounterfactualMultipartSchema,
+  ErrorSchema,
+  RunAcceptedSchema,
+  RunIdParamSchema,
+  RunStatusSchema,
+} from '../schemas.js';
+
+const errors = (...codes: number[]) =>
+  Object.fromEntries(
+    codes.map((s) => [s, { description: 'error', content: { 'application/json': { schema: ErrorSchema } } }]),
+  );
+
+export const postRoute = createRoute({
+  method: 'post',
+  path: '/v1/counterfactuals',
+  summary: 'Start a counterfactual run',
+  description:
+    'Multipart (`image` file + `request` JSON field) or JSON naming an upload by sha256. ' +
+    'Idempotency-Key (≤255 printable ASCII): the same key and body return the same run; another body → 409.',
+  security: [{ apiKey: [] }],
+  request: {
+    body: {
+      content: {
+        'application/json': { schema: CounterfactualJsonRequestSchema },
+        'multipart/form-data': { schema: CounterfactualMultipartSchema },
+      },
+    },
+  },
+  responses: {
+    202: { description: 'accepted', content: { 'application/json': { schema: RunAcceptedSchema } } },
+    ...errors(400, 401, 409, 413, 415, 422, 429, 503),
+  },
+});
+
+export const getRoute = createRoute({
+  method: 'get',
+  path: '/v1/counterfactuals/{id}',
+  summary: 'Status, progress and result (artifacts with presigned URLs) of a run',
+  security: [{ apiKey: [] }],
+  request: { params: RunIdParamSchema },
+  responses: {
+    200: { description: 'the run', content: { 'application/json': { schema: RunStatusSchema } } },
+    ...errors(400, 401, 404, 429, 503),
+  },
+});
+
+export const deleteRoute = createRoute({
+  method: 'delete',
+  path: '/v1/counterfactuals/{id}',
+  summary: 'Cancel a run',
+  security: [{ apiKey: [] }],
+  request: { params: RunIdParamSchema },
+  responses: {
+    202: {
+      description: 'cancellation requested',
+      content: { 'application/json': { schema: CancelAcceptedSchema } },
+    },
+    ...errors(400, 401, 404, 409, 429, 503),
+  },
+});
+
+const statusUrl = (id: string) => `/v1/counterfactuals/${id}`;
+
+function idempotencyKey(header: string | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  if (!/^[\x21-\x7e]{1,255}$/.test(header))
+    throw new ApiError(
+      'invalid_idempotency_key',
+      'Idempotency-Key must be 1-255 printable ASCII characters without spaces',
+      'idempotency-key',
+    );
+  return header;
+}
+
+/** Cross-field and graph checks of a syntactically valid request. */
+function checkSemantics(f: CounterfactualFields): void {
+  if (f.interventions && f.do)
+    throw new ApiError('validation_error', 'give either interventions or do, not both', 'do');
+  if (f.interventions && !f.graph)
+    throw new ApiError(
+      'validation_error',
+      'interventions need the graph they refer to; add graph',
+      'interventions',
+    );
+  if (!f.graph) return;
+  const v = validateGraph(f.graph);
+  if (!v.valid)
+    throw new ApiError(
+      'invalid_graph',
+      `the graph is not a valid DAG: ${v.issues.map((i) => i.message).join('; ')}`,
+      'graph',
+    );
+  for (const [i, iv] of (f.interventions ?? []).entries()) {
+    const check = checkIntervention(f.graph, iv);
+    if (!check.ok)
+      throw new ApiError(
+        'invalid_intervention',
+        check.violations.map((x) => x.message).join('; '),
+        `interventions[${i}]`,
+      );
+  }
+  for (const [i, d] of (f.do ?? []).entries()) {
+    const wanted = d.concept.toLowerCase();
+    const target =
+      f.graph.concepts.find((c) => c.id === d.concept) ??
+      f.graph.concepts.find((c) => c.name.trim().toLowerCase() === wanted);
+    if (!target) {
+      const known = f.graph.concepts.map((c) => `${c.id} (${c.name})`).join(', ');
+      throw new ApiError(
+        'unknown_concept',
+        `do: '${d.concept}' is neither an id nor a name of a concept of the graph; known: ${known}`,
+        `do[${i}].concept`,
+      );
+    }
+    if (target.current_value.trim().toLowerCase() === d.value.toLowerCase())
+      throw new ApiError(
+        'validation_error',
+        `do(${target.name} = ${d.value}) changes nothing: '${d.value}' is already the current value`,
+        `do[${i}].value`,
+      );
+  }
+}
+
+/** Every ArtifactRef inside `value` gains a presigned `url`. */
+async function withPresignedUrls(
+  value: unknown,
+  presign: (ref: ArtifactRef) => Promise<string>,
+): Promise<unknown> {
+  if (Array.isArray(value)) return Promise.all(value.map((v) => withPresignedUrls(v, presign)));
+  if (value && typeof value === 'object') {
+    const ref = ArtifactRefSchema.safeParse(value);
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = await withPresignedUrls(v, presign);
+    if (ref.success) out.url = await presign(ref.data);
+    return out;
+  }
+  return value;
+}
+
+export function registerCounterfactualRoutes(app: OpenAPIHono<AuthEnv>, deps: AppDeps): void {
+  const { config, images, runs } = deps;
+  const limits = config.limits;
+  const body = limitBody({ json: limits.maxJsonBytes, multipart: limits.maxImageBytes + 256 * 1024 }, [
+    'json',
+    'multipart',
+  ]);
+
+  async function visibleRun(id: string, keyId: string): Promise<RunInfo> {
+    const info = await runs.describe(id);
+    // Runs of other keys (or not started by this API) are reported as absent, not as forbidden.
+    if (!info || info.memo?.owner !== keyId) throw new ApiError('not_found', `no run '${id}'`, 'id');
+    return info;
+  }
+
+  app.openapi({ ...postRoute, middleware: [body, parseJsonBody] }, async (c) => {
+    const keyId = c.get('keyId');
+    const idemKey = idempotencyKey(c.req.header('idempotency-key'));
+    const isForm = !(c.req.header('content-type') ?? '').toLowerCase().includes('json');
+
+    // 1. Fields and image, checked by content; nothing stored yet.
+    let fields: CounterfactualFields;
+    let bytes: Uint8Array | null = null;
+    let image: CheckedImage;
+    let ref: ArtifactRef | null = null;
+    if (isForm) {
+      // The route declares two body types; each validator ran only for its own content type.
+      const form = c.req.valid('form' as never) as z.infer<typeof CounterfactualMultipartSchema>;
+      let json: unknown = {};
+      if (form.request !== undefined) {
+        try {
+          json = JSON.parse(form.request);
+        } catch (err) {
+          throw new ApiError(
+            'malformed_json',
+            `the request field is not JSON: ${(err as Error).message}`,
+            'request',
+          );
+        }
+      }
+      const parsed = CounterfactualFieldsSchema.safeParse(json);
+      if (!parsed.success) throw fromZodError(parsed.error);
+      fields = parsed.data;
+      bytes = new Uint8Array(await form.image.arrayBuffer());
+      image = await checkImage(bytes, form.image.type, limits);
+    } else {
+      const { image: byHash, ...rest } = c.req.valid('json' as never) as z.infer<
+        typeof CounterfactualJsonRequestSchema
+      >;
+      fields = rest;
+      const head = await images.head(byHash.sha256);
+      if (!head)
+        throw new ApiError(
+          'unknown_artifact',
+          `no uploaded image with sha256 ${byHash.sha256}; upload it first (POST /v1/uploads, then PUT)`,
+          'image.sha256',
+        );
+      if (head.bytes > limits.maxImageBytes)
+        throw new ApiError(
+          'payload_too_large',
+          `the uploaded image is ${head.bytes} bytes; the limit is ${limits.maxImageBytes}`,
+          'image.sha256',
+        );
+      ref = uploadRef(images.bucket, byHash.sha256, head.bytes, head.contentType);
+      image = await checkImage(await images.get(ref), head.contentType, limits, 'image.sha256');
+      ref = { ...ref, contentType: image.contentType };
+    }
+    checkSemantics(fields);
+    if (fields.webhookUrl) {
+      const verdict = await checkWebhookUrl(fields.webhookUrl, config.webhookPolicy, deps.lookup);
+      if (!verdict.ok) throw new ApiError('webhook_url_forbidden', verdict.reason, 'webhookUrl');
+    }
+
+    // 2. Idempotency: the key names the run; the fingerprint says whether the body is the same.
+    const imageSha = ref?.sha256 ?? sha256Hex(bytes!);
+    const fingerprint = sha256(canonicalJson({ image: imageSha, ...fields }));
+    const id = idemKey ? runIdForIdempotencyKey(keyId, idemKey) : `cf-${randomUUID()}`;
+    const accepted = (info: RunInfo | null, replayed: boolean) => {
+      c.header('Location', statusUrl(id));
+      if (replayed) c.header('Idempotent-Replayed', 'true');
+      return c.json(
+        {
+          id,
+          status: info?.status ?? 'running',
+          statusUrl: statusUrl(id),
+          replayed,
+          image: {
+            sha256: imageSha,
+            contentType: image.contentType,
+            width: image.width,
+            height: image.height,
+          },
+        },
+        202,
+      );
+    };
+    const replayOrConflict = (info: RunInfo) => {
+      if (info.memo?.owner === keyId && info.memo.fingerprint === fingerprint) return accepted(info, true);
+      throw new ApiError(
+        'idempotency_conflict',
+        'this Idempotency-Key was already used with a different request body; use a new key for a new request',
+        'idempotency-key',
+      );
+    };
+    if (idemKey) {
+      const existing = await runs.describe(id);
+      if (existing) return replayOrConflict(existing);
+    }
+
+    // 3. Store the image (content-addressed: a replay rewrites nothing), then start.
+    ref ??= await images.put(bytes!, image.contentType);
+    const input = toWorkflowInput(id, ref, fields);
+    const started = await runs.start(id, input, { fingerprint, owner: keyId });
+    if (started === 'exists') {
+      // Lost a race with an equal key: judge against the run that won.
+      const info = await runs.describe(id);
+      if (info) return replayOrConflict(info);
+    }
+    deps.log?.({ msg: 'run started', runId: id, keyId, image: imageSha });
+    return accepted(null, false);
+  });
+
+  app.openapi(getRoute, async (c) => {
+    const { id } = c.req.valid('param');
+    const info = await visibleRun(id, c.get('keyId'));
+    const running = info.status === 'running';
+    const presign = (ref: ArtifactRef) => images.presignGet(ref, config.presignTtlSeconds);
+    const progress = running ? await withPresignedUrls((await runs.progress(id)) ?? null, presign) : null;
+    const outcome = running ? ({ kind: 'pending' } as const) : await runs.outcome(id);
+    const body: z.infer<typeof RunStatusSchema> = {
+      id,
+      status: info.status,
+      createdAt: info.createdAt,
+      closedAt: info.closedAt,
+      progress: progress ?? null,
+      result: outcome.kind === 'result' ? await withPresignedUrls(outcome.value ?? null, presign) : null,
+      error: outcome.kind === 'error' ? { message: outcome.message, type: outcome.type } : null,
+    };
+    return c.json(body, 200);
+  });
+
+  app.openapi(deleteRoute, async (c) => {
+    const { id } = c.req.valid('param');
+    const info = await visibleRun(id, c.get('keyId'));
+    if (info.status !== 'running')
+      throw new ApiError('run_not_cancellable', `run '${id}' has already finished (${info.status})`, 'id');
+    await runs.cancel(id);
+    deps.log?.({ msg: 'run cancel requested', runId: id, keyId: c.get('keyId') });
+    return c.json({ id, status: 'cancelling' as const }, 202);
+  });
+}

@@ -1,0 +1,64 @@
+// POST /v1/uploads: a presigned PUT for one image, keyed by its sha256. The bytes are checked by
+// content when a run names them (POST /v1/counterfactuals with image.sha256), not here.
+import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
+import type { AppDeps } from '../app.js';
+import { ApiError } from '../errors.js';
+import type { AuthEnv } from '../middleware/auth.js';
+import { limitBody, parseJsonBody } from '../middleware/body.js';
+import { ErrorSchema, UploadRequestSchema, UploadTicketSchema } from '../schemas.js';
+
+const err = { description: 'error', content: { 'application/json': { schema: ErrorSchema } } };
+
+export const uploadRoute = createRoute({
+  method: 'post',
+  path: '/v1/uploads',
+  summary: 'Get a presigned PUT URL for an image',
+  description:
+    'PUT the exact bytes to `upload.url` with `upload.headers`; then start a run with `{"image": {"sha256": …}}`. ' +
+    'When the same bytes are already stored, `alreadyUploaded` is true and `upload` is null (200).',
+  security: [{ apiKey: [] }],
+  request: { body: { required: true, content: { 'application/json': { schema: UploadRequestSchema } } } },
+  responses: {
+    200: { description: 'already uploaded', content: { 'application/json': { schema: UploadTicketSchema } } },
+    201: { description: 'upload ticket', content: { 'application/json': { schema: UploadTicketSchema } } },
+    400: err,
+    401: err,
+    413: err,
+    415: err,
+    429: err,
+    503: err,
+  },
+});
+
+export function registerUploadRoutes(app: OpenAPIHono<AuthEnv>, deps: AppDeps): void {
+  const { config, images } = deps;
+  const now = deps.now ?? Date.now;
+  const body = limitBody({ json: 16 * 1024, multipart: 0 }, ['json']);
+  app.openapi({ ...uploadRoute, middleware: [body, parseJsonBody] }, async (c) => {
+    const req = c.req.valid('json');
+    if (req.bytes > config.limits.maxImageBytes)
+      throw new ApiError(
+        'payload_too_large',
+        `image of ${req.bytes} bytes exceeds the limit of ${config.limits.maxImageBytes}`,
+        'bytes',
+      );
+    const existing = await images.head(req.sha256);
+    if (existing && existing.bytes === req.bytes)
+      return c.json({ image: { sha256: req.sha256 }, alreadyUploaded: true, upload: null }, 200);
+    const ttl = config.presignTtlSeconds;
+    const { url, headers } = await images.presignPut(req.sha256, req.contentType, req.bytes, ttl);
+    return c.json(
+      {
+        image: { sha256: req.sha256 },
+        alreadyUploaded: false,
+        upload: {
+          method: 'PUT' as const,
+          url,
+          headers,
+          expiresAt: new Date(now() + ttl * 1000).toISOString(),
+        },
+      },
+      201,
+    );
+  });
+}

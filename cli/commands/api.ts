@@ -1,0 +1,88 @@
+// `cgm api [--host H] [--port N]`: serve the HTTP API (CGM_API_*, CGM_TEMPORAL_*, CGM_S3_* settings).
+// `cgm api hash-key`: read an API key on stdin, print its sha256 for CGM_API_KEY_SHA256.
+import { parseArgs } from 'node:util';
+import { ApiConfigError, loadApiConfig } from '../../api/config.js';
+import { hashApiKey } from '../../api/middleware/auth.js';
+import { startApiServer } from '../../api/server.js';
+import { ConfigError, loadConfig } from '../../core/config/index.js';
+import { CliError } from '../cli-error.js';
+
+const USAGE = `usage: cgm api [--host HOST] [--port PORT]
+       cgm api hash-key < key.txt
+
+  (default)  serve the HTTP API until SIGINT/SIGTERM; docs at /docs, OpenAPI at /openapi.json
+  hash-key   print the sha256 of the API key read on stdin (for CGM_API_KEY_SHA256)
+
+Keys: CGM_API_KEYS (plain, hashed at start-up) and/or CGM_API_KEY_SHA256 (hashes). Limits, webhook
+policy and presign lifetime: the CGM_API_* variables listed in api/README.md.
+`;
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8').trim();
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let parsed: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>;
+  const OPTIONS = {
+    host: { type: 'string' },
+    port: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  } as const;
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true });
+  } catch (err) {
+    throw new CliError(`${(err as Error).message}\n${USAGE}`);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (positionals[0] === 'hash-key' && positionals.length === 1) {
+    const key = await readStdin();
+    if (!key) throw new CliError('hash-key: no key on stdin');
+    process.stdout.write(`${hashApiKey(key)}\n`);
+    return 0;
+  }
+  if (positionals.length > 0) throw new CliError(`unexpected '${positionals.join(' ')}'\n${USAGE}`);
+
+  let config: ReturnType<typeof loadConfig>;
+  let api: ReturnType<typeof loadApiConfig>;
+  try {
+    config = loadConfig();
+    api = loadApiConfig(config);
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof ApiConfigError) throw new CliError(err.message);
+    throw err;
+  }
+  if (values.host) api.host = values.host;
+  if (values.port !== undefined) {
+    const port = Number(values.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65_535)
+      throw new CliError(`--port ${values.port}: expected 0-65535`);
+    api.port = port;
+  }
+  if (api.keyHashes.length === 0)
+    throw new CliError(
+      'no API keys configured: set CGM_API_KEYS or CGM_API_KEY_SHA256 (every request would be refused)',
+    );
+  let server: Awaited<ReturnType<typeof startApiServer>>;
+  try {
+    server = await startApiServer(config, api);
+  } catch (err) {
+    throw new CliError(
+      `cannot start the API: ${(err as Error).message}; is Temporal up at ${config.temporal.address} (cgm services up)?`,
+      1,
+    );
+  }
+  process.stderr.write(`cgm api: listening on ${server.url} (docs ${server.url}/docs)\n`);
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  await server.close();
+  return 0;
+}

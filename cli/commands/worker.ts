@@ -1,0 +1,142 @@
+// `cgm worker light|gpu`: run a Temporal worker of the stack from the CGM_* configuration until
+// SIGINT/SIGTERM. light = workflows + VLM + manifests + webhooks; gpu = engine thread + entry queue +
+// this host's own queue (one GPU activity at a time).
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { NativeConnection } from '@temporalio/worker';
+import { createLightWorker } from '../../activities/worker.js';
+import { createArtifactStore } from '../../core/artifacts/store.js';
+import { type Config, loadConfig } from '../../core/config/index.js';
+import { startEngine } from '../../gpu-worker/activities/engine.js';
+import { createGpuWorkers } from '../../gpu-worker/worker.js';
+import { CliError } from '../cli-error.js';
+
+const USAGE = `usage: cgm worker light|gpu [--model DIR] [--lpips DIR] [--device cpu|cuda] [--allow-cpu-fallback]
+
+  light   workflows, VLM calls, run manifests, webhooks on $CGM_TASK_QUEUE_LIGHT
+  gpu     the diffusion engine on $CGM_TASK_QUEUE_GPU plus this host's own queue
+  --model   model bundle folder (default $CGM_MODEL_DIR)
+  --lpips   LPIPS graph folder (cgm-lpips.json); without it outputs carry no LPIPS
+  --device  ONNX Runtime provider (default $CGM_ENGINE_DEVICE)`;
+
+const log = (line: string) =>
+  process.stderr.write(`${JSON.stringify({ t: new Date().toISOString(), msg: line })}\n`);
+
+function storeOf(config: Config) {
+  return createArtifactStore({
+    bucket: config.s3.bucket,
+    s3: {
+      endpoint: config.s3.endpoint,
+      region: config.s3.region,
+      accessKeyId: config.s3.accessKeyId,
+      secretAccessKey: config.s3.secretAccessKey,
+      forcePathStyle: config.s3.forcePathStyle,
+    },
+  });
+}
+
+/** Resolves on the first SIGINT/SIGTERM. */
+function stopSignal(): Promise<string> {
+  return new Promise((done) => {
+    const on = (sig: string) => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+      done(sig);
+    };
+    process.once('SIGINT', on);
+    process.once('SIGTERM', on);
+  });
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv);
+  } catch (err) {
+    throw new CliError(`${(err as Error).message}\n${USAGE}`, 2);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const kind = positionals[0];
+  if (positionals.length !== 1 || (kind !== 'light' && kind !== 'gpu')) throw new CliError(USAGE, 2);
+  const config = loadConfig();
+  const connection = await NativeConnection.connect({ address: config.temporal.address });
+  const store = storeOf(config);
+  try {
+    if (kind === 'light') {
+      const worker = await createLightWorker({
+        connection,
+        namespace: config.temporal.namespace,
+        taskQueue: config.temporal.taskQueues.light,
+        store,
+        vlm: {
+          settings: {
+            baseURL: config.vlm.baseUrl,
+            model: config.vlm.model,
+            apiKey: config.vlm.apiKey,
+            timeoutMs: config.vlm.timeoutMs,
+            maxValidationRetries: config.vlm.maxValidationRetries,
+          },
+        },
+        webhookSecret: config.webhooks.secret,
+      });
+      log(`light worker polling ${config.temporal.taskQueues.light}`);
+      void stopSignal().then((sig) => {
+        log(`${sig}: shutting down`);
+        // Temporal's Runtime may already be stopping the worker on the same signal.
+        if (worker.getState() === 'RUNNING') worker.shutdown();
+      });
+      await worker.run();
+      return 0;
+    }
+    const device = (values.device ?? config.engine.device) as 'cpu' | 'cuda';
+    if (device !== 'cpu' && device !== 'cuda')
+      throw new CliError(`--device: expected cpu or cuda, got '${device}'`, 2);
+    const engine = await startEngine({
+      modelDir: resolve(values.model ?? config.engine.modelDir),
+      device,
+      allowCpuFallback: values['allow-cpu-fallback'],
+      lpipsDir: values.lpips ? resolve(values.lpips) : undefined,
+      log,
+    });
+    try {
+      const workers = await createGpuWorkers({
+        connection,
+        namespace: config.temporal.namespace,
+        entryQueue: config.temporal.taskQueues.gpu,
+        engine,
+        store,
+      });
+      log(
+        `gpu worker: model ${engine.model.name} on ${engine.loaded.device}; entry ${config.temporal.taskQueues.gpu}, host ${workers.hostQueue}`,
+      );
+      void stopSignal().then((sig) => {
+        log(`${sig}: shutting down (an in-flight GPU step is cancelled after the grace time)`);
+        workers.shutdown();
+      });
+      await workers.run();
+      return 0;
+    } finally {
+      await engine.close();
+    }
+  } finally {
+    await connection.close();
+  }
+}
+
+function parse(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      model: { type: 'string' },
+      lpips: { type: 'string' },
+      device: { type: 'string' },
+      'allow-cpu-fallback': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+}

@@ -1,0 +1,178 @@
+// What crosses Temporal for the per-image workflow (architecture §3): the workflow's input and its
+// progress query, and the GPU activities' inputs and outputs. Only small JSON and ArtifactRefs: images,
+// inversion states and masks live in S3 (claim-check). Parsed at the edges (CLI, API, activities); the
+// workflow imports the types only, so zod stays out of the workflow bundle.
+import { z } from 'zod';
+import { ArtifactRefSchema } from './artifact.js';
+import { EditChoicesSchema, EditMethodSchema, EditPlanSchema } from './edit-plan.js';
+import { ConceptGraphSchema, InterventionSchema } from './paper.js';
+import { RunStageSchema, StageStatusSchema } from './run-manifest.js';
+
+export const ALL_EDIT_METHODS = ['csg', 'ddpm', 'ddim'] as const;
+
+/** Where a run is pinned and how long a host may stay silent before the run moves to another one. */
+export const HostPolicySchema = z.object({
+  /** Entry queue of the GPU workers (config CGM_TASK_QUEUE_GPU). */
+  gpuTaskQueue: z.string().min(1).default('cgm-gpu'),
+  /** A host-queue task nobody picks up within this is a lost host (schedule-to-start timeout). */
+  hostScheduleToStartSeconds: z.number().int().positive().default(60),
+  /** GPU activities heartbeat every step; silence this long means the host is gone. */
+  heartbeatSeconds: z.number().int().positive().default(60),
+  /** Hosts tried before the run gives up (the first pin included). */
+  maxHosts: z.number().int().positive().max(10).default(3),
+});
+export type HostPolicy = z.output<typeof HostPolicySchema>;
+
+export const WebhookTargetSchema = z.object({
+  url: z.url({ protocol: /^https?$/ }),
+});
+
+export const CounterfactualInputSchema = z.object({
+  /** Names the run in the manifest and in derived ids; default the workflow id. */
+  runId: z.string().min(1).optional(),
+  image: ArtifactRefSchema,
+  /** Y. null: the VLM describes the scene first. */
+  caption: z.string().trim().min(1).nullable().default(null),
+  /** The user's causal graph; the VLM's extract stage is skipped when given. */
+  graph: ConceptGraphSchema.optional(),
+  /** The user's do()s; the VLM's propose stage is skipped when given (a graph is then required). */
+  interventions: z.array(InterventionSchema).min(1).optional(),
+  /** Interventions the VLM proposes when none are given (paper: 3). */
+  proposeCount: z.number().int().min(1).max(10).optional(),
+  methods: z
+    .array(EditMethodSchema)
+    .min(1)
+    .default([...ALL_EDIT_METHODS]),
+  /** Edit-planning choices (csg-plan.md); unset ones take planEdits' defaults. */
+  planning: EditChoicesSchema.partial()
+    .extend({
+      scale: z.number().positive().optional(),
+      threshold: z.number().min(0).max(1).optional(),
+      warmup: z.number().int().nonnegative().optional(),
+    })
+    .default({}),
+  /** Engine settings (gpu-worker/engine/settings.ts), validated by the GPU worker. */
+  engine: z.record(z.string(), z.json()).default({}),
+  evaluate: z
+    .object({
+      /** The VLM effectiveness judge (paper Fig. 6) for every output. */
+      judge: z.boolean().default(true),
+    })
+    .prefault({}),
+  hosts: HostPolicySchema.prefault({}),
+  webhook: WebhookTargetSchema.optional(),
+});
+export type CounterfactualInput = z.output<typeof CounterfactualInputSchema>;
+export type CounterfactualInputRaw = z.input<typeof CounterfactualInputSchema>;
+
+export const RunPhaseSchema = z.union([RunStageSchema, z.enum(['starting', 'done', 'failed', 'cancelled'])]);
+export type RunPhase = z.infer<typeof RunPhaseSchema>;
+
+/** The `progress` query's answer. Step-level GPU progress is in the pending activity's heartbeat. */
+export const RunProgressSchema = z.object({
+  runId: z.string(),
+  phase: RunPhaseSchema,
+  stages: z.partialRecord(RunStageSchema, StageStatusSchema),
+  /** Intervention × method outputs: finished and planned. */
+  outputs: z.object({ done: z.number().int(), total: z.number().int() }),
+  /** Judge verdicts: finished and planned. */
+  judged: z.object({ done: z.number().int(), total: z.number().int() }),
+  hostQueue: z.string().nullable(),
+  hosts: z.array(z.string()),
+  /** The manifest, once written (also after a cancellation). */
+  manifest: ArtifactRefSchema.nullable(),
+  message: z.string().optional(),
+});
+export type RunProgress = z.infer<typeof RunProgressSchema>;
+
+export const PROGRESS_QUERY = 'progress';
+
+// ---- GPU activities -------------------------------------------------------------------------------
+
+export const ModelInfoSchema = z.object({ name: z.string(), manifestHash: z.string() });
+export type ModelInfo = z.infer<typeof ModelInfoSchema>;
+
+/** Heartbeat details of invert/edit: small, one step. */
+export const GpuHeartbeatSchema = z.object({
+  phase: z.enum(['load', 'invert', 'edit', 'upload']),
+  stage: z.string().optional(),
+  step: z.number().int(),
+  total: z.number().int(),
+  interventionId: z.string().optional(),
+  method: EditMethodSchema.optional(),
+});
+export type GpuHeartbeat = z.infer<typeof GpuHeartbeatSchema>;
+
+export const InvertInputSchema = z.object({
+  runId: z.string().min(1),
+  image: ArtifactRefSchema,
+  sourcePrompt: z.string(),
+  methods: z.array(EditMethodSchema).min(1),
+  engine: z.record(z.string(), z.json()).default({}),
+});
+export type InvertInput = z.input<typeof InvertInputSchema>;
+
+export const StageStatsSchema = z.object({
+  stage: z.string(),
+  nfe: z.object({ unetCalls: z.number().int(), sampleEvaluations: z.number().int() }),
+  seconds: z.number(),
+  shared: z.number().int(),
+});
+
+/** The stored index of one inversion: found by its inputs' hash, points at the state bytes. */
+export const InversionIndexSchema = z.object({
+  inversionId: z.string(),
+  model: ModelInfoSchema,
+  state: ArtifactRefSchema,
+  preprocessed: ArtifactRefSchema,
+  imageHeight: z.number().int(),
+  imageWidth: z.number().int(),
+  stages: z.array(StageStatsSchema),
+});
+export type InversionIndex = z.infer<typeof InversionIndexSchema>;
+
+export const InvertOutputSchema = InversionIndexSchema.extend({
+  /** Where the host found it: its engine's memory, S3 (an earlier attempt or run), or computed now. */
+  source: z.enum(['memory', 's3', 'computed']),
+  host: z.string(),
+  seconds: z.number(),
+});
+export type InvertOutput = z.infer<typeof InvertOutputSchema>;
+
+export const EditInputSchema = z.object({
+  runId: z.string().min(1),
+  inversion: InversionIndexSchema,
+  plans: z.array(EditPlanSchema).min(1),
+  engine: z.record(z.string(), z.json()).default({}),
+});
+export type EditInput = z.input<typeof EditInputSchema>;
+
+export const EditedOutputSchema = z.object({
+  interventionId: z.string(),
+  method: EditMethodSchema,
+  image: ArtifactRefSchema,
+  masks: z.array(ArtifactRefSchema),
+  maskConcepts: z.array(z.object({ conceptId: z.string(), prompt: z.string(), activeSteps: z.number() })),
+  /** UNet sample evaluations of this output's edit (inversion counted separately). */
+  nfe: z.number().int(),
+  unetCalls: z.number().int(),
+  seconds: z.number(),
+  /** LPIPS-VGG against the preprocessed input, when the host has the LPIPS graph. */
+  lpips: z.number().nonnegative().optional(),
+});
+export type EditedOutput = z.infer<typeof EditedOutputSchema>;
+
+export const EditOutputSchema = z.object({
+  outputs: z.array(EditedOutputSchema),
+  /** True when this host had to load the inversion from S3 (a new or restarted host). */
+  reloadedInversion: z.boolean(),
+  host: z.string(),
+  seconds: z.number(),
+});
+export type EditOutput = z.infer<typeof EditOutputSchema>;
+
+/** Failure types the GPU activities throw that no retry can fix. */
+export const GPU_FAILURE = {
+  invalidInput: 'GpuInvalidInput',
+  modelMismatch: 'GpuModelMismatch',
+} as const;

@@ -1,0 +1,489 @@
+// The HTTP behaviour of createApp through app.request(), with an in-memory run starter and image
+// store: every refused request must leave both empty (nothing started, nothing stored).
+import { readFileSync } from 'node:fs';
+import sharp from 'sharp';
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { LookupFn } from '../../activities/webhooks/url-policy.js';
+import { createApp } from '../../api/app.js';
+import { runIdForIdempotencyKey } from '../../api/canonical.js';
+import { defaultApiConfig } from '../../api/config.js';
+import { createMemoryImageStore } from '../../api/images.js';
+import { hashApiKey, keyIdOf } from '../../api/middleware/auth.js';
+import { createMemoryRunStarter, type MemoryRunStarter } from '../../api/runs/memory.js';
+import { sha256Hex } from '../../core/artifacts/store.js';
+
+// Response JSON is navigated freely in assertions; a wrong path fails the assertion.
+// biome-ignore lint/suspicious/noExplicitAny: see above
+type Body = any;
+
+const KEY = 'cgm_test_key_0123456789';
+const OTHER_KEY = 'cgm_other_key_9876543210';
+const graph = JSON.parse(readFileSync(new URL('../fixtures/graphs/valid.json', import.meta.url), 'utf8'));
+
+const lookup: LookupFn = async (host) => {
+  const table: Record<string, string> = {
+    'hooks.example.com': '93.184.216.34',
+    'intranet.example.com': '10.1.2.3',
+    'metadata.example.com': '169.254.169.254',
+  };
+  const address = table[host];
+  if (!address) throw new Error(`getaddrinfo ENOTFOUND ${host}`);
+  return [{ address, family: 4 }];
+};
+
+async function png(width: number, height: number, seed = 0): Promise<Uint8Array> {
+  const raw = Buffer.alloc(width * height * 3, seed);
+  return new Uint8Array(
+    await sharp(raw, { raw: { width, height, channels: 3 } })
+      .png()
+      .toBuffer(),
+  );
+}
+
+let clock: number;
+let runs: MemoryRunStarter;
+let images: ReturnType<typeof createMemoryImageStore>;
+let app: ReturnType<typeof createApp>;
+let image: Uint8Array;
+
+beforeEach(async () => {
+  clock = Date.parse('2026-11-28T12:00:00Z');
+  runs = createMemoryRunStarter(() => clock);
+  images = createMemoryImageStore('test-bucket');
+  app = createApp({
+    config: defaultApiConfig({
+      keyHashes: [hashApiKey(KEY), hashApiKey(OTHER_KEY)],
+      rateLimit: { perMinute: 60, burst: 100 },
+      limits: { maxJsonBytes: 64 * 1024, maxImageBytes: 256 * 1024, minImageSide: 32, maxImageSide: 512 },
+      webhookPolicy: { allowPrivate: false, allowHttp: false, allowedHosts: [] },
+    }),
+    images,
+    runs,
+    lookup,
+    now: () => clock,
+  });
+  image ??= await png(64, 48);
+});
+
+const auth = (key = KEY) => ({ authorization: `Bearer ${key}` });
+
+function multipart(
+  bytes: Uint8Array | string,
+  request?: unknown,
+  type = 'image/png',
+  extra?: Record<string, string>,
+) {
+  const form = new FormData();
+  form.set('image', new File([typeof bytes === 'string' ? bytes : Buffer.from(bytes)], 'in.png', { type }));
+  if (request !== undefined)
+    form.set('request', typeof request === 'string' ? request : JSON.stringify(request));
+  for (const [k, v] of Object.entries(extra ?? {})) form.set(k, v);
+  return form;
+}
+
+async function post(body: FormData | string, headers: Record<string, string> = auth()) {
+  const h = typeof body === 'string' ? { 'content-type': 'application/json', ...headers } : headers;
+  const res = await app.request('/v1/counterfactuals', { method: 'POST', body, headers: h });
+  return { res, json: (await res.json()) as Body };
+}
+
+function expectNothingDone() {
+  expect(runs.runs.size).toBe(0);
+  expect(images.objects.size).toBe(0);
+}
+
+async function expectError(
+  p: Promise<{ res: Response; json: Body }>,
+  status: number,
+  code: string,
+  field?: string | null,
+) {
+  const { res, json } = await p;
+  expect(res.status).toBe(status);
+  expect(res.headers.get('content-type')).toContain('application/json');
+  expect(json.error.code).toBe(code);
+  expect(typeof json.error.message).toBe('string');
+  if (field !== undefined) expect(json.error.field).toBe(field);
+  return json.error as { code: string; message: string; field: string | null };
+}
+
+describe('POST /v1/counterfactuals', () => {
+  it('accepts a multipart image, stores it by sha256 and starts one run', async () => {
+    const { res, json } = await post(
+      multipart(image, {
+        caption: 'a grey square',
+        graph,
+        do: [{ concept: 'c1', value: 'rainy' }],
+        methods: ['csg', 'ddpm'],
+      }),
+    );
+    expect(res.status).toBe(202);
+    expect(json.id).toMatch(/^cf-/);
+    expect(json.statusUrl).toBe(`/v1/counterfactuals/${json.id}`);
+    expect(res.headers.get('location')).toBe(json.statusUrl);
+    expect(json.image).toEqual({ sha256: sha256Hex(image), contentType: 'image/png', width: 64, height: 48 });
+    expect([...images.objects.keys()]).toEqual([sha256Hex(image)]);
+    const run = runs.runs.get(json.id)!;
+    expect(run.input.image.key).toBe(`uploads/sha256/${sha256Hex(image).slice(0, 2)}/${sha256Hex(image)}`);
+    expect(run.input.do).toEqual([{ concept: 'c1', value: 'rainy' }]);
+    expect(run.input.methods).toEqual(['csg', 'ddpm']);
+    expect(run.input.runId).toBe(json.id);
+    expect(run.input.caption).toBe('a grey square');
+    expect(run.info.memo?.owner).toBe(keyIdOf(hashApiKey(KEY)));
+  });
+
+  it('accepts JSON naming an uploaded image, after the presigned-upload ticket', async () => {
+    const sha = sha256Hex(image);
+    const ticket = await app.request('/v1/uploads', {
+      method: 'POST',
+      headers: { ...auth(), 'content-type': 'application/json' },
+      body: JSON.stringify({ contentType: 'image/png', bytes: image.byteLength, sha256: sha }),
+    });
+    expect(ticket.status).toBe(201);
+    const t = (await ticket.json()) as Body;
+    expect(t.upload.method).toBe('PUT');
+    expect(t.alreadyUploaded).toBe(false);
+    await images.put(image, 'image/png'); // what the client's PUT does
+    const { res, json } = await post(JSON.stringify({ image: { sha256: sha }, caption: 'grey' }));
+    expect(res.status).toBe(202);
+    expect(runs.runs.get(json.id)!.input.image.sha256).toBe(sha);
+    const again = await app.request('/v1/uploads', {
+      method: 'POST',
+      headers: { ...auth(), 'content-type': 'application/json' },
+      body: JSON.stringify({ contentType: 'image/png', bytes: image.byteLength, sha256: sha }),
+    });
+    expect(again.status).toBe(200);
+    expect(((await again.json()) as Body).alreadyUploaded).toBe(true);
+  });
+
+  it('maps settings onto the workflow input (core/schemas/workflow-io.ts) and defaults methods there', async () => {
+    const settings = {
+      seed: 7,
+      inversionSteps: 50,
+      skip: 0.2,
+      editGuidanceScale: 6,
+      editThreshold: 0.8,
+      interventionsPerImage: 2,
+    };
+    const { json } = await post(multipart(image, { settings }));
+    const input = runs.runs.get(json.id)!.input;
+    expect(input.methods).toEqual(['csg', 'ddpm', 'ddim']);
+    expect(input.caption).toBeNull();
+    expect(input.proposeCount).toBe(2);
+    expect(input.planning).toEqual({ scale: 6, threshold: 0.8 });
+    expect(input.engine).toEqual({ seed: 7, inversion: { numSteps: 50, skip: 0.2 } });
+    expect(input.webhook).toBeUndefined();
+  });
+
+  it('refuses JSON naming an image that was never uploaded', async () => {
+    await expectError(
+      post(JSON.stringify({ image: { sha256: 'a'.repeat(64) } })),
+      422,
+      'unknown_artifact',
+      'image.sha256',
+    );
+    expectNothingDone();
+  });
+});
+
+describe('refused requests start and store nothing', () => {
+  it('missing API key → 401 unauthorized', async () => {
+    await expectError(post(multipart(image, {}), {}), 401, 'unauthorized', 'authorization');
+    expectNothingDone();
+  });
+
+  it('wrong API key → 401 unauthorized', async () => {
+    const { res } = await post(multipart(image, {}), auth('not-a-key'));
+    expect(res.headers.get('www-authenticate')).toContain('Bearer');
+    await expectError(post(multipart(image, {}), auth('not-a-key')), 401, 'unauthorized');
+    expectNothingDone();
+  });
+
+  it('non-image bytes declared image/png → 422 invalid_image', async () => {
+    const e = await expectError(
+      post(multipart('hello, this is text', {}, 'image/png')),
+      422,
+      'invalid_image',
+      'image',
+    );
+    expect(e.message).toContain('not a PNG, JPEG or WebP');
+    expectNothingDone();
+  });
+
+  it('a PNG declared as image/jpeg, and a truncated PNG → 422 invalid_image', async () => {
+    await expectError(post(multipart(image, {}, 'image/jpeg')), 422, 'invalid_image', 'image');
+    const truncated = image.subarray(0, Math.floor(image.byteLength / 2));
+    await expectError(post(multipart(truncated, {})), 422, 'invalid_image', 'image');
+    expectNothingDone();
+  });
+
+  it('an oversized body → 413 payload_too_large', async () => {
+    const big = new Uint8Array(600 * 1024);
+    big.set(image);
+    await expectError(post(multipart(big, {})), 413, 'payload_too_large');
+    await expectError(post(JSON.stringify({ caption: 'x'.repeat(70 * 1024) })), 413, 'payload_too_large');
+    expectNothingDone();
+  });
+
+  it('an image over the dimension limit → 422 image_dimensions', async () => {
+    const e = await expectError(post(multipart(await png(513, 40), {})), 422, 'image_dimensions', 'image');
+    expect(e.message).toContain('513×40');
+    await expectError(post(multipart(await png(16, 16), {})), 422, 'image_dimensions', 'image');
+    expectNothingDone();
+  });
+
+  it('malformed JSON → 400 malformed_json (body or multipart request field)', async () => {
+    await expectError(post('{"caption": '), 400, 'malformed_json', null);
+    await expectError(post(multipart(image, '{not json')), 400, 'malformed_json', 'request');
+    expectNothingDone();
+  });
+
+  it('unknown fields → 400 unknown_field, also nested ones', async () => {
+    await expectError(
+      post(multipart(image, { caption: 'x', colour: 'red' })),
+      400,
+      'unknown_field',
+      'colour',
+    );
+    await expectError(
+      post(multipart(image, { settings: { steps: 3 } })),
+      400,
+      'unknown_field',
+      'settings.steps',
+    );
+    const badGraph = { ...graph, concepts: [{ ...graph.concepts[0], extra: 1 }, ...graph.concepts.slice(1)] };
+    await expectError(
+      post(multipart(image, { graph: badGraph })),
+      400,
+      'unknown_field',
+      'graph.concepts[0].extra',
+    );
+    await expectError(
+      post(JSON.stringify({ image: { sha256: 'a'.repeat(64) }, nope: true })),
+      400,
+      'unknown_field',
+      'nope',
+    );
+    await expectError(post(multipart(image, {}, 'image/png', { other: 'x' })), 400, 'unknown_field', 'other');
+    expectNothingDone();
+  });
+
+  it('wrong types → 400 validation_error with the field', async () => {
+    await expectError(post(multipart(image, { methods: ['sdedit'] })), 400, 'validation_error', 'methods[0]');
+    await expectError(
+      post(multipart(image, { do: [{ concept: 'c1', value: 'rainy' }], interventions: [] })),
+      400,
+      'validation_error',
+    );
+    expectNothingDone();
+  });
+
+  it('an unknown concept id in do → 422 unknown_concept', async () => {
+    const e = await expectError(
+      post(
+        multipart(image, {
+          graph,
+          do: [
+            { concept: 'c1', value: 'rainy' },
+            { concept: 'c99', value: 'x' },
+          ],
+        }),
+      ),
+      422,
+      'unknown_concept',
+      'do[1].concept',
+    );
+    expect(e.message).toContain('c99');
+    expectNothingDone();
+  });
+
+  it('a cyclic user graph → 422 invalid_graph', async () => {
+    const cyclic = {
+      ...graph,
+      relationships: [...graph.relationships, { id: 'r9', cause_id: 'c2', effect_id: 'c6', description: '' }],
+    };
+    await expectError(post(multipart(image, { graph: cyclic })), 422, 'invalid_graph', 'graph');
+    expectNothingDone();
+  });
+
+  it.each([
+    ['https://127.0.0.1/hook', 'loopback literal'],
+    ['https://[::1]/hook', 'IPv6 loopback'],
+    ['https://[::ffff:10.0.0.1]/hook', 'IPv4-mapped private'],
+    ['https://intranet.example.com/hook', 'name resolving to 10/8'],
+    ['https://metadata.example.com/latest', 'name resolving to link-local'],
+    ['http://hooks.example.com/hook', 'plain http'],
+    ['https://nowhere.example.com/hook', 'unresolvable'],
+  ])('webhook URL %s (%s) → 422 webhook_url_forbidden', async (url) => {
+    await expectError(
+      post(multipart(image, { webhookUrl: url })),
+      422,
+      'webhook_url_forbidden',
+      'webhookUrl',
+    );
+    expectNothingDone();
+  });
+
+  it('a public https webhook URL is accepted', async () => {
+    const { res, json } = await post(multipart(image, { webhookUrl: 'https://hooks.example.com/cgm' }));
+    expect(res.status).toBe(202);
+    expect(runs.runs.get(json.id)!.input.webhook).toEqual({ url: 'https://hooks.example.com/cgm' });
+  });
+
+  it('text/plain → 415 unsupported_media_type', async () => {
+    const res = await app.request('/v1/counterfactuals', {
+      method: 'POST',
+      headers: { ...auth(), 'content-type': 'text/plain' },
+      body: 'hi',
+    });
+    expect(res.status).toBe(415);
+    expect(((await res.json()) as Body).error.code).toBe('unsupported_media_type');
+    expectNothingDone();
+  });
+});
+
+describe('Idempotency-Key', () => {
+  const body = { caption: 'grey', graph, do: [{ concept: 'weather', value: 'rainy' }] };
+
+  it('same key and body → the same run, started once; another body → 409 with nothing stored', async () => {
+    const headers = { ...auth(), 'idempotency-key': 'order-42' };
+    const first = await post(multipart(image, body), headers);
+    expect(first.res.status).toBe(202);
+    expect(first.json.id).toBe(runIdForIdempotencyKey(keyIdOf(hashApiKey(KEY)), 'order-42'));
+    // Key order in the JSON does not matter: the fingerprint is over canonical JSON.
+    const reordered = { do: body.do, graph, caption: 'grey' };
+    const second = await post(multipart(image, reordered), headers);
+    expect(second.res.status).toBe(202);
+    expect(second.json.id).toBe(first.json.id);
+    expect(second.json.replayed).toBe(true);
+    expect(second.res.headers.get('idempotent-replayed')).toBe('true');
+    expect(runs.runs.size).toBe(1);
+
+    const otherImage = await png(64, 48, 200);
+    await expectError(
+      post(multipart(otherImage, body), headers),
+      409,
+      'idempotency_conflict',
+      'idempotency-key',
+    );
+    await expectError(
+      post(multipart(image, { ...body, caption: 'blue' }), headers),
+      409,
+      'idempotency_conflict',
+    );
+    expect(runs.runs.size).toBe(1);
+    expect([...images.objects.keys()]).toEqual([sha256Hex(image)]); // the other image was not stored
+  });
+
+  it('the same key from another API key is another run', async () => {
+    const a = await post(multipart(image, body), { ...auth(), 'idempotency-key': 'k1' });
+    const b = await post(multipart(image, body), { ...auth(OTHER_KEY), 'idempotency-key': 'k1' });
+    expect(a.json.id).not.toBe(b.json.id);
+    expect(runs.runs.size).toBe(2);
+  });
+
+  it('an unusable key → 400 invalid_idempotency_key', async () => {
+    await expectError(
+      post(multipart(image, body), { ...auth(), 'idempotency-key': 'has space' }),
+      400,
+      'invalid_idempotency_key',
+    );
+    expectNothingDone();
+  });
+});
+
+describe('GET and DELETE /v1/counterfactuals/{id}', () => {
+  it('reports progress, then the result with presigned artifact URLs; other keys see 404', async () => {
+    const { json } = await post(multipart(image, { caption: 'grey' }));
+    runs.setProgress(json.id, { stage: 'invert', step: 10, total: 100 });
+    const running = await app.request(json.statusUrl, { headers: auth() });
+    expect(running.status).toBe(200);
+    expect(await running.json()).toMatchObject({
+      id: json.id,
+      status: 'running',
+      progress: { stage: 'invert' },
+      result: null,
+    });
+
+    const ref = runs.runs.get(json.id)!.input.image;
+    runs.finish(json.id, { manifest: ref, outputs: [{ method: 'csg', image: ref, masks: [] }] });
+    const done = (await (await app.request(json.statusUrl, { headers: auth() })).json()) as Body;
+    expect(done.status).toBe('succeeded');
+    expect(done.result.manifest.url).toBe(`memory://test-bucket/${ref.key}`);
+    expect(done.result.outputs[0].image.url).toBe(`memory://test-bucket/${ref.key}`);
+    expect(done.result.outputs[0].method).toBe('csg');
+
+    const other = await app.request(json.statusUrl, { headers: auth(OTHER_KEY) });
+    expect(other.status).toBe(404);
+    const del = await app.request(json.statusUrl, { method: 'DELETE', headers: auth() });
+    expect(del.status).toBe(409);
+    expect(((await del.json()) as Body).error.code).toBe('run_not_cancellable');
+  });
+
+  it('DELETE cancels a running run', async () => {
+    const { json } = await post(multipart(image, {}));
+    const del = await app.request(json.statusUrl, { method: 'DELETE', headers: auth() });
+    expect(del.status).toBe(202);
+    expect(await del.json()).toEqual({ id: json.id, status: 'cancelling' });
+    expect(runs.runs.get(json.id)!.cancelRequested).toBe(true);
+  });
+
+  it('unknown and malformed ids → 404 / 400', async () => {
+    expect((await app.request('/v1/counterfactuals/cf-00000000-0000', { headers: auth() })).status).toBe(404);
+    const bad = await app.request('/v1/counterfactuals/nope', { headers: auth() });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as Body).error).toMatchObject({
+      code: 'validation_error',
+      field: 'id',
+    });
+  });
+});
+
+describe('limits, docs', () => {
+  it('rate-limits per key with a token bucket and Retry-After', async () => {
+    const limited = createApp({
+      config: defaultApiConfig({
+        keyHashes: [hashApiKey(KEY), hashApiKey(OTHER_KEY)],
+        rateLimit: { perMinute: 60, burst: 2 },
+      }),
+      images,
+      runs,
+      now: () => clock,
+    });
+    const get = (key = KEY) =>
+      limited.request('/v1/counterfactuals/cf-00000000-0000', { headers: auth(key) });
+    expect((await get()).status).toBe(404);
+    expect((await get()).status).toBe(404);
+    const third = await get();
+    expect(third.status).toBe(429);
+    expect(third.headers.get('retry-after')).toBe('1');
+    expect(((await third.json()) as Body).error.code).toBe('rate_limited');
+    expect((await get(OTHER_KEY)).status).toBe(404); // other keys have their own bucket
+    clock += 1000;
+    expect((await get()).status).toBe(404);
+  });
+
+  it('serves /openapi.json generated from the schemas, and a docs page, without a key', async () => {
+    const res = await app.request('/openapi.json');
+    expect(res.status).toBe(200);
+    const doc = (await res.json()) as Body;
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining(['/v1/uploads', '/v1/counterfactuals', '/v1/counterfactuals/{id}']),
+    );
+    const post = doc.paths['/v1/counterfactuals'].post;
+    expect(Object.keys(post.requestBody.content)).toEqual(['application/json', 'multipart/form-data']);
+    expect(Object.keys(post.responses)).toEqual(expect.arrayContaining(['202', '409', '413', '422']));
+    expect(doc.components.schemas.CounterfactualRequest.additionalProperties).toBe(false);
+    const docs = await app.request('/docs');
+    expect(docs.status).toBe(200);
+    const html = await docs.text();
+    expect(html).toContain('POST /v1/counterfactuals');
+    expect(html).toContain('idempotency_conflict');
+  });
+
+  it('unknown routes → 404 not_found in the error shape', async () => {
+    const res = await app.request('/v2/nothing', { headers: auth() });
+    expect(res.status).toBe(404);
+    expect(((await res.json()) as Body).error.code).toBe('not_found');
+  });
+});

@@ -1,0 +1,465 @@
+// The per-image workflow (architecture §3): describe? → extract → propose (or the user's graph and
+// do()s) → plan (pure, here) → pin a GPU host → invert once → edit per intervention × method →
+// evaluate → manifest in S3 → webhook. Deterministic: no I/O, only activities; zod stays out (types only).
+import {
+  ActivityCancellationType,
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  defineQuery,
+  isCancellation,
+  proxyActivities,
+  setHandler,
+  TimeoutFailure,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { LightActivities } from '../activities/light/index.js';
+import type { VlmActivities } from '../activities/vlm/index.js';
+import { checkIntervention } from '../core/graph/check-intervention.js';
+import { planEdits } from '../core/graph/plan-edits.js';
+import { repairGraph } from '../core/graph/repair.js';
+import { validateGraph } from '../core/graph/validate.js';
+import type { ArtifactRef } from '../core/schemas/artifact.js';
+import type { EditMethod, EditPlan } from '../core/schemas/edit-plan.js';
+import type { ConceptGraph, Intervention } from '../core/schemas/paper.js';
+import type {
+  GraphRecord,
+  RunManifest,
+  RunOutput,
+  RunStage,
+  StageStatus,
+  VlmAttempt,
+} from '../core/schemas/run-manifest.js';
+import type {
+  CounterfactualInput,
+  HostPolicy,
+  InversionIndex,
+  InvertOutput,
+  RunPhase,
+  RunProgress,
+} from '../core/schemas/workflow-io.js';
+import type { GpuActivities } from '../gpu-worker/activities/index.js';
+
+export const progressQuery = defineQuery<RunProgress>('progress');
+
+export interface CounterfactualResult {
+  runId: string;
+  status: 'succeeded';
+  manifest: ArtifactRef;
+  outputs: number;
+}
+
+const STAGE_ORDER: RunStage[] = [
+  'describe',
+  'extract',
+  'propose',
+  'plan',
+  'invert',
+  'edit',
+  'evaluate',
+  'manifest',
+  'notify',
+];
+const ALL_METHODS: EditMethod[] = ['csg', 'ddpm', 'ddim'];
+const DEFAULT_HOSTS: HostPolicy = {
+  gpuTaskQueue: 'cgm-gpu',
+  hostScheduleToStartSeconds: 60,
+  heartbeatSeconds: 60,
+  maxHosts: 3,
+};
+/** Mirrors VLM_NON_RETRYABLE_TYPES (activities/vlm/failures.ts), kept literal to keep openai out of the bundle. */
+const VLM_NON_RETRYABLE = ['VlmInvalidInput', 'VlmInvalidAnswer', 'VlmRequestRejected'];
+/** Mirrors GPU_FAILURE (core/schemas/workflow-io.ts). */
+const GPU_NON_RETRYABLE = ['GpuInvalidInput', 'GpuModelMismatch'];
+
+// Light queue = the workflow's own queue. Timeouts and retries sit next to the proxies (conventions).
+const light = proxyActivities<LightActivities>({
+  startToCloseTimeout: '1m',
+  retry: {
+    initialInterval: '1s',
+    backoffCoefficient: 2,
+    maximumInterval: '30s',
+    maximumAttempts: 10,
+    nonRetryableErrorTypes: ['ManifestInvalid'],
+  },
+});
+const webhook = proxyActivities<LightActivities>({
+  startToCloseTimeout: '30s',
+  retry: {
+    initialInterval: '5s',
+    backoffCoefficient: 2,
+    maximumInterval: '5m',
+    maximumAttempts: 8,
+    nonRetryableErrorTypes: ['WebhookRejected'],
+  },
+});
+// One VLM attempt includes the activity's own validated re-asks; transport faults retry here.
+const vlm = proxyActivities<VlmActivities>({
+  startToCloseTimeout: '10m',
+  retry: {
+    initialInterval: '2s',
+    backoffCoefficient: 2,
+    maximumInterval: '1m',
+    maximumAttempts: 4,
+    nonRetryableErrorTypes: VLM_NON_RETRYABLE,
+  },
+});
+
+function gpuEntry(hosts: HostPolicy) {
+  // Waits for any GPU worker to appear; the answer is cheap.
+  return proxyActivities<Pick<GpuActivities, 'getHostQueue'>>({
+    taskQueue: hosts.gpuTaskQueue,
+    scheduleToCloseTimeout: '10m',
+    startToCloseTimeout: '10s',
+    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' },
+  });
+}
+
+function gpuHost(queue: string, hosts: HostPolicy, startToClose: string) {
+  return proxyActivities<Pick<GpuActivities, 'invert' | 'edit'>>({
+    taskQueue: queue,
+    // A dead host never picks the task up: fail fast (not retried by the server) and move on.
+    scheduleToStartTimeout: `${hosts.hostScheduleToStartSeconds}s`,
+    startToCloseTimeout: startToClose,
+    heartbeatTimeout: `${hosts.heartbeatSeconds}s`,
+    // Free the GPU before the workflow writes the manifest of a cancelled run.
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    retry: {
+      initialInterval: '5s',
+      backoffCoefficient: 2,
+      maximumInterval: '2m',
+      maximumAttempts: 3,
+      nonRetryableErrorTypes: GPU_NON_RETRYABLE,
+    },
+  });
+}
+
+/** A failure that another host might not have: timeouts and exhausted retryable errors. */
+function isHostLoss(err: unknown): boolean {
+  if (!(err instanceof ActivityFailure) || isCancellation(err)) return false;
+  const cause = err.cause;
+  if (cause instanceof TimeoutFailure) return true;
+  if (cause instanceof ApplicationFailure)
+    return !cause.nonRetryable && !GPU_NON_RETRYABLE.includes(cause.type ?? '');
+  return false;
+}
+
+/** VLM attempt records carried by a failed VLM activity (activities/vlm/failures.ts details[0]). */
+function attemptsOf(err: unknown): VlmAttempt[] {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  if (!(cause instanceof ApplicationFailure)) return [];
+  const d = cause.details?.[0] as { attempts?: VlmAttempt[] } | undefined;
+  return Array.isArray(d?.attempts) ? d.attempts : [];
+}
+
+function messageOf(err: unknown): string {
+  let e: unknown = err;
+  while (e instanceof ActivityFailure && e.cause) e = e.cause;
+  return e instanceof Error ? e.message : String(e);
+}
+
+function userGraphRecord(original: ConceptGraph): GraphRecord {
+  const { issues } = validateGraph(original);
+  const { graph, repairs } = repairGraph(original);
+  return { source: 'user', original, issues, repairs, graph };
+}
+
+export async function counterfactualWorkflow(input: CounterfactualInput): Promise<CounterfactualResult> {
+  const info = workflowInfo();
+  const runId = input.runId ?? info.workflowId;
+  const methods = input.methods?.length ? input.methods : ALL_METHODS;
+  const hosts: HostPolicy = { ...DEFAULT_HOSTS, ...(input.hosts ?? {}) };
+  const engine = input.engine ?? {};
+  const judgeOn = input.evaluate?.judge ?? true;
+  const nowIso = () => new Date().toISOString(); // workflow time: replay-safe
+
+  const manifest: RunManifest = {
+    schemaVersion: 1,
+    runId,
+    workflowId: info.workflowId,
+    createdAt: nowIso(),
+    updatedAt: nowIso(),
+    input: { image: input.image, caption: input.caption ?? null },
+    basePrompt: null,
+    graph: null,
+    interventions: [],
+    plans: [],
+    inversions: [],
+    outputs: [],
+    vlmAttempts: [],
+    stages: {},
+    settings: {
+      methods,
+      planning: input.planning ?? {},
+      engine,
+      hosts,
+      evaluate: { judge: judgeOn },
+      proposeCount: input.proposeCount ?? null,
+    },
+    versions: { workflow: 'counterfactual/1' },
+    hosts: [],
+  };
+
+  let phase: RunPhase = 'starting';
+  let hostQueue: string | null = null;
+  let manifestRef: ArtifactRef | null = null;
+  let judged = 0;
+  let message: string | undefined;
+  setHandler(
+    progressQuery,
+    (): RunProgress => ({
+      runId,
+      phase,
+      stages: manifest.stages,
+      outputs: { done: manifest.outputs.length, total: manifest.plans.length },
+      judged: { done: judged, total: judgeOn ? manifest.plans.length : 0 },
+      hostQueue,
+      hosts: manifest.hosts ?? [],
+      manifest: manifestRef,
+      message,
+    }),
+  );
+
+  const setStage = (stage: RunStage, status: StageStatus['status'], note?: string) => {
+    const prev = manifest.stages[stage];
+    const at = nowIso();
+    manifest.stages[stage] = {
+      status,
+      startedAt: status === 'running' ? at : (prev?.startedAt ?? (status === 'skipped' ? undefined : at)),
+      finishedAt: status === 'running' || status === 'pending' ? undefined : at,
+      message: note,
+    };
+    if (status === 'running') phase = stage;
+  };
+  const skip = (stage: RunStage, why: string) => setStage(stage, 'skipped', why);
+  async function vlmStage<T extends { attempts: VlmAttempt[] }>(
+    stage: RunStage,
+    call: () => Promise<T>,
+  ): Promise<T> {
+    setStage(stage, 'running');
+    try {
+      const r = await call();
+      manifest.vlmAttempts.push(...r.attempts);
+      setStage(stage, 'succeeded');
+      return r;
+    } catch (err) {
+      manifest.vlmAttempts.push(...attemptsOf(err));
+      throw err;
+    }
+  }
+
+  let failure: unknown = null;
+  try {
+    // ---- describe: Y ---------------------------------------------------------------------------
+    let basePrompt: string;
+    if (input.caption) {
+      basePrompt = input.caption;
+      manifest.basePrompt = { text: basePrompt, source: 'user' };
+      skip('describe', 'caption given');
+    } else {
+      const r = await vlmStage('describe', () => vlm.describeScene({ image: input.image }));
+      basePrompt = r.text;
+      manifest.basePrompt = { text: basePrompt, source: 'vlm' };
+    }
+
+    // ---- extract: the causal graph --------------------------------------------------------------
+    let graph: ConceptGraph;
+    if (input.graph) {
+      manifest.graph = userGraphRecord(input.graph);
+      skip('extract', 'graph given by the user');
+    } else {
+      const r = await vlmStage('extract', () =>
+        vlm.extractConcepts({ image: input.image, caption: basePrompt }),
+      );
+      manifest.graph = r.graph;
+    }
+    graph = manifest.graph.graph;
+
+    // ---- propose: the interventions ----------------------------------------------------------------
+    let interventions: Intervention[];
+    if (input.interventions?.length) {
+      interventions = input.interventions;
+      manifest.interventions = interventions.map((intervention) => ({
+        source: 'user',
+        intervention,
+        check: checkIntervention(graph, intervention),
+      }));
+      skip('propose', 'interventions given by the user');
+    } else {
+      const r = await vlmStage('propose', () =>
+        vlm.proposeInterventions({ image: input.image, graph, basePrompt, count: input.proposeCount }),
+      );
+      manifest.interventions = r.interventions;
+      interventions = r.interventions.map((x) => x.intervention);
+    }
+
+    // ---- plan (pure) ----------------------------------------------------------------------------------
+    setStage('plan', 'running');
+    const planning = input.planning ?? {};
+    const plans: EditPlan[] = interventions.flatMap((intervention) =>
+      planEdits(graph, intervention, { ...planning, sourcePrompt: basePrompt, methods }),
+    );
+    manifest.plans = plans;
+    setStage(
+      'plan',
+      'succeeded',
+      `${plans.length} plan(s): ${interventions.length} intervention(s) × ${methods.length} method(s)`,
+    );
+
+    // ---- invert once, edit per intervention × method, pinned to one GPU host -----------------------
+    const entry = gpuEntry(hosts);
+    let inversion: InversionIndex | null = null;
+    const done = new Set<string>();
+    const keyOf = (p: Pick<EditPlan, 'interventionId' | 'method'>) => `${p.interventionId}\u0000${p.method}`;
+    for (;;) {
+      if (hostQueue === null) {
+        if ((manifest.hosts ?? []).length >= hosts.maxHosts) {
+          throw ApplicationFailure.nonRetryable(
+            `no GPU host finished the work after ${hosts.maxHosts} host(s): ${message ?? 'see the stage messages'}; ` +
+              'check the GPU workers and raise hosts.maxHosts if hosts are expected to come and go',
+            'GpuHostsExhausted',
+          );
+        }
+        hostQueue = await entry.getHostQueue();
+        manifest.hosts?.push(hostQueue);
+      }
+      const host = gpuHost(hostQueue, hosts, '30m');
+      const hostEdit = gpuHost(hostQueue, hosts, '20m');
+      try {
+        if (!inversion) {
+          setStage('invert', 'running');
+          const out: InvertOutput = await host.invert({
+            runId,
+            image: input.image,
+            sourcePrompt: basePrompt,
+            methods,
+            engine,
+          });
+          inversion = {
+            inversionId: out.inversionId,
+            model: out.model,
+            state: out.state,
+            preprocessed: out.preprocessed,
+            imageHeight: out.imageHeight,
+            imageWidth: out.imageWidth,
+            stages: out.stages,
+          };
+          manifest.input.preprocessed = out.preprocessed;
+          manifest.versions.model = out.model.name;
+          manifest.versions.modelManifestSha256 = out.model.manifestHash;
+          manifest.inversions = methods.map((method) => {
+            const s = out.stages.find((x) => x.stage === `invert-${method}`);
+            return { method, ref: out.state, nfe: s?.nfe.sampleEvaluations ?? 0, seconds: s?.seconds ?? 0 };
+          });
+          setStage('invert', 'succeeded', `${out.source} on ${out.host}`);
+        }
+        if (manifest.stages.edit?.status !== 'running') setStage('edit', 'running');
+        for (const plan of plans) {
+          if (done.has(keyOf(plan))) continue;
+          const r = await hostEdit.edit({ runId, inversion, plans: [plan], engine });
+          for (const o of r.outputs) {
+            if (done.has(keyOf(o))) continue;
+            done.add(keyOf(o));
+            const output: RunOutput = {
+              interventionId: o.interventionId,
+              method: o.method,
+              image: o.image,
+              masks: o.masks,
+              nfe: o.nfe,
+              seconds: o.seconds,
+              ...(o.lpips === undefined ? {} : { lpips: o.lpips }),
+            };
+            manifest.outputs.push(output);
+          }
+          if (r.reloadedInversion) message = `host ${r.host} reloaded the inversion from S3`;
+        }
+        setStage('edit', 'succeeded', message);
+        break;
+      } catch (err) {
+        if (!isHostLoss(err)) throw err;
+        message = `GPU host ${hostQueue} lost (${messageOf(err)}); moving to another host`;
+        hostQueue = null;
+      }
+    }
+
+    // ---- evaluate: the VLM judge; LPIPS came with each edit from the GPU host -------------------------
+    const lpipsNote = manifest.outputs.every((o) => o.lpips !== undefined)
+      ? 'LPIPS computed on the GPU host with each edit'
+      : 'LPIPS missing: the GPU host has no LPIPS graph';
+    if (!judgeOn) {
+      skip('evaluate', `judge turned off; ${lpipsNote}`);
+    } else {
+      setStage('evaluate', 'running');
+      let failures = 0;
+      for (const output of manifest.outputs) {
+        const intervention = interventions.find((i) => i.id === output.interventionId);
+        if (!intervention) continue;
+        try {
+          const r = await vlm.judgeCounterfactual({
+            image: output.image,
+            intervention,
+            graph,
+            method: output.method,
+          });
+          output.judge = r.judge;
+          manifest.vlmAttempts.push(...r.attempts);
+        } catch (err) {
+          if (isCancellation(err)) throw err;
+          // One unjudgeable image does not discard the others: record and go on.
+          manifest.vlmAttempts.push(...attemptsOf(err));
+          failures++;
+        }
+        judged++;
+      }
+      setStage(
+        'evaluate',
+        failures === 0 ? 'succeeded' : 'failed',
+        failures === 0 ? lpipsNote : `${failures} judge call(s) failed; see vlmAttempts; ${lpipsNote}`,
+      );
+    }
+    manifest.status = 'succeeded';
+  } catch (err) {
+    failure = err;
+    const cancelled = isCancellation(err);
+    manifest.status = cancelled ? 'cancelled' : 'failed';
+    const note = cancelled ? 'cancelled' : messageOf(err);
+    for (const stage of STAGE_ORDER.slice(0, STAGE_ORDER.indexOf('manifest'))) {
+      const s = manifest.stages[stage];
+      if (s?.status === 'running') setStage(stage, cancelled ? 'cancelled' : 'failed', note);
+      else if (!s)
+        setStage(
+          stage,
+          cancelled ? 'cancelled' : 'skipped',
+          cancelled ? 'not reached: cancelled' : 'not reached: an earlier stage failed',
+        );
+    }
+    message = note;
+  }
+
+  // ---- manifest + webhook: also after a cancellation or failure --------------------------------------
+  const ref = await CancellationScope.nonCancellable(async () => {
+    setStage('manifest', 'succeeded');
+    if (input.webhook) setStage('notify', 'pending', 'sent after the manifest is written');
+    else skip('notify', 'no webhook given');
+    manifest.updatedAt = nowIso();
+    const written = await light.writeManifest(manifest);
+    manifestRef = written;
+    if (input.webhook) {
+      phase = 'notify';
+      try {
+        await webhook.notifyWebhook({
+          url: input.webhook.url,
+          id: `${info.workflowId}:${manifest.status}`,
+          event: `run.${manifest.status}`,
+          data: { runId, workflowId: info.workflowId, status: manifest.status, manifest: written },
+        });
+      } catch (err) {
+        message = `webhook failed: ${messageOf(err)}`;
+      }
+    }
+    return written;
+  });
+  phase = manifest.status === 'succeeded' ? 'done' : manifest.status === 'cancelled' ? 'cancelled' : 'failed';
+  if (failure) throw failure;
+  return { runId, status: 'succeeded', manifest: ref, outputs: manifest.outputs.length };
+}

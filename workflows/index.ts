@@ -1,0 +1,3 @@
+// Every workflow the light worker serves (its workflowsPath).
+export { type CounterfactualResult, counterfactualWorkflow, progressQuery } from './counterfactual.js';
+export { helloWorkflow } from './hello.js';
