@@ -5,6 +5,7 @@ import { type NativeConnection, Worker, type WorkerOptions } from '@temporalio/w
 import type { ArtifactStore } from '../core/artifacts/store.js';
 import { createLightActivities } from './light/index.js';
 import { createVlmActivities, type VlmActivitiesDeps } from './vlm/index.js';
+import { createWebhookActivities, type WebhookActivityOptions } from './webhooks/index.js';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
@@ -14,7 +15,8 @@ export interface LightWorkerOptions {
   taskQueue: string;
   store: ArtifactStore;
   vlm: Omit<VlmActivitiesDeps, 'store'>;
-  webhookSecret?: string;
+  /** Signing secret and URL policy of the signed completion webhooks (strict policy by default). */
+  webhooks?: WebhookActivityOptions;
   /** A prebuilt bundle (bundleWorkflowCode) to skip bundling, e.g. once per test file. */
   workflowBundle?: WorkerOptions['workflowBundle'];
   shutdownGraceTime?: string;
@@ -22,7 +24,8 @@ export interface LightWorkerOptions {
 
 export async function createLightWorker(options: LightWorkerOptions): Promise<Worker> {
   const activities = {
-    ...createLightActivities({ store: options.store, webhookSecret: options.webhookSecret }),
+    ...createLightActivities({ store: options.store }),
+    ...createWebhookActivities(options.webhooks),
     ...createVlmActivities({ ...options.vlm, store: options.store }),
   };
   return Worker.create({

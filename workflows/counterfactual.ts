@@ -15,6 +15,7 @@ import {
 } from '@temporalio/workflow';
 import type { LightActivities } from '../activities/light/index.js';
 import type { VlmActivities } from '../activities/vlm/index.js';
+import type { WebhookActivities } from '../activities/webhooks/notify.js';
 import { checkIntervention } from '../core/graph/check-intervention.js';
 import { planEdits } from '../core/graph/plan-edits.js';
 import { repairGraph } from '../core/graph/repair.js';
@@ -83,14 +84,15 @@ const light = proxyActivities<LightActivities>({
     nonRetryableErrorTypes: ['ManifestInvalid'],
   },
 });
-const webhook = proxyActivities<LightActivities>({
+const webhook = proxyActivities<WebhookActivities>({
   startToCloseTimeout: '30s',
   retry: {
     initialInterval: '5s',
     backoffCoefficient: 2,
     maximumInterval: '5m',
     maximumAttempts: 8,
-    nonRetryableErrorTypes: ['WebhookRejected'],
+    // activities/webhooks WEBHOOK_NON_RETRYABLE_TYPES (not imported: workflow code stays free of node deps)
+    nonRetryableErrorTypes: ['WebhookRejected', 'WebhookUrlForbidden', 'WebhookMisconfigured'],
   },
 });
 // One VLM attempt includes the activity's own validated re-asks; transport faults retry here.

@@ -6,7 +6,7 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
-import { webhookHeaders } from './signing.js';
+import { WebhookSecretError, webhookHeaders } from './signing.js';
 import {
   checkWebhookUrl,
   type LookupFn,
@@ -113,7 +113,15 @@ export function createWebhookActivities(options: WebhookActivityOptions = {}) {
         WEBHOOK_FAILURE.forbidden,
       );
     const body = JSON.stringify(event);
-    const headers = webhookHeaders(secret, input.id, Math.floor(now() / 1000), body);
+    let headers: ReturnType<typeof webhookHeaders>;
+    try {
+      headers = webhookHeaders(secret, input.id, Math.floor(now() / 1000), body);
+    } catch (err) {
+      // A malformed secret will not heal on retry: fail at once, saying what to fix.
+      if (err instanceof WebhookSecretError)
+        throw ApplicationFailure.nonRetryable(err.message, WEBHOOK_FAILURE.misconfigured);
+      throw err;
+    }
     const signals = [AbortSignal.timeout(timeoutMs), ...(ctx ? [ctx.cancellationSignal] : [])];
     const where = `${verdict.url.origin}${verdict.url.pathname}`; // no query: it may hold tokens
     let res: Response;

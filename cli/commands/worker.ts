@@ -5,6 +5,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { NativeConnection } from '@temporalio/worker';
 import { createLightWorker } from '../../activities/worker.js';
+import { loadApiConfig } from '../../api/config.js';
 import { createArtifactStore } from '../../core/artifacts/store.js';
 import { type Config, loadConfig } from '../../core/config/index.js';
 import { startEngine } from '../../gpu-worker/activities/engine.js';
@@ -81,7 +82,7 @@ export async function run(argv: string[]): Promise<number> {
             maxValidationRetries: config.vlm.maxValidationRetries,
           },
         },
-        webhookSecret: config.webhooks.secret,
+        webhooks: { secret: config.webhooks.secret, policy: loadApiConfig(config).webhookPolicy },
       });
       log(`light worker polling ${config.temporal.taskQueues.light}`);
       void stopSignal().then((sig) => {

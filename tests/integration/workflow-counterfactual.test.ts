@@ -10,8 +10,8 @@ import { CancelledFailure } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { signWebhook } from '../../activities/light/index.js';
 import { judgeChecklist } from '../../activities/vlm/judge.js';
+import { sign as signWebhook } from '../../activities/webhooks/signing.js';
 import { createLightWorker, WORKFLOWS_PATH } from '../../activities/worker.js';
 import { type ArtifactStore, createArtifactStore, createS3Client } from '../../core/artifacts/index.js';
 import { ConceptGraphSchema, InterventionSetSchema } from '../../core/schemas/paper.js';
@@ -35,7 +35,7 @@ import { ensureTinyFixtures } from '../support/fixtures.js';
 const services = inject('cgmServices');
 const EXAMPLE = fileURLToPath(new URL('../../examples/rainy-street/', import.meta.url));
 const HISTORIES = fileURLToPath(new URL('../fixtures/histories/', import.meta.url));
-const WEBHOOK_SECRET = 'whsec_dGVzdC13ZWJob29rLXNlY3JldA==';
+const WEBHOOK_SECRET = 'whsec_Zm0tY2dtIGludGVncmF0aW9uIHRlc3Qgd2ViaG9vayBzZWNyZXQhIQ==';
 // historyToJSON/historyFromJSON of @temporalio/common 1.24 use its own protobufjs 8 against
 // @temporalio/proto's protobufjs 7 types and throw "type must be a Type"; protobufjs 7's own JSON
 // form (enums and longs as strings, bytes base64) round-trips the same History.
@@ -92,7 +92,8 @@ beforeAll(async () => {
     taskQueue: lightQueue,
     store,
     vlm: { settings: { baseURL: 'http://127.0.0.1:9/v1', model: 'unused-in-the-user-graph-path' } },
-    webhookSecret: WEBHOOK_SECRET,
+    // the receiver is a loopback http server: the development policy
+    webhooks: { secret: WEBHOOK_SECRET, policy: { allowPrivate: true, allowHttp: true, allowedHosts: [] } },
     workflowBundle,
   });
   gpu = await createGpuWorkers({
