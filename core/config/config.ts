@@ -127,7 +127,7 @@ export const ENV_VARS = {
   modelDir: spec(
     'CGM_MODEL_DIR',
     nonEmpty,
-    '.cache/models/tiny',
+    '.cache/models/tiny/bundle',
     'model bundle folder (cgm-model.json inside)',
   ),
   webhookSecret: spec(
