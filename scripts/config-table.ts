@@ -4,7 +4,8 @@ import { renderConfigTable } from '../core/config/config.js';
 
 const esc = (s: string) => s.replace(/\|/g, '\\|');
 const api = Object.entries(API_ENV_VARS).map(
-  ([name, [, def, meaning]]) => `| \`${name}\` | ${def === '' ? '(empty)' : `\`${esc(def)}\``} | ${esc(meaning)} |`,
+  ([name, [, def, meaning]]) =>
+    `| \`${name}\` | ${def === '' ? '(empty)' : `\`${esc(def)}\``} | ${esc(meaning)} |`,
 );
 const engine = [
   '| `CGM_DEVICE` | (unset) | `cgm edit`: execution provider, overrides `CGM_ENGINE_DEVICE` |',
