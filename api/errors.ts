@@ -4,6 +4,7 @@
 // From @hono/zod-openapi so that .openapi() exists whatever the import order.
 import { z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
+import { formatZodPath } from '../core/schemas/zod-path.js';
 
 /** code → HTTP status. The OpenAPI document and api/README.md list the same table. */
 export const ERROR_CODES = {
@@ -83,14 +84,9 @@ export function errorResponse(c: Context, err: ApiError): Response {
   return c.json(err.body(), err.status);
 }
 
-/** `a.b[0].c` from a zod path. */
+/** `prefix.a.b[0].c` from a zod path (core/schemas/zod-path.ts). */
 export function fieldPath(path: readonly PropertyKey[], prefix = ''): string {
-  let out = prefix;
-  for (const part of path) {
-    if (typeof part === 'number') out += `[${part}]`;
-    else out += out === '' ? String(part) : `.${String(part)}`;
-  }
-  return out;
+  return formatZodPath(prefix ? [prefix, ...path] : path);
 }
 
 /** The first zod issue as an ApiError: unknown keys → unknown_field, anything else → validation_error. */

@@ -2,11 +2,13 @@
 // OpenAI-compatible server (vLLM serving Qwen3-VL in production, a recorded fake in tests).
 // The client never retries (maxRetries 0): Temporal owns retries across attempts, and
 // validated-call.ts owns the re-asks after invalid answers.
+
 import OpenAI from 'openai';
 import type {
   ChatCompletionCreateParamsNonStreaming,
   ChatCompletionMessageParam,
 } from 'openai/resources/chat/completions';
+import { PAPER_DEFAULTS } from '../../core/config/paper-defaults.js';
 import type { PromptName } from '../../core/prompts/common.js';
 import type { JsonSchema } from '../../core/schemas/json-schema.js';
 
@@ -52,8 +54,14 @@ export const VLM_DEFAULTS: Omit<VlmSettings, 'baseURL' | 'model'> = {
   structuredOutput: 'json_schema',
   imageTransport: 'data-url',
   calls: {
-    extract: { temperature: 0.1, maxTokens: 2048 },
-    manipulate: { temperature: 0.2, maxTokens: 3072 },
+    extract: {
+      temperature: PAPER_DEFAULTS.extractorTemperature,
+      maxTokens: PAPER_DEFAULTS.extractorMaxTokens,
+    },
+    manipulate: {
+      temperature: PAPER_DEFAULTS.manipulatorTemperature,
+      maxTokens: PAPER_DEFAULTS.manipulatorMaxTokens,
+    },
     propagate: { temperature: 0.2, maxTokens: 3072 },
     judge: { temperature: 0, maxTokens: 1024 },
     describe: { temperature: 0.2, maxTokens: 256 },

@@ -1,11 +1,13 @@
 // One VLM question with validation: parse the answer, check it against the zod schema and then
 // against the graph, and on failure ask again with the error stated, a bounded number of times.
 // Every HTTP call becomes a VlmAttempt (run manifest), successful or not.
+
 import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import type { z } from 'zod';
 import type { PromptName } from '../../core/prompts/common.js';
 import { toJsonSchema } from '../../core/schemas/json-schema.js';
 import type { VlmAttempt } from '../../core/schemas/run-manifest.js';
+import { formatZodPath } from '../../core/schemas/zod-path.js';
 import type { ChatAnswer, VlmTransport } from './client.js';
 import { classifyTransportError, describeTransportError, VLM_FAILURE, vlmFailure } from './failures.js';
 import { parseJsonAnswer } from './json-answer.js';
@@ -137,11 +139,7 @@ function evaluate<S extends z.ZodType, T>(
 /** "concepts[2].current_value: must be a non-empty string (got \"\")", at most 5 issues. */
 export function formatZodIssues(error: z.ZodError, data: unknown): string {
   const parts = error.issues.slice(0, 5).map((issue) => {
-    const path = issue.path.reduce<string>(
-      (acc, key) =>
-        typeof key === 'number' ? `${acc}[${key}]` : acc ? `${acc}.${String(key)}` : String(key),
-      '',
-    );
+    const path = formatZodPath(issue.path);
     const got = valueAt(data, issue.path);
     const shown = got === undefined ? 'missing' : JSON.stringify(got)?.slice(0, 60);
     return `${path || '(root)'}: ${issue.message} (got ${shown})`;

@@ -44,7 +44,7 @@ export async function run(argv: string[]): Promise<number> {
   // 1. Models: the tiny randomly initialised SDXL-architecture bundle (real weights are a user's concern).
   if (!existsSync(join(modelDir, 'cgm-model.json'))) {
     log(`no model bundle in ${modelDir}: exporting the tiny models`);
-    await runCli(['export-models', '--tiny', '--out', exportDir]);
+    process.stderr.write(await runCli(['export-models', '--tiny', '--out', exportDir], process.env));
   }
 
   // 2. The local stack, on its own state folder and free ports.
@@ -92,7 +92,7 @@ export async function run(argv: string[]): Promise<number> {
     log('light and GPU workers are polling');
 
     // 5. The example through counterfactualWorkflow: abduction once, then action + prediction.
-    const runOut = await runCliCapture(
+    const runOut = await runCli(
       [
         'run',
         join(EXAMPLE, 'image.png'),
@@ -214,16 +214,6 @@ export async function run(argv: string[]): Promise<number> {
   }
 }
 
-function runCli(args: string[]): Promise<void> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: 'inherit' });
-    child.on('error', reject);
-    child.on('exit', (code) =>
-      code === 0 ? resolvePromise() : reject(new CliError(`cgm ${args[0]} failed with exit code ${code}`, 1)),
-    );
-  });
-}
-
 const safe = (id: string) => id.replace(/[^A-Za-z0-9._-]/g, '_');
 
 function startWorker(kind: 'light' | 'gpu', env: NodeJS.ProcessEnv): Promise<ChildProcess> {
@@ -253,8 +243,8 @@ async function stopWorkers(workers: ChildProcess[]): Promise<void> {
   );
 }
 
-/** Runs a cgm command with progress on stderr and returns its stdout. */
-function runCliCapture(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
+/** Runs a cgm command with its progress on stderr and returns its stdout. */
+function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';

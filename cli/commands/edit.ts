@@ -3,10 +3,9 @@
 // method family serves every intervention; the CSG edits of all interventions share one UNet call per
 // step. Writes one PNG per intervention and method, the CSG masks, and summary.json.
 // Exit codes: 0 done; 2 bad arguments or inputs; 1 engine failure; 130 cancelled (Ctrl-C).
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { z } from 'zod';
 import { planEdits } from '../../core/graph/plan-edits.js';
 import { repairGraph } from '../../core/graph/repair.js';
 import { type EditMethod, EditMethodSchema, type EditPlan } from '../../core/schemas/edit-plan.js';
@@ -17,7 +16,7 @@ import type { PipelineProgress, StageStats } from '../../gpu-worker/engine/pipel
 import { naiveNfe } from '../../gpu-worker/engine/pipeline.js';
 import { type EngineSettingsInput, EngineSettingsSchema } from '../../gpu-worker/engine/settings.js';
 import { CliError } from '../cli-error.js';
-import { describeIssues } from './graph.js';
+import { describeIssues, readBytes, readJsonFile, readJsonWithRaw } from '../input-files.js';
 
 const USAGE = `usage: cgm edit IMAGE --model DIR --graph G.json --interventions I.json --out DIR
         [--methods csg,ddpm,ddim] [--trace DIR] [--seed N] [--prompt TEXT] [--steps N] [--warmup N]
@@ -53,16 +52,12 @@ export async function run(argv: string[]): Promise<number> {
   const allowCpuFallback =
     values['allow-cpu-fallback'] || /^(1|true|yes)$/i.test(process.env.CGM_ALLOW_CPU_FALLBACK ?? '');
 
-  const graph = await readJson(need('graph'), ConceptGraphSchema, 'concept graph');
-  const interventions = (await readJson(need('interventions'), InterventionSetSchema, 'intervention set'))
+  const graph = await readJsonFile(need('graph'), ConceptGraphSchema, 'concept graph');
+  const interventions = (await readJsonFile(need('interventions'), InterventionSetSchema, 'intervention set'))
     .interventions;
   const settingsInput: EngineSettingsInput = values.settings
-    ? ((await readJson(
-        values.settings,
-        EngineSettingsSchema,
-        'engine settings file',
-        true,
-      )) as EngineSettingsInput)
+    ? ((await readJsonWithRaw(values.settings, EngineSettingsSchema, 'engine settings file'))
+        .raw as EngineSettingsInput)
     : {};
   const settings = EngineSettingsSchema.parse(applyFlags(settingsInput, values));
   const imageBytes = await readBytes(imagePath);
@@ -316,31 +311,4 @@ function parseMethods(text: string): EditMethod[] {
 function parseDevice(text: string): 'cpu' | 'cuda' {
   if (text !== 'cpu' && text !== 'cuda') throw new CliError(`device must be cpu or cuda, got '${text}'`, 2);
   return text;
-}
-
-async function readBytes(file: string): Promise<Uint8Array> {
-  try {
-    return new Uint8Array(await readFile(file));
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new CliError(`${file}: cannot read (${code === 'ENOENT' ? 'no such file' : (code ?? 'error')})`, 2);
-  }
-}
-
-async function readJson<S extends z.ZodType>(
-  file: string,
-  schema: S,
-  what: string,
-  raw = false,
-): Promise<z.infer<S>> {
-  const bytes = await readBytes(file);
-  let data: unknown;
-  try {
-    data = JSON.parse(Buffer.from(bytes).toString('utf8'));
-  } catch (err) {
-    throw new CliError(`${file}: not valid JSON (${(err as Error).message})`, 2);
-  }
-  const parsed = schema.safeParse(data, { reportInput: true });
-  if (!parsed.success) throw new CliError(`${file}: not a ${what}: ${describeIssues(parsed.error)}`, 2);
-  return raw ? (data as z.infer<S>) : parsed.data;
 }

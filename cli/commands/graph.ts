@@ -3,13 +3,12 @@
 // Exit codes: 0 when the input graph is valid, or, with --repair, when the repaired graph is valid;
 // 1 when the graph is (still) invalid; 2 when the input cannot be read as a concept graph (missing
 // file, not JSON, schema mismatch), with a one-line message on stderr naming the field and value.
-import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import type { z } from 'zod';
 import { repairGraph } from '../../core/graph/repair.js';
 import { validateGraph } from '../../core/graph/validate.js';
 import { type ConceptGraph, ConceptGraphSchema } from '../../core/schemas/paper.js';
 import { CliError } from '../cli-error.js';
+import { readJsonFile } from '../input-files.js';
 
 const USAGE = 'usage: cgm graph validate FILE [--repair]';
 
@@ -53,43 +52,5 @@ function parseOrThrow(argv: string[]) {
   }
 }
 
-async function readGraph(file: string): Promise<ConceptGraph> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new CliError(`${file}: cannot read (${code === 'ENOENT' ? 'no such file' : (code ?? 'error')})`, 2);
-  }
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (err) {
-    throw new CliError(`${file}: not valid JSON (${(err as Error).message})`, 2);
-  }
-  const parsed = ConceptGraphSchema.safeParse(data, { reportInput: true });
-  if (!parsed.success) throw new CliError(`${file}: not a concept graph: ${describeIssues(parsed.error)}`, 2);
-  return parsed.data;
-}
-
-/** "concepts[2].current_value: <message> (got "")", the first issue, and how many more there are. */
-export function describeIssues(error: z.ZodError): string {
-  const [first, ...rest] = error.issues;
-  const got = !('input' in first)
-    ? ''
-    : first.input === undefined
-      ? ' (field missing)'
-      : ` (got ${clip(JSON.stringify(first.input))})`;
-  const more = rest.length > 0 ? `; and ${rest.length} more problem${rest.length > 1 ? 's' : ''}` : '';
-  return `${formatPath(first.path)}: ${first.message}${got}${more}`;
-}
-
-/** Keeps the one-line message short when the offending value is a whole object. */
-const clip = (text: string) => (text.length > 60 ? `${text.slice(0, 57)}...` : text);
-
-export function formatPath(path: readonly PropertyKey[]): string {
-  if (path.length === 0) return '(top level)';
-  return path
-    .map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`))
-    .join('');
-}
+const readGraph = (file: string): Promise<ConceptGraph> =>
+  readJsonFile(file, ConceptGraphSchema, 'concept graph');

@@ -1,9 +1,3 @@
-// `cgm run IMAGE [--graph G.json --interventions I.json] [options]`: one image through the stack
-// (Temporal + S3 + workers). Uploads the image, starts counterfactualWorkflow, follows its progress
-// (workflow stage from the `progress` query, GPU step from the running activity's heartbeat), and
-// prints the run manifest's reference as JSON. Ctrl-C cancels the run (GPU work stops between steps;
-// the manifest of what finished is still written). Exit: 0 done, 1 failed, 2 bad input, 130 cancelled.
-import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { CancelledFailure, defaultPayloadConverter } from '@temporalio/common';
@@ -20,6 +14,7 @@ import {
 } from '../../core/schemas/workflow-io.js';
 import type { CounterfactualResult } from '../../workflows/counterfactual.js';
 import { CliError } from '../cli-error.js';
+import { readBytes, readJsonFile } from '../input-files.js';
 
 const USAGE = `usage: cgm run IMAGE [--graph G.json] [--interventions I.json] [--caption TEXT]
         [--methods csg,ddpm,ddim] [--engine S.json] [--steps N] [--webhook URL] [--id ID]
@@ -51,12 +46,14 @@ export async function run(argv: string[]): Promise<number> {
 
   const config = loadConfig();
   const imageBytes = await readBytes(positionals[0]);
-  const graph = values.graph ? await readJson(values.graph, ConceptGraphSchema, 'concept graph') : undefined;
+  const graph = values.graph
+    ? await readJsonFile(values.graph, ConceptGraphSchema, 'concept graph')
+    : undefined;
   const interventions = values.interventions
-    ? (await readJson(values.interventions, InterventionSetSchema, 'intervention set')).interventions
+    ? (await readJsonFile(values.interventions, InterventionSetSchema, 'intervention set')).interventions
     : undefined;
   const engine: Record<string, unknown> = values.engine
-    ? await readJson(values.engine, z.record(z.string(), z.json()), 'engine settings')
+    ? await readJsonFile(values.engine, z.record(z.string(), z.json()), 'engine settings')
     : {};
   if (values.steps) {
     const n = Number(values.steps);
@@ -200,28 +197,6 @@ function sniff(bytes: Uint8Array): string {
   if (bytes[0] === 0xff && bytes[1] === 0xd8) return 'image/jpeg';
   if (bytes[0] === 0x52 && bytes[1] === 0x49 && bytes[8] === 0x57) return 'image/webp';
   throw new CliError('IMAGE: expected a PNG, JPEG or WebP file', 2);
-}
-
-async function readBytes(file: string): Promise<Uint8Array> {
-  try {
-    return new Uint8Array(await readFile(file));
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new CliError(`${file}: cannot read (${code === 'ENOENT' ? 'no such file' : (code ?? 'error')})`, 2);
-  }
-}
-
-async function readJson<S extends z.ZodType>(file: string, schema: S, what: string): Promise<z.output<S>> {
-  let data: unknown;
-  try {
-    data = JSON.parse(Buffer.from(await readBytes(file)).toString('utf8'));
-  } catch (err) {
-    if (err instanceof CliError) throw err;
-    throw new CliError(`${file}: not JSON (${(err as Error).message})`, 2);
-  }
-  const r = schema.safeParse(data);
-  if (!r.success) throw new CliError(`${file}: not a valid ${what}:\n${z.prettifyError(r.error)}`, 2);
-  return r.data;
 }
 
 function parse(argv: string[]) {

@@ -1,8 +1,3 @@
-// `cgm extract IMAGE [--caption TEXT]` and `cgm propose IMAGE --graph G.json [--caption TEXT] [--do C=V]`:
-// ask the configured VLM (CGM_VLM_* settings) and print the validated answer as JSON, for trying a
-// VLM server by hand. Exit codes: 0 answer printed; 1 the VLM failed (type and message on stderr);
-// 2 bad arguments or input (unreadable image or graph file).
-import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import {
   createVlmTransport,
@@ -19,7 +14,7 @@ import {
 import { loadConfig } from '../../core/config/index.js';
 import { type ConceptGraph, ConceptGraphSchema } from '../../core/schemas/paper.js';
 import { CliError } from '../cli-error.js';
-import { describeIssues } from './graph.js';
+import { describeIssues, readBytes } from '../input-files.js';
 
 const USAGE = [
   'usage: cgm extract IMAGE [--caption TEXT] [--structured-output json_schema|json_object|none]',
@@ -44,7 +39,7 @@ export async function run(argv: string[]): Promise<number> {
     throw new CliError(`--structured-output: expected one of ${MODES.join(', ')}, got '${mode}'`, 2);
   }
   const imagePath = positionals[0];
-  const image = { bytes: await readInput(imagePath, 'image'), name: imagePath };
+  const image = { bytes: await readBytes(imagePath, 'the image'), name: imagePath };
 
   const vlm = loadConfig().vlm;
   const settings = resolveVlmSettings({
@@ -132,21 +127,9 @@ function parse(argv: string[]) {
   }
 }
 
-async function readInput(file: string, what: string): Promise<Uint8Array> {
-  try {
-    return await readFile(file);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new CliError(
-      `${file}: cannot read the ${what} (${code === 'ENOENT' ? 'no such file' : (code ?? 'error')})`,
-      2,
-    );
-  }
-}
-
 /** A concept graph, or the JSON `cgm extract` printed (its graph.graph and basePrompt.text). */
 async function readGraphFile(file: string): Promise<{ graph: ConceptGraph; basePrompt?: string }> {
-  const text = Buffer.from(await readInput(file, 'graph')).toString('utf8');
+  const text = Buffer.from(await readBytes(file, 'the graph')).toString('utf8');
   let data: unknown;
   try {
     data = JSON.parse(text);

@@ -126,23 +126,10 @@ export function createArtifactStore(options: ArtifactStoreOptions): ArtifactStor
     );
   }
 
-  async function put(bytes: Uint8Array, opts: PutOptions): Promise<PutResult> {
-    await ensureBucket();
+  /** Content-addressed: the key is derived from the bytes' sha256, so equal bytes share one object. */
+  function put(bytes: Uint8Array, opts: PutOptions): Promise<PutResult> {
     const sha256 = sha256Hex(bytes);
-    const key = contentKey(opts.prefix ?? defaultPrefix, sha256);
-    const ref: ArtifactRef = { bucket, key, sha256, bytes: bytes.byteLength, contentType: opts.contentType };
-    if (await exists(ref)) return { ref, written: false };
-    await client.send(
-      new PutObjectCommand({
-        Bucket: bucket,
-        Key: key,
-        Body: bytes,
-        ContentLength: bytes.byteLength,
-        ContentType: opts.contentType,
-        Metadata: { sha256 },
-      }),
-    );
-    return { ref, written: true };
+    return writeOnce(contentKey(opts.prefix ?? defaultPrefix, sha256), bytes, sha256, opts.contentType);
   }
 
   async function get(ref: ArtifactRef): Promise<Uint8Array> {
@@ -193,14 +180,19 @@ export function createArtifactStore(options: ArtifactStoreOptions): ArtifactStor
     });
   }
 
-  async function putAt(
+  function putAt(key: string, bytes: Uint8Array, opts: Pick<PutOptions, 'contentType'>): Promise<PutResult> {
+    return writeOnce(key, bytes, sha256Hex(bytes), opts.contentType);
+  }
+
+  /** Writes unless an object with the same size and hash is already there (retries write nothing). */
+  async function writeOnce(
     key: string,
     bytes: Uint8Array,
-    opts: Pick<PutOptions, 'contentType'>,
+    sha256: string,
+    contentType: string,
   ): Promise<PutResult> {
     await ensureBucket();
-    const sha256 = sha256Hex(bytes);
-    const ref: ArtifactRef = { bucket, key, sha256, bytes: bytes.byteLength, contentType: opts.contentType };
+    const ref: ArtifactRef = { bucket, key, sha256, bytes: bytes.byteLength, contentType };
     if (await exists(ref)) return { ref, written: false };
     await client.send(
       new PutObjectCommand({
@@ -208,7 +200,7 @@ export function createArtifactStore(options: ArtifactStoreOptions): ArtifactStor
         Key: key,
         Body: bytes,
         ContentLength: bytes.byteLength,
-        ContentType: opts.contentType,
+        ContentType: contentType,
         Metadata: { sha256 },
       }),
     );

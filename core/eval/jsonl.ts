@@ -1,5 +1,7 @@
 // JSON Lines with zod validation and errors that name the line, the field and the value.
+
 import type { z } from 'zod';
+import { formatZodPath } from '../schemas/zod-path.js';
 
 export class JsonlError extends Error {
   constructor(
@@ -42,7 +44,7 @@ export function parseJsonlLines<T>(
     const parsed = schema.safeParse(value);
     if (!parsed.success) {
       const [first, ...rest] = parsed.error.issues;
-      const field = first.path.length === 0 ? '(top level)' : formatPath(first.path);
+      const field = first.path.length === 0 ? '(top level)' : formatZodPath(first.path);
       const got = valueAt(value, first.path);
       const more = rest.length > 0 ? `; and ${rest.length} more problem${rest.length > 1 ? 's' : ''}` : '';
       throw new JsonlError(source, i + 1, field, `${first.message} (got ${shown(got)})${more}`);
@@ -50,12 +52,6 @@ export function parseJsonlLines<T>(
     out.push({ line: i + 1, value: parsed.data });
   });
   return out;
-}
-
-function formatPath(path: readonly PropertyKey[]): string {
-  return path
-    .map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`))
-    .join('');
 }
 
 function valueAt(value: unknown, path: readonly PropertyKey[]): unknown {

@@ -1,5 +1,6 @@
 // Graph + intervention → edit plans (design/csg-plan.md). Pure, so the workflow may call it.
 
+import { PAPER_DEFAULTS } from '../config/paper-defaults.js';
 import type {
   BaselineEditPlan,
   CsgEditPlan,
@@ -14,7 +15,11 @@ import { checkIntervention } from './check-intervention.js';
 import { conceptIds, nonDescendants } from './dag.js';
 
 /** Paper "Implementation": edit guidance scale 8.0, edit threshold 0.7, 10 warmup steps. */
-export const CSG_EDIT_DEFAULTS = { scale: 8.0, threshold: 0.7, warmup: 10 } as const;
+export const CSG_EDIT_DEFAULTS = {
+  scale: PAPER_DEFAULTS.editGuidanceScale,
+  threshold: PAPER_DEFAULTS.editThreshold,
+  warmup: PAPER_DEFAULTS.editWarmupSteps,
+} as const;
 
 /** Defaults follow the paper's evident reading; everything beyond the paper is off. */
 export const DEFAULT_EDIT_CHOICES: EditChoices = {

@@ -1,9 +1,10 @@
 // Paper Fig. 3, "Concept manipulator prompt", verbatim; plus our variant for a user-given do().
+import { PAPER_DEFAULTS } from '../config/paper-defaults.js';
 import type { ConceptGraph } from '../schemas/paper.js';
 import { JSON_ONLY } from './common.js';
 
 /** Paper §6: three interventions per image. */
-export const DEFAULT_INTERVENTION_COUNT = 3;
+export const DEFAULT_INTERVENTION_COUNT = PAPER_DEFAULTS.interventionsPerImage;
 
 export interface ManipulatorPromptParams {
   scene_summary: string;

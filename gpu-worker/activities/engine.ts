@@ -10,9 +10,8 @@ import type {
   InvertPayload,
   InvertResult,
   LoadResult,
+  LpipsPayload,
 } from '../engine/engine-jobs.js';
-import { decodeImage } from '../engine/image.js';
-import { Lpips } from '../engine/lpips.js';
 import type { Device } from '../engine/onnx-graph.js';
 
 export interface GpuEngine {
@@ -54,30 +53,13 @@ export async function startEngine(options: StartEngineOptions): Promise<GpuEngin
       device: options.device,
       allowCpuFallback: options.allowCpuFallback,
       threads: options.threads,
+      lpipsDir: options.lpipsDir,
     });
   } catch (err) {
     await host.close();
     throw err;
   }
   for (const w of loaded.warnings) options.log?.(`engine warning: ${w}`);
-  // LPIPS is one small VGG pass per image: run on this thread between GPU jobs (the host queue
-  // serialises them), not inside the engine thread whose job set belongs to the engine.
-  const lpipsGraph = options.lpipsDir
-    ? await Lpips.open(options.lpipsDir, {
-        device: options.device,
-        allowCpuFallback: options.allowCpuFallback,
-        warn: (m) => options.log?.(`lpips warning: ${m}`),
-      })
-    : null;
-  const lpips = lpipsGraph
-    ? async (reference: Uint8Array, images: Uint8Array[], size: { width: number; height: number }) => {
-        const policy = { resolution: Math.max(size.width, size.height), multiple: 1, exact: size };
-        const ref = await decodeImage(reference, policy);
-        const out: number[] = [];
-        for (const img of images) out.push(await lpipsGraph.distance(ref, await decodeImage(img, policy)));
-        return out;
-      }
-    : undefined;
   return {
     loaded,
     model: { name: loaded.name, manifestHash: loaded.manifestHash },
@@ -85,10 +67,11 @@ export async function startEngine(options: StartEngineOptions): Promise<GpuEngin
     edit: (payload, opts) => host.run<EditResultMessage>('edit', payload, opts),
     exportInversion: (key) => host.run<Uint8Array>('exportInversion', { key }),
     importInversion: async (bytes) => (await host.run<{ key: string }>('importInversion', { bytes })).key,
-    lpips,
-    close: async () => {
-      await lpipsGraph?.release();
-      await host.close();
-    },
+    // LPIPS runs an ONNX session too, so it belongs in the engine thread, off the heartbeating one.
+    lpips: options.lpipsDir
+      ? (reference, images, size) =>
+          host.run<number[]>('lpips', { reference, images, size } satisfies LpipsPayload)
+      : undefined,
+    close: () => host.close(),
   };
 }

@@ -1,11 +1,13 @@
 // The engine thread's job handlers (run by engine-thread.ts through serveJobs): load a bundle, invert
 // an image (abduction, cached in the thread by a content hash), edit (action + prediction for every
-// plan of that image), and move inversion states in and out as bytes. Payloads and results are plain
+// plan of that image), LPIPS of outputs against their input, and move inversion states in and out as
+// bytes. Payloads and results are plain
 // structured-clone data; images travel as PNG bytes.
 import { createHash } from 'node:crypto';
 import { type EditMethod, type EditPlan, EditPlanSchema } from '../../core/schemas/edit-plan.js';
 import { decodeImage, encodeMaskPng, encodePng } from './image.js';
 import { deserializeAbduction, serializeAbduction } from './inversion-state.js';
+import { Lpips } from './lpips.js';
 import { type LoadedModels, openModels, readModelBundle } from './model-bundle.js';
 import type { Device } from './onnx-graph.js';
 import {
@@ -28,8 +30,16 @@ export interface LoadPayload {
   modelDir: string;
   device: Device;
   allowCpuFallback?: boolean;
+  /** LPIPS graph folder (cgm-lpips.json); without it the 'lpips' job refuses. */
+  lpipsDir?: string;
   threads?: number;
 }
+export interface LpipsPayload {
+  reference: Uint8Array;
+  images: Uint8Array[];
+  size: { width: number; height: number };
+}
+
 export interface LoadResult {
   name: string;
   manifestHash: string;
@@ -96,6 +106,7 @@ export class EngineJobError extends Error {
 /** Handlers with their state (models, inversion cache); one set per engine thread. */
 export function createEngineJobs(options: { maxCachedInversions?: number } = {}): JobHandlers {
   let models: LoadedModels | null = null;
+  let lpips: Lpips | null = null;
   const cache = new Map<string, CachedInversion>();
   const traces = new Map<string, TraceWriter>();
   const maxCached = options.maxCachedInversions ?? 8;
@@ -124,15 +135,18 @@ export function createEngineJobs(options: { maxCachedInversions?: number } = {})
       const p = payload as LoadPayload;
       const warnings: string[] = [];
       await models?.release();
+      await lpips?.release();
       models = null;
+      lpips = null;
       cache.clear();
       const bundle = await readModelBundle(p.modelDir);
-      models = await openModels(bundle, {
+      const ortOptions = {
         device: p.device,
         allowCpuFallback: p.allowCpuFallback,
-        threads: p.threads,
-        warn: (m) => warnings.push(m),
-      });
+        warn: (m: string) => warnings.push(m),
+      };
+      models = await openModels(bundle, { ...ortOptions, threads: p.threads });
+      if (p.lpipsDir) lpips = await Lpips.open(p.lpipsDir, ortOptions);
       return {
         name: bundle.name,
         manifestHash: bundle.manifestHash,
@@ -261,8 +275,22 @@ export function createEngineJobs(options: { maxCachedInversions?: number } = {})
       return { key };
     },
 
+    /** LPIPS-VGG of each PNG against the reference PNG, all decoded at `size` (the generation size). */
+    async lpips(payload): Promise<number[]> {
+      const p = payload as LpipsPayload;
+      if (!lpips) throw new EngineJobError("no LPIPS graph loaded: pass lpipsDir to the 'load' job");
+      const policy = { resolution: Math.max(p.size.width, p.size.height), multiple: 1, exact: p.size };
+      const reference = await decodeImage(p.reference, policy);
+      const out: number[] = [];
+      for (const image of p.images)
+        out.push(await lpips.distance(reference, await decodeImage(image, policy)));
+      return out;
+    },
+
     async release(): Promise<void> {
       await models?.release();
+      await lpips?.release();
+      lpips = null;
       models = null;
       cache.clear();
     },

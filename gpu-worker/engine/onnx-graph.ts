@@ -28,11 +28,18 @@ export interface GraphIoInfo {
 }
 
 export class OnnxGraph {
+  /** Read once: the metadata does not change and run() consults it on every call (hot path). */
+  readonly inputs: readonly GraphIoInfo[];
+  readonly outputs: readonly GraphIoInfo[];
+
   private constructor(
     readonly path: string,
     readonly device: Device,
     private readonly session: ort.InferenceSession,
-  ) {}
+  ) {
+    this.inputs = session.inputMetadata.map(describe);
+    this.outputs = session.outputMetadata.map(describe);
+  }
 
   static async open(path: string, options: OpenGraphOptions): Promise<OnnxGraph> {
     const base: ort.InferenceSession.SessionOptions = {
@@ -65,14 +72,6 @@ export class OnnxGraph {
         await ort.InferenceSession.create(path, { ...base, executionProviders: ['cpu'] }),
       );
     }
-  }
-
-  get inputs(): GraphIoInfo[] {
-    return this.session.inputMetadata.map(describe);
-  }
-
-  get outputs(): GraphIoInfo[] {
-    return this.session.outputMetadata.map(describe);
   }
 
   /** Runs the graph; feeds are converted to each input's declared dtype, float outputs come back fp32. */

@@ -16,10 +16,15 @@ export interface UnetIoNames {
 }
 
 export class OnnxUnet implements NoisePredictor {
+  /** Declared rank/length of the timestep input (exporters differ; anchors §2), looked up once. */
+  private readonly timestepShape: ReadonlyArray<number | string>;
+
   constructor(
     private readonly graph: OnnxGraph,
     private readonly names: UnetIoNames,
-  ) {}
+  ) {
+    this.timestepShape = graph.inputs.find((i) => i.name === names.timestep)?.shape ?? [];
+  }
 
   async predict(input: NoisePredictorInput): Promise<NoisePredictorOutput> {
     const n = this.names;
@@ -47,8 +52,7 @@ export class OnnxUnet implements NoisePredictor {
 
   /** Scalar, [1] or [B], whichever the graph declares (exporters differ; anchors §2). */
   private timestepFeed(t: number, batch: number) {
-    const info = this.graph.inputs.find((i) => i.name === this.names.timestep);
-    const shape = info?.shape ?? [];
+    const shape = this.timestepShape;
     if (shape.length === 0) return { data: new Float32Array([t]), dims: [] };
     const len = shape[0] === 1 ? 1 : batch;
     return { data: new Float32Array(len).fill(t), dims: [len] };

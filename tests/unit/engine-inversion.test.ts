@@ -6,7 +6,7 @@ import { dpmPredictX0, dpmSdeSchedule } from '../../gpu-worker/engine/schedulers
 import { makeStepRule, type StepRuleKind } from '../../gpu-worker/engine/schedulers/step-rule.js';
 import { bitEqual, linear2, maxAbsDiff, type Tensor } from '../../gpu-worker/engine/tensor.js';
 import { unconditionalLike } from '../../gpu-worker/engine/unet-port.js';
-import { STUB_GRID, stubConditioning, stubLatent, stubPredictor, TIME_IDS } from './engine-stubs.js';
+import { STUB_GRID, stubConditioning, stubLatent, stubPredictor, TIME_IDS } from '../support/engine-stubs.js';
 
 const N = 20;
 const SKIP = 0.15;

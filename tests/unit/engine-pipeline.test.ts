@@ -15,7 +15,7 @@ import {
 } from '../../gpu-worker/engine/pipeline.js';
 import { engineSettings } from '../../gpu-worker/engine/settings.js';
 import { bitEqual, type Tensor, tensor } from '../../gpu-worker/engine/tensor.js';
-import { STUB, stubConditioning, stubPredictor } from './engine-stubs.js';
+import { STUB, stubConditioning, stubPredictor } from '../support/engine-stubs.js';
 
 const N = 12;
 const settings = engineSettings({

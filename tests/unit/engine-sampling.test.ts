@@ -23,7 +23,7 @@ import {
   type Tensor,
 } from '../../gpu-worker/engine/tensor.js';
 import { type StepProgress, unconditionalLike } from '../../gpu-worker/engine/unet-port.js';
-import { STUB_GRID, stubConditioning, stubLatent, stubPredictor, TIME_IDS } from './engine-stubs.js';
+import { STUB_GRID, stubConditioning, stubLatent, stubPredictor, TIME_IDS } from '../support/engine-stubs.js';
 
 const N = 20;
 const x0 = stubLatent(1);

@@ -8,39 +8,19 @@ import { CliError } from '../../cli/cli-error.js';
 import { run } from '../../cli/commands/report.js';
 import { GRID_MISSING, gridCellOrigin } from '../../core/eval/grid.js';
 import type { EvalRecord } from '../../core/eval/results.js';
+import { oneCheckRecord } from '../support/eval-records.js';
 
-const record = (
-  method: string,
-  dataset: 'coco' | 'celeba-hq',
-  imageId: string,
-  yes: boolean,
-): EvalRecord => ({
-  schemaVersion: 1,
-  batchId: 'b',
-  dataset,
-  imageId,
-  interventionId: 'i1',
-  method,
-  status: 'evaluated',
-  verdict: yes ? 'success' : 'failure',
-  reasoning: '',
-  checks: [
-    {
-      conceptId: 'c1',
-      concept_name: 'a',
-      expected_value: 'v',
-      nodeType: 'intervened',
-      present: yes ? 'yes' : 'no',
-      answered: true,
-    },
-  ],
-  vlmEff: yes ? 1 : 0,
-  mustStayRate: null,
-  lpips: yes ? 0.2 : 0.4,
-  lpipsResolution: { width: 1024, height: 1024 },
-  nfe: 100,
-  seconds: 2,
-});
+const record = (method: string, dataset: 'coco' | 'celeba-hq', imageId: string, yes: boolean): EvalRecord =>
+  oneCheckRecord({
+    method,
+    dataset,
+    imageId,
+    yes,
+    lpips: yes ? 0.2 : 0.4,
+    resolution: 1024,
+    nfe: 100,
+    seconds: 2,
+  });
 
 let dir = '';
 let results = '';

@@ -19,6 +19,7 @@ import {
   parseEvalRecords,
   serialiseEvalRecords,
 } from '../../core/eval/results.js';
+import { oneCheckRecord } from '../support/eval-records.js';
 
 // ---- synthetic records ----------------------------------------------------------------------------
 
@@ -293,33 +294,8 @@ describe('buildReport', () => {
   });
 
   it("uses the paper's average rule: the mean of the data-set means, not of all counterfactuals", () => {
-    const mk = (dataset: 'coco' | 'celeba-hq', imageId: string, yes: boolean, lpips: number): EvalRecord => ({
-      schemaVersion: 1,
-      batchId: 'b',
-      dataset,
-      imageId,
-      interventionId: 'i1',
-      method: 'csg',
-      status: 'evaluated',
-      verdict: yes ? 'success' : 'failure',
-      reasoning: '',
-      checks: [
-        {
-          conceptId: 'c1',
-          concept_name: 'a',
-          expected_value: 'v',
-          nodeType: 'intervened',
-          present: yes ? 'yes' : 'no',
-          answered: true,
-        },
-      ],
-      vlmEff: yes ? 1 : 0,
-      mustStayRate: null,
-      lpips,
-      lpipsResolution: { width: 512, height: 512 },
-      nfe: 1,
-      seconds: 1,
-    });
+    const mk = (dataset: 'coco' | 'celeba-hq', imageId: string, yes: boolean, lpips: number): EvalRecord =>
+      oneCheckRecord({ method: 'csg', dataset, imageId, yes, lpips, resolution: 512 });
     // CelebA-HQ: one image, VLM-Eff 1; MS-COCO: three images, VLM-Eff 0. Pooled would give 0.25.
     const r = buildReport(
       [
