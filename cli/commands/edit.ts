@@ -13,7 +13,7 @@ import { ConceptGraphSchema, InterventionSetSchema } from '../../core/schemas/pa
 import { EngineHost } from '../../gpu-worker/engine/engine-host.js';
 import type { EditResultMessage, InvertResult, LoadResult } from '../../gpu-worker/engine/engine-jobs.js';
 import type { PipelineProgress, StageStats } from '../../gpu-worker/engine/pipeline.js';
-import { naiveNfe } from '../../gpu-worker/engine/pipeline.js';
+import { naiveNfe, PROTECT_NON_DESCENDANTS_RULE } from '../../gpu-worker/engine/pipeline.js';
 import { type EngineSettingsInput, EngineSettingsSchema } from '../../gpu-worker/engine/settings.js';
 import { CliError } from '../cli-error.js';
 import { describeIssues, readBytes, readJsonFile, readJsonWithRaw } from '../input-files.js';
@@ -21,13 +21,16 @@ import { describeIssues, readBytes, readJsonFile, readJsonWithRaw } from '../inp
 const USAGE = `usage: cgm edit IMAGE --model DIR --graph G.json --interventions I.json --out DIR
         [--methods csg,ddpm,ddim] [--trace DIR] [--seed N] [--prompt TEXT] [--steps N] [--warmup N]
         [--mode faithful|fixed] [--settings S.json] [--device cpu|cuda] [--allow-cpu-fallback]
+        [--protect-non-descendants]
 
   --prompt     source prompt Y for the inversion (default: the graph's scene_summary)
   --steps      inversion/sampling steps N for every method (paper: 100)
   --warmup     CSG edit warmup steps per concept (paper: 10)
   --settings   engine settings JSON (gpu-worker/engine/settings.ts); flags override it
   --device     ONNX Runtime provider (default $CGM_DEVICE, else $CGM_ENGINE_DEVICE, else cpu)
-  --allow-cpu-fallback  use the CPU with a warning when CUDA cannot start (also CGM_ALLOW_CPU_FALLBACK=1)`;
+  --allow-cpu-fallback  use the CPU with a warning when CUDA cannot start (also CGM_ALLOW_CPU_FALLBACK=1)
+  --protect-non-descendants  beyond the paper: cut the non-descendant concepts' attention regions out of
+               the CSG edit masks (one extra batch entry per protected concept and active step)`;
 
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseOrThrow(argv);
@@ -71,6 +74,7 @@ export async function run(argv: string[]): Promise<number> {
       scale: settings.edit.scale,
       threshold: settings.edit.threshold,
       warmup: settings.edit.warmup,
+      protectNonDescendants: values['protect-non-descendants'],
     }),
   );
 
@@ -108,6 +112,7 @@ export async function run(argv: string[]): Promise<number> {
       methods,
       traceDir,
       totalSeconds,
+      protectNonDescendants: values['protect-non-descendants'],
       repairs: repaired.repairs,
     });
     return 0;
@@ -141,6 +146,7 @@ interface Outputs {
   traceDir?: string;
   totalSeconds: number;
   repairs: unknown;
+  protectNonDescendants: boolean;
 }
 
 async function writeOutputs(o: Outputs): Promise<void> {
@@ -191,7 +197,10 @@ async function writeOutputs(o: Outputs): Promise<void> {
       manifestSha256: o.loaded.manifestHash,
       device: o.loaded.device,
     },
-    settings: o.settings,
+    // Beyond-the-paper options are listed (with their exact rule) only when on, so paper runs read as before.
+    settings: o.protectNonDescendants
+      ? { ...o.settings, beyondPaper: { protectNonDescendants: PROTECT_NON_DESCENDANTS_RULE } }
+      : o.settings,
     inversionKey: o.inverted.key,
     stages: stages.map((s) => ({ ...s, seconds: round(s.seconds) })),
     totals: {
@@ -259,6 +268,7 @@ function parseOrThrow(argv: string[]) {
         settings: { type: 'string' },
         device: { type: 'string' },
         'allow-cpu-fallback': { type: 'boolean', default: false },
+        'protect-non-descendants': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h' },
       },
     });

@@ -48,6 +48,20 @@ export interface ConceptMasks {
   readonly attention?: Uint8Array;
   /** M2 (h·w), 0/1; absent in 'attention' mode. */
   readonly noise?: Uint8Array;
+  /**
+   * Beyond the paper (protectNonDescendants): per protected concept, its M1 at this concept's
+   * threshold (h·w, 0/1); present only when protected maps were supplied. Their union is cut out.
+   */
+  readonly protected?: readonly Uint8Array[];
+}
+
+/**
+ * Beyond the paper (protectNonDescendants, design/csg-plan.md "Beyond the paper"): a non-descendant
+ * concept's mean cross-attention map (Q,77) from its own batch entry, and its token span.
+ */
+export interface ProtectedAttention {
+  readonly attention: Float32Array;
+  readonly span: AttentionSpan;
 }
 
 export interface LeditsGuidanceResult {
@@ -60,12 +74,19 @@ export interface LeditsGuidanceResult {
 /**
  * ε̂ for one step from ε_u and the active concepts' ε_c (§2.3–2.7). Callers pass only concepts active
  * at this step; with none, ε̂ is ε_u itself (bit-exact warmup, §6 item 6).
+ *
+ * Non-descendant protection (beyond the paper; only when `protectedMaps` is non-empty): for every
+ * active concept c, P_c = ∪_p M1_p where M1_p is built from protected concept p's own attention map by
+ * the M1 rule of §2.6 (its token span, 3×3 Gaussian, quantile at c's threshold, ≥τ, nearest upsampling),
+ * and c's applied mask becomes M_c ⊙ (1 − P_c), M_c being M1⊙M2 / M1 / M2 per `mode`. Inside P_c no
+ * term of c is added, so where every active concept is protected ε̂ = ε_u exactly.
  */
 export function leditsGuidance(
   epsUncond: Tensor,
   concepts: readonly ConceptStepInput[],
   mode: MaskMode,
   attentionGrid: { height: number; width: number },
+  protectedMaps: readonly ProtectedAttention[] = [],
 ): LeditsGuidanceResult {
   if (concepts.length === 0) return { eps: epsUncond, masks: [] };
   const [, channels, height, width] = epsUncond.shape;
@@ -73,6 +94,21 @@ export function leditsGuidance(
   const total = new Float32Array(epsUncond.data.length);
   const masks: ConceptMasks[] = [];
   const u = epsUncond.data;
+  // Protected M1 per threshold (concepts of one plan usually share one threshold).
+  const protectedAt = new Map<number, { maps: Uint8Array[]; union: Uint8Array }>();
+  const protectionFor = (threshold: number) => {
+    let hit = protectedAt.get(threshold);
+    if (!hit) {
+      const maps = protectedMaps.map((p) =>
+        attentionMask(p.attention, p.span, threshold, attentionGrid, { height, width }),
+      );
+      const union = new Uint8Array(plane);
+      for (const m of maps) for (let p = 0; p < plane; p++) union[p] |= m[p];
+      hit = { maps, union };
+      protectedAt.set(threshold, hit);
+    }
+    return hit;
+  };
   for (const { concept, epsCond, attention } of concepts) {
     assertSameShape(epsUncond, epsCond, 'leditsGuidance');
     // §2.3 step 2: g = (ε_c − ε_u)·(±1)·scale, each op rounded to fp32 as torch does; before masking
@@ -88,11 +124,18 @@ export function leditsGuidance(
       m1 = attentionMask(attention, concept.span, concept.threshold, attentionGrid, { height, width });
     }
     if (mode !== 'attention') m2 = noiseMask(g, channels, plane, concept.threshold);
-    masks.push({ attention: m1, noise: m2 });
+    const protection = protectedMaps.length > 0 ? protectionFor(concept.threshold) : undefined;
+    masks.push(
+      protection ? { attention: m1, noise: m2, protected: protection.maps } : { attention: m1, noise: m2 },
+    );
+    const cut = protection?.union;
     for (let ch = 0; ch < channels; ch++) {
       const base = ch * plane;
       for (let p = 0; p < plane; p++) {
-        const keep = (m1 === undefined || m1[p] === 1) && (m2 === undefined || m2[p] === 1);
+        const keep =
+          (m1 === undefined || m1[p] === 1) &&
+          (m2 === undefined || m2[p] === 1) &&
+          (cut === undefined || cut[p] === 0);
         if (keep) total[base + p] += g[base + p];
       }
     }

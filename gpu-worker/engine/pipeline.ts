@@ -244,7 +244,7 @@ function traceInversion(
   });
 }
 
-/** Per concept of a CSG result: how often each latent pixel was inside M1⊙M2 over the active steps. */
+/** Per concept of a CSG result: how often each latent pixel was edited (inside its applied mask) over the active steps. */
 export interface ConceptMaskSummary {
   readonly prompt: string;
   readonly conceptId: string;
@@ -365,6 +365,20 @@ export async function predictCounterfactuals(
   return { outcomes, stages };
 }
 
+/**
+ * Beyond the paper: non-descendant protection (plan.choices.protectNonDescendants, design/csg-plan.md
+ * "Beyond the paper"), the paper's stated intent (c) made explicit. Recorded in `cgm edit` summaries.
+ */
+export const PROTECT_NON_DESCENDANTS_RULE =
+  'beyond the paper: each protected non-descendant concept of a CSG plan (plan.protectedConcepts) is ' +
+  'one extra batch entry (its prompt, conditioned like an edit concept, on the same latent) whose only ' +
+  'use is its cross-attention map; its M1 is built like an edit concept M1 (its own token span, 3x3 ' +
+  'Gaussian, quantile at the threshold of the edit concept being masked, >= tau, nearest upsampling). ' +
+  'Every active edit concept c of that intervention applies M_c * (1 - union_p M1_p) instead of M_c ' +
+  '(M_c = M1*M2, M1 or M2 by maskMode), so no edit term enters a protected cell. The entries are sent ' +
+  'only at steps where some edit concept of the plan is active: +|protected| sample evaluations per ' +
+  'such step. Trace: ledits/<intervention>/mask_protected_nondescendants [concept, protected, 4, h, w].';
+
 async function runCsg(
   models: EngineModels,
   abduction: ImageAbduction,
@@ -374,15 +388,15 @@ async function runCsg(
   stages: StageStats[],
 ): Promise<{ plan: EditPlan; latents: Tensor; masks: ConceptMaskSummary[] }[]> {
   const inversion = abduction.csg!;
-  for (const plan of plans) {
-    if (plan.protectedConcepts.length > 0) {
-      throw new UnsupportedPlanError(
-        `plan ${plan.interventionId}: non-descendant protection (protectNonDescendants) is not implemented in the engine yet`,
-      );
-    }
-  }
   let t0 = performance.now();
-  const prompts = [...new Set(plans.flatMap((p) => p.concepts.map((c) => c.prompt)))];
+  // Edit prompts first, then protected prompts (beyond the paper; see PROTECT_NON_DESCENDANTS_RULE):
+  // without protection the list, and so every conditioning, is what it always was.
+  const prompts = [
+    ...new Set([
+      ...plans.flatMap((p) => p.concepts.map((c) => c.prompt)),
+      ...plans.flatMap((p) => p.protectedConcepts.map((c) => c.prompt)),
+    ]),
+  ];
   const encoded = await models.text.encode(prompts);
   const byPrompt = new Map(prompts.map((p, i) => [p, i]));
   stages.push({ stage: 'text', nfe: zeroNfe(), seconds: seconds(t0), shared: plans.length });
@@ -402,6 +416,17 @@ async function runCsg(
         },
       };
     }),
+    ...(plan.protectedConcepts.length > 0
+      ? {
+          protected: plan.protectedConcepts.map((p) => {
+            const i = byPrompt.get(p.prompt)!;
+            return {
+              conditioning: encoded.conditionings[i],
+              span: tokenSpan(encoded.wordTokens[i], settings.edit.spanMode),
+            };
+          }),
+        }
+      : {}),
   }));
   const [, , h, w] = inversion.initLatents.shape;
   const grid = { height: h / models.attentionDownscale, width: w / models.attentionDownscale };
@@ -438,6 +463,8 @@ async function runCsg(
             both: new Float32Array(e * 4 * plane),
           }
         : null;
+      const np = plan.protectedConcepts.length;
+      const protectedPlanes = trace && np > 0 ? new Float32Array(e * np * 4 * plane) : null;
       step.activeConcepts.forEach((c, j) => {
         const m: ConceptMasks = step.masks[j];
         const acc = counts[step.request][c];
@@ -445,13 +472,20 @@ async function runCsg(
         for (let p = 0; p < plane; p++) {
           const a = m.attention === undefined || m.attention[p] === 1;
           const b = m.noise === undefined || m.noise[p] === 1;
-          if (a && b) acc.hits[p]++;
+          const free = m.protected === undefined || m.protected.every((pm) => pm[p] === 0);
+          if (a && b && free) acc.hits[p]++;
           if (maskPlanes) {
             for (let ch = 0; ch < 4; ch++) {
               const at = (c * 4 + ch) * plane + p;
               maskPlanes.m1[at] = m.attention ? m.attention[p] : 1;
               maskPlanes.m2[at] = m.noise ? m.noise[p] : 1;
-              maskPlanes.both[at] = a && b ? 1 : 0;
+              maskPlanes.both[at] = a && b && free ? 1 : 0;
+            }
+          }
+          if (protectedPlanes && m.protected) {
+            for (let k = 0; k < np; k++) {
+              for (let ch = 0; ch < 4; ch++)
+                protectedPlanes[((c * np + k) * 4 + ch) * plane + p] = m.protected[k][p];
             }
           }
         }
@@ -485,8 +519,17 @@ async function runCsg(
           i,
           n,
           tensor([e, 1, 4, h, w], maskPlanes.both),
-          'M1⊙M2 as applied',
+          'M1⊙M2 as applied (with protection: ⊙(1 − ∪ protected M1))',
         );
+        if (protectedPlanes) {
+          trace.step(
+            `${prefix}/mask_protected_nondescendants`,
+            i,
+            n,
+            tensor([e, np, 4, h, w], protectedPlanes),
+            'beyond the paper: [c, p] = M1 of protected non-descendant p at concept c threshold, cut from c mask (0 while c inactive)',
+          );
+        }
       }
     },
   });

@@ -8,9 +8,10 @@ import {
   classifierFreeGuidance,
   isConceptActive,
   leditsGuidance,
+  type ProtectedAttention,
 } from './guidance.js';
 import type { DdimInversion, EditFriendlyInversion } from './inversion.js';
-import type { MaskMode } from './masks.js';
+import type { AttentionSpan, MaskMode } from './masks.js';
 import {
   applyTransition,
   ddimRule,
@@ -34,9 +35,25 @@ export interface ConceptEdit {
   readonly guidance: ConceptGuidance;
 }
 
+/**
+ * Beyond the paper (protectNonDescendants): a non-descendant concept whose attention region is cut out
+ * of the request's edit masks (guidance.ts leditsGuidance). Its batch entry is conditioned like an edit
+ * concept, but only its cross-attention map is used; its noise prediction is discarded.
+ */
+export interface ProtectedEntry {
+  readonly conditioning: PromptConditioning;
+  readonly span: AttentionSpan;
+}
+
 /** One intervention: its concepts are guided together on one latent trajectory. */
 export interface EditRequest {
   readonly concepts: readonly ConceptEdit[];
+  /**
+   * Protected concepts (beyond the paper). One extra batch entry each, sent only at steps where some
+   * concept of this request is active (whatever the batching), so they add |protected| evaluations
+   * per such step; absent or empty = the paper's algorithm, bit for bit.
+   */
+  readonly protected?: readonly ProtectedEntry[];
 }
 
 /**
@@ -56,6 +73,8 @@ export interface EditStepTrace {
   readonly activeConcepts: readonly number[];
   readonly epsConcepts: readonly Tensor[];
   readonly masks: readonly ConceptMasks[];
+  /** Protected entries sent this step (0 or the request's protected count). */
+  readonly protectedEntries: number;
   /** ε̂ handed to the scheduler. */
   readonly eps: Tensor;
 }
@@ -96,7 +115,10 @@ interface BatchPlan {
   readonly uncondIndex: Map<Track, number>;
   /** Per request, the concept entries sent this step. */
   readonly slots: ConceptSlot[][];
+  /** Per request, the batch indices of its protected entries sent this step (in protected order). */
+  readonly protectedSlots: number[][];
   readonly anyActive: boolean;
+  readonly anyProtected: boolean;
 }
 
 /** Batch layout of step i (§2.2): per distinct latent [uncond, its requests' concepts…]. */
@@ -110,28 +132,39 @@ function planBatch(
   const entries: BatchPlan['entries'] = [];
   const uncondIndex = new Map<Track, number>();
   const slots: ConceptSlot[][] = requests.map(() => []);
+  const protectedSlots: number[][] = requests.map(() => []);
   let anyActive = false;
+  let anyProtected = false;
   for (const [track, members] of groups) {
     uncondIndex.set(track, entries.length);
     entries.push({ latents: track.x, conditioning: uncond });
     for (const r of members) {
       const concepts = requests[r].concepts;
+      let requestActive = false;
       for (let c = 0; c < concepts.length; c++) {
         const active = isConceptActive(concepts[c].guidance, step);
         anyActive ||= active;
+        requestActive ||= active;
         if (!active && batching === 'trimmed') continue;
         slots[r].push({ concept: c, batchIndex: entries.length });
         entries.push({ latents: track.x, conditioning: concepts[c].conditioning });
       }
+      // Protected maps only matter while some concept of the request is active (both batchings).
+      if (!requestActive) continue;
+      for (const p of requests[r].protected ?? []) {
+        anyProtected = true;
+        protectedSlots[r].push(entries.length);
+        entries.push({ latents: track.x, conditioning: p.conditioning });
+      }
     }
   }
-  return { entries, uncondIndex, slots, anyActive };
+  return { entries, uncondIndex, slots, protectedSlots, anyActive, anyProtected };
 }
 
 /**
  * LEDITS++/CSG editing of one inversion for several requests (§2). Requests whose latents are still
  * identical (e.g. all in warmup) share one unconditional entry and one scheduler step; the batch per
- * step is Σ over distinct latents of (1 + concepts sent). For one request that is 1+E per step
+ * step is Σ over distinct latents of (1 + concepts sent + protected entries sent). For one request that is 1+E per step
  * ('faithful') or 1 + active concepts ('trimmed'), i.e. §5.2's N(1+E) and W + (N−W)(1+E).
  */
 export async function editLatents(options: EditOptions): Promise<EditResult> {
@@ -152,7 +185,8 @@ export async function editLatents(options: EditOptions): Promise<EditResult> {
     const t = rule.timesteps[i];
     const groups = groupByTrack(tracks);
     const plan = planBatch(groups, requests, uncond, i, batching);
-    const wantAttention = plan.anyActive && maskMode !== 'noise';
+    // Protected maps need attention in every mask mode, 'noise' included.
+    const wantAttention = plan.anyActive && (maskMode !== 'noise' || plan.anyProtected);
     const out = await predictor.predict(batchInput(plan.entries, t, timeIds, wantAttention));
     if (wantAttention && !out.xattn) throw new Error('predictor returned no xattn although masks need it');
 
@@ -172,7 +206,11 @@ export async function editLatents(options: EditOptions): Promise<EditResult> {
             attention: wantAttention ? xattnEntry(out.xattn!, batchIndex) : undefined,
           });
         }
-        const guided = leditsGuidance(epsUncond, concepts, maskMode, attentionGrid);
+        const protectedMaps: ProtectedAttention[] = plan.protectedSlots[r].map((batchIndex, k) => ({
+          attention: xattnEntry(out.xattn!, batchIndex),
+          span: requests[r].protected![k].span,
+        }));
+        const guided = leditsGuidance(epsUncond, concepts, maskMode, attentionGrid, protectedMaps);
         onTrace?.({
           request: r,
           step: i,
@@ -182,6 +220,7 @@ export async function editLatents(options: EditOptions): Promise<EditResult> {
           activeConcepts,
           epsConcepts: concepts.map((concept) => concept.epsCond),
           masks: guided.masks,
+          protectedEntries: protectedMaps.length,
           eps: guided.eps,
         });
         // Requests with no active concept on a shared latent take the identical step: compute it once.

@@ -85,6 +85,61 @@ describe('cgm edit (tiny model)', () => {
     expect(index.tensors['ledits/intervention_1/mask_intersect'].shape[0]).toBe(6);
   });
 
+  it('--protect-non-descendants (beyond the paper): writes the images, the rule in the summary settings, NFE + protected × active steps', async () => {
+    const args = (out: string) => [
+      join(EXAMPLE, 'image.png'),
+      '--model',
+      fixtures.bundleDir,
+      '--graph',
+      join(EXAMPLE, 'graph.json'),
+      '--interventions',
+      join(EXAMPLE, 'interventions.json'),
+      '--out',
+      out,
+      '--methods',
+      'csg',
+      '--steps',
+      '6',
+      '--warmup',
+      '2',
+      '--seed',
+      '3',
+    ];
+    const plainOut = join(tmp, 'out-plain');
+    expect(await edit(args(plainOut))).toBe(0);
+    const out = join(tmp, 'out-protect');
+    const trace = join(tmp, 'trace-protect');
+    expect(await edit([...args(out), '--trace', trace, '--protect-non-descendants'])).toBe(0);
+    const plain = JSON.parse(await readFile(join(plainOut, 'summary.json'), 'utf8'));
+    const summary = JSON.parse(await readFile(join(out, 'summary.json'), 'utf8'));
+    expect(plain.settings.beyondPaper).toBeUndefined();
+    expect(summary.settings.beyondPaper.protectNonDescendants).toMatch(/beyond the paper/);
+    expect(summary.results).toHaveLength(plain.results.length);
+    let protectedTotal = 0;
+    for (const r of summary.results) {
+      expect(r.plan.choices.protectNonDescendants).toBe(true);
+      protectedTotal += r.plan.protectedConcepts.length;
+      const meta = await sharp(join(out, r.file)).metadata();
+      expect([meta.width, meta.height]).toEqual([128, 128]);
+      for (const m of r.masks) expect(existsSync(join(out, m.file))).toBe(true);
+    }
+    expect(protectedTotal).toBeGreaterThan(0);
+    // every concept is active at steps 2..5 (warmup 2 of 6): + protected entries × 4 active steps
+    const editNfe = (s: { stages: { stage: string; nfe: { sampleEvaluations: number } }[] }) =>
+      s.stages.find((x) => x.stage === 'edit-csg')!.nfe.sampleEvaluations;
+    expect(editNfe(summary) - editNfe(plain)).toBe(protectedTotal * 4);
+    const index = JSON.parse(await readFile(join(trace, 'index.json'), 'utf8'));
+    const first = summary.results.find(
+      (r: { plan: { protectedConcepts: unknown[] } }) => r.plan.protectedConcepts.length > 0,
+    );
+    const id = first.interventionId.replace(/[^A-Za-z0-9_.-]/g, '_');
+    expect(index.tensors[`ledits/${id}/mask_protected_nondescendants`].shape.slice(0, 3)).toEqual([
+      6,
+      first.plan.concepts.length,
+      first.plan.protectedConcepts.length,
+    ]);
+  });
+
   it('rejects a missing model bundle with exit code 2', async () => {
     await expect(
       edit([

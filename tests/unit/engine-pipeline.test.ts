@@ -2,10 +2,12 @@
 // all interventions share one UNet call per step (warmup-trimmed), NFE per stage is counted and
 // reported, progress carries the stage, an AbortSignal stops between steps, and an inversion state
 // survives a bytes round trip.
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { BaselineEditPlan, CsgEditPlan, EditPlan } from '../../core/schemas/edit-plan.js';
 import type { ImageTensor } from '../../gpu-worker/engine/image.js';
 import { deserializeAbduction, serializeAbduction } from '../../gpu-worker/engine/inversion-state.js';
+import { tokenSpan } from '../../gpu-worker/engine/masks.js';
 import type { EngineModels } from '../../gpu-worker/engine/model-bundle.js';
 import {
   abduct,
@@ -13,9 +15,11 @@ import {
   type PipelineProgress,
   predictCounterfactuals,
 } from '../../gpu-worker/engine/pipeline.js';
+import { editLatents } from '../../gpu-worker/engine/sampling.js';
 import { engineSettings } from '../../gpu-worker/engine/settings.js';
 import { bitEqual, type Tensor, tensor } from '../../gpu-worker/engine/tensor.js';
-import { STUB, stubConditioning, stubPredictor } from '../support/engine-stubs.js';
+import { unconditional } from '../../gpu-worker/engine/unet-port.js';
+import { STUB, STUB_GRID, stubConditioning, stubPredictor } from '../support/engine-stubs.js';
 
 const N = 12;
 const settings = engineSettings({
@@ -274,12 +278,187 @@ describe('pipeline (stub models)', () => {
     await expect(
       predictCounterfactuals(models, a, [baselinePlan('x', 'ddim', 'p')], settings),
     ).rejects.toThrow(/no DDIM inversion/);
-    const protectedPlan = {
-      ...csgPlan('p', ['a']),
-      protectedConcepts: [{ conceptId: 'c9', prompt: 'tree' }],
+  });
+});
+
+/** Every traced tensor (name, step, data bits), the outcomes' latents, mask frequencies and NFE. */
+function digestRun(
+  result: Awaited<ReturnType<typeof predictCounterfactuals>>,
+  traced: [string, number, Tensor][],
+): string {
+  const h = createHash('sha256');
+  const bits = (t: Tensor | Float32Array) => {
+    const d = t instanceof Float32Array ? t : t.data;
+    h.update(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
+  };
+  for (const [name, step, t] of traced) {
+    h.update(`${name}@${step}:${t.shape.join('x')}`);
+    bits(t);
+  }
+  for (const o of result.outcomes) {
+    h.update(`${o.interventionId}/${o.method}:${JSON.stringify(o.nfe)}`);
+    bits(o.latents);
+    for (const m of o.masks) {
+      h.update(`${m.conceptId}:${m.activeSteps}`);
+      bits(m.frequency);
+    }
+  }
+  for (const s of result.stages) h.update(`${s.stage}:${JSON.stringify(s.nfe)}:${s.shared}`);
+  return h.digest('hex');
+}
+
+function recordingTrace(into: [string, number, Tensor][]) {
+  return {
+    tensor(name: string, value: Tensor) {
+      into.push([name, -1, value]);
+    },
+    step(name: string, index: number, _length: number, value: Tensor) {
+      into.push([name, index, value]);
+    },
+    ints(name: string, values: ArrayLike<number>) {
+      into.push([name, -1, tensor([values.length], Float32Array.from(values))]);
+    },
+  };
+}
+
+describe('non-descendant protection (beyond the paper)', () => {
+  const withProtection = (plan: CsgEditPlan, prompts: string[]): CsgEditPlan => ({
+    ...plan,
+    choices: { ...plan.choices, protectNonDescendants: true },
+    protectedConcepts: prompts.map((prompt, k) => ({ conceptId: `nd${k}`, prompt })),
+  });
+
+  it('off: every tensor, latent, mask and NFE is what the engine gave before protection existed', async () => {
+    // Digests recorded with the committed engine before protection was added (regression guard).
+    const expected: Record<string, string> = {
+      trimmed: '36753334de5e62cb50417ee79ed580950238653a0881b44b9214ae445a6de65a',
+      faithful: '752272403a49029e7350f27a8ee0b3c9fe33815d84670f8612565cc7a0bdaaaa',
     };
-    await expect(predictCounterfactuals(models, a, [protectedPlan], settings)).rejects.toThrow(
-      /protectNonDescendants/,
-    );
+    const models = stubModels();
+    const a = await abduct(models, {
+      image: image(),
+      sourcePrompt: 'a street',
+      methods: ['csg', 'ddpm', 'ddim'],
+      settings,
+    });
+    for (const batching of ['trimmed', 'faithful'] as const) {
+      const s = engineSettings({ ...settings, edit: { ...settings.edit, batching } });
+      const traced: [string, number, Tensor][] = [];
+      const result = await predictCounterfactuals(models, a, plans, s, { trace: recordingTrace(traced) });
+      expect(digestRun(result, traced), batching).toBe(expected[batching]);
+    }
+  });
+
+  it('on: no edit inside protected cells (ε̂ = ε_u there), edits elsewhere, in every mask mode', async () => {
+    const models = stubModels();
+    const a = await abduct(models, { image: image(), sourcePrompt: 'a street', methods: ['csg'], settings });
+    const uncond = unconditional(STUB.tokens, STUB.embed, STUB.pooled);
+    const concept = (prompt: string) => ({
+      conditioning: stubConditioning(hash(prompt)),
+      guidance: {
+        scale: 8,
+        threshold: 0.7,
+        warmup: 3,
+        cooldown: null,
+        reverse: false,
+        span: tokenSpan(prompt.split(' ').length, 'words'),
+      },
+    });
+    const guard = (prompt: string) => ({
+      conditioning: stubConditioning(hash(prompt)),
+      span: tokenSpan(prompt.split(' ').length, 'words'),
+    });
+    const plane = STUB.height * STUB.width;
+    for (const maskMode of ['intersect', 'attention', 'noise'] as const) {
+      let protectedCells = 0;
+      let cutCells = 0;
+      let editedCells = 0;
+      await editLatents({
+        predictor: models.predictor,
+        inversion: a.csg!,
+        uncond,
+        timeIds: a.timeIds,
+        requests: [
+          {
+            concepts: [concept('sunny weather'), concept('dry road')],
+            protected: [guard('brick building'), guard('parked red car')],
+          },
+        ],
+        maskMode,
+        attentionGrid: STUB_GRID,
+        onTrace(step) {
+          if (step.activeConcepts.length === 0) return;
+          expect(step.protectedEntries).toBe(2);
+          const cut = new Uint8Array(plane);
+          step.masks.forEach((m) => {
+            expect(m.protected).toHaveLength(2);
+            for (const pm of m.protected!) for (let p = 0; p < plane; p++) cut[p] |= pm[p];
+            for (let p = 0; p < plane; p++) {
+              const inMask =
+                (m.attention === undefined || m.attention[p] === 1) &&
+                (m.noise === undefined || m.noise[p] === 1);
+              if (inMask && cut[p] === 1) cutCells++;
+            }
+          });
+          for (let p = 0; p < plane; p++) {
+            for (let ch = 0; ch < STUB.channels; ch++) {
+              const at = ch * plane + p;
+              if (cut[p] === 1) {
+                protectedCells++;
+                expect(step.eps.data[at], `step ${step.step} cell ${p}`).toBe(step.epsUncond.data[at]);
+              } else if (step.eps.data[at] !== step.epsUncond.data[at]) editedCells++;
+            }
+          }
+        },
+      });
+      // the test bites: protection covered cells the edit masks would have edited, and edits remain
+      expect(protectedCells, maskMode).toBeGreaterThan(0);
+      expect(cutCells, maskMode).toBeGreaterThan(0);
+      expect(editedCells, maskMode).toBeGreaterThan(0);
+    }
+  });
+
+  it('on: NFE grows by exactly protected entries × active steps, in both batchings; traced by name', async () => {
+    const models = stubModels();
+    const a = await abduct(models, { image: image(), sourcePrompt: 'a street', methods: ['csg'], settings });
+    const csgOnly = plans.filter((p): p is CsgEditPlan => p.method === 'csg');
+    const W = 3;
+    for (const batching of ['trimmed', 'faithful'] as const) {
+      const s = engineSettings({ ...settings, edit: { ...settings.edit, batching } });
+      const off = await predictCounterfactuals(models, a, csgOnly, s);
+      // i1 protects 2 concepts, i3 protects 1 (its prompt also an edit prompt of i2), i2 none
+      const on = [
+        withProtection(csgOnly[0], ['brick building', 'parked red car']),
+        csgOnly[1],
+        withProtection(csgOnly[2], ['no puddles']),
+      ];
+      const traced: [string, number, Tensor][] = [];
+      const result = await predictCounterfactuals(models, a, on, s, { trace: recordingTrace(traced) });
+      const nfe = (r: typeof off) => r.stages.find((x) => x.stage === 'edit-csg')!.nfe;
+      expect(nfe(result).unetCalls).toBe(nfe(off).unetCalls);
+      expect(nfe(result).sampleEvaluations - nfe(off).sampleEvaluations, batching).toBe((2 + 1) * (N - W));
+      // the unprotected request is untouched; the protected ones changed
+      expect(bitEqual(result.outcomes[1].latents, off.outcomes[1].latents)).toBe(true);
+      expect(bitEqual(result.outcomes[0].latents, off.outcomes[0].latents)).toBe(false);
+      const maps = traced.filter(([name]) => name === 'ledits/i1/mask_protected_nondescendants');
+      expect(maps).toHaveLength(N);
+      expect(maps[0][2].shape).toEqual([3, 2, 4, STUB.height, STUB.width]);
+      expect(maps.slice(0, W).every(([, , t]) => t.data.every((v) => v === 0))).toBe(true);
+      expect(maps.slice(W).every(([, , t]) => t.data.some((v) => v === 1))).toBe(true);
+      expect(traced.some(([name]) => name === 'ledits/i2/mask_protected_nondescendants')).toBe(false);
+      // applied masks never include a protected cell
+      const applied = traced.filter(([name]) => name === 'ledits/i1/mask_intersect');
+      for (const [k, [, , prot]] of maps.entries()) {
+        const both = applied[k][2];
+        const plane = STUB.height * STUB.width;
+        for (let c = 0; c < 3; c++) {
+          for (let p = 0; p < plane; p++) {
+            const cut =
+              prot.data[c * 2 * 4 * plane + p] === 1 || prot.data[(c * 2 + 1) * 4 * plane + p] === 1;
+            if (cut) expect(both.data[c * 4 * plane + p]).toBe(0);
+          }
+        }
+      }
+    }
   });
 });
