@@ -3,7 +3,7 @@
 import { serve } from '@hono/node-server';
 import { Client, Connection } from '@temporalio/client';
 import { createS3Client } from '../core/artifacts/index.js';
-import type { Config } from '../core/config/index.js';
+import { type Config, temporalConnectOptions } from '../core/config/index.js';
 import { createApp, type LogRecord } from './app.js';
 import type { ApiConfig } from './config.js';
 import { createS3ImageStore } from './images.js';
@@ -32,7 +32,7 @@ export async function startApiServer(
     secretAccessKey: config.s3.secretAccessKey,
     forcePathStyle: config.s3.forcePathStyle,
   });
-  const connection = await Connection.connect({ address: config.temporal.address });
+  const connection = await Connection.connect(await temporalConnectOptions(config.temporal));
   const client = new Client({ connection, namespace: config.temporal.namespace });
   const app = createApp({
     config: api,

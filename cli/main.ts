@@ -1,5 +1,6 @@
 // The `cgm` command: one sub-command per file in cli/commands, loaded only when used so that
 // `cgm graph validate` does not pay for loading Temporal or ONNX Runtime.
+import { resolveSecretRefsFromEnv, SecretRefError } from '../core/config/secret-refs.js';
 import { CliError } from './cli-error.js';
 
 type CommandModule = { run(argv: string[]): Promise<number> };
@@ -69,6 +70,13 @@ async function main(argv: string[]): Promise<number> {
   if (!command) {
     process.stderr.write(`cgm: unknown command '${name}'\n${usage()}`);
     return 2;
+  }
+  // CGM_X_SECRET_ARN references (the API's Lambda) become CGM_X before any command reads its config.
+  try {
+    await resolveSecretRefsFromEnv();
+  } catch (err) {
+    if (err instanceof SecretRefError) throw new CliError(err.message, 2);
+    throw err;
   }
   const mod = await command.load();
   // Modules serving several commands (vlm: extract, propose) receive the command name first.

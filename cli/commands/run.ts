@@ -3,7 +3,7 @@ import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { CancelledFailure, defaultPayloadConverter } from '@temporalio/common';
 import { z } from 'zod';
 import { createArtifactStore } from '../../core/artifacts/store.js';
-import { loadConfig } from '../../core/config/index.js';
+import { loadConfig, temporalConnectOptions } from '../../core/config/index.js';
 import { EditMethodSchema } from '../../core/schemas/edit-plan.js';
 import { ConceptGraphSchema, InterventionSetSchema } from '../../core/schemas/paper.js';
 import {
@@ -93,7 +93,7 @@ export async function run(argv: string[]): Promise<number> {
   if (!parsed.success) throw new CliError(`invalid run input: ${z.prettifyError(parsed.error)}`, 2);
   const input: CounterfactualInput = parsed.data;
 
-  const connection = await Connection.connect({ address: config.temporal.address });
+  const connection = await Connection.connect(await temporalConnectOptions(config.temporal));
   try {
     const client = new Client({ connection, namespace: config.temporal.namespace });
     const workflowId = values.id ?? `cf-${image.sha256.slice(0, 12)}-${Date.now().toString(36)}`;

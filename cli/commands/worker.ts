@@ -7,7 +7,7 @@ import { NativeConnection } from '@temporalio/worker';
 import { createLightWorker } from '../../activities/worker.js';
 import { loadApiConfig } from '../../api/config.js';
 import { createArtifactStore } from '../../core/artifacts/store.js';
-import { type Config, loadConfig } from '../../core/config/index.js';
+import { type Config, loadConfig, temporalConnectOptions } from '../../core/config/index.js';
 import { startEngine } from '../../gpu-worker/activities/engine.js';
 import { createGpuWorkers } from '../../gpu-worker/worker.js';
 import { CliError } from '../cli-error.js';
@@ -64,7 +64,7 @@ export async function run(argv: string[]): Promise<number> {
   const kind = positionals[0];
   if (positionals.length !== 1 || (kind !== 'light' && kind !== 'gpu')) throw new CliError(USAGE, 2);
   const config = loadConfig();
-  const connection = await NativeConnection.connect({ address: config.temporal.address });
+  const connection = await NativeConnection.connect(await temporalConnectOptions(config.temporal));
   const store = storeOf(config);
   try {
     if (kind === 'light') {

@@ -61,6 +61,37 @@ const spec = <S extends z.ZodType>(
 export const ENV_VARS = {
   temporalAddress: spec('CGM_TEMPORAL_ADDRESS', hostPort, '127.0.0.1:7233', 'Temporal frontend gRPC address'),
   temporalNamespace: spec('CGM_TEMPORAL_NAMESPACE', nonEmpty, 'default', 'Temporal namespace'),
+  temporalApiKey: spec(
+    'CGM_TEMPORAL_API_KEY',
+    nonEmpty,
+    undefined,
+    'Temporal Cloud API key (sent as a bearer token; turns TLS on)',
+    true,
+  ),
+  temporalTls: spec(
+    'CGM_TEMPORAL_TLS',
+    z.enum(['auto', 'on', 'off'], { error: 'expected auto, on or off' }),
+    'auto',
+    'TLS to Temporal: auto = on when an API key or a client certificate is set',
+  ),
+  temporalTlsCert: spec(
+    'CGM_TEMPORAL_TLS_CERT',
+    nonEmpty,
+    undefined,
+    'PEM client certificate file for mTLS (Temporal Cloud certificate auth); needs CGM_TEMPORAL_TLS_KEY',
+  ),
+  temporalTlsKey: spec(
+    'CGM_TEMPORAL_TLS_KEY',
+    nonEmpty,
+    undefined,
+    'PEM private key file of CGM_TEMPORAL_TLS_CERT',
+  ),
+  temporalTlsServerName: spec(
+    'CGM_TEMPORAL_TLS_SERVER_NAME',
+    nonEmpty,
+    undefined,
+    'TLS server name override (SNI), e.g. behind a proxy',
+  ),
   taskQueueLight: spec(
     'CGM_TASK_QUEUE_LIGHT',
     nonEmpty,
@@ -185,6 +216,10 @@ type Specs = typeof ENV_VARS;
 type Parsed<K extends keyof Specs> = z.output<Specs[K]['schema']>;
 /** Variables without a default; checked against ENV_VARS by the unit tests. */
 export const OPTIONAL_VARS = [
+  'temporalApiKey',
+  'temporalTlsCert',
+  'temporalTlsKey',
+  'temporalTlsServerName',
   's3AccessKeyId',
   's3SecretAccessKey',
   'vlmApiKey',
@@ -200,7 +235,18 @@ type Values = {
 const OTHER_KNOWN = ['CGM_PYTHON'];
 
 export interface Config {
-  temporal: { address: string; namespace: string; taskQueues: { light: string; gpu: string } };
+  temporal: {
+    address: string;
+    namespace: string;
+    taskQueues: { light: string; gpu: string };
+    apiKey: string | undefined;
+    tls: {
+      mode: 'auto' | 'on' | 'off';
+      certFile: string | undefined;
+      keyFile: string | undefined;
+      serverName: string | undefined;
+    };
+  };
   s3: {
     endpoint: string;
     region: string;
@@ -281,12 +327,33 @@ export function loadConfig(env: Env = process.env): Config {
       expected: 'set both CGM_S3_ACCESS_KEY_ID and CGM_S3_SECRET_ACCESS_KEY, or neither',
     });
   }
+  if ((v.temporalTlsCert === undefined) !== (v.temporalTlsKey === undefined)) {
+    issues.push({
+      variable: v.temporalTlsCert === undefined ? 'CGM_TEMPORAL_TLS_CERT' : 'CGM_TEMPORAL_TLS_KEY',
+      value: '(unset)',
+      expected: 'set both CGM_TEMPORAL_TLS_CERT and CGM_TEMPORAL_TLS_KEY (mTLS), or neither',
+    });
+  }
+  if (v.temporalTls === 'off' && (v.temporalApiKey !== undefined || v.temporalTlsCert !== undefined)) {
+    issues.push({
+      variable: 'CGM_TEMPORAL_TLS',
+      value: '"off"',
+      expected: 'auto or on: an API key or client certificate must not travel without TLS',
+    });
+  }
   if (issues.length > 0) throw new ConfigError(issues);
   return {
     temporal: {
       address: v.temporalAddress,
       namespace: v.temporalNamespace,
       taskQueues: { light: v.taskQueueLight, gpu: v.taskQueueGpu },
+      apiKey: v.temporalApiKey,
+      tls: {
+        mode: v.temporalTls,
+        certFile: v.temporalTlsCert,
+        keyFile: v.temporalTlsKey,
+        serverName: v.temporalTlsServerName,
+      },
     },
     s3: {
       endpoint: v.s3Endpoint,

@@ -229,7 +229,9 @@ export class CgmStack extends Stack {
         ...commonEnv,
         CGM_API_HOST: '0.0.0.0',
         CGM_API_PORT: '8787',
-        CGM_TEMPORAL_API_KEY_SECRET_ARN: temporalSecret.secretArn,
+        // Lambda has no secret injection: `cgm` resolves CGM_X_SECRET_ARN into CGM_X at start
+        // (core/config/secret-refs.ts); '#apiKey' picks the key of the JSON secret.
+        CGM_TEMPORAL_API_KEY_SECRET_ARN: `${temporalSecret.secretArn}#apiKey`,
         CGM_API_KEY_SHA256_SECRET_ARN: apiKeysSecret.secretArn,
       },
     });

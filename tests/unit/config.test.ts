@@ -27,6 +27,8 @@ describe('loadConfig', () => {
       address: '127.0.0.1:7233',
       namespace: 'default',
       taskQueues: { light: 'cgm-light', gpu: 'cgm-gpu' },
+      apiKey: undefined,
+      tls: { mode: 'auto', certFile: undefined, keyFile: undefined, serverName: undefined },
     });
     expect(c.s3).toMatchObject({ region: 'us-east-1', bucket: 'cgm-artifacts', forcePathStyle: true });
     expect(c.s3.accessKeyId).toBeUndefined();
