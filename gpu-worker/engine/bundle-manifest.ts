@@ -139,6 +139,13 @@ export const BundleManifestSchema = z
         path: ['attention'],
         message: 'attention grid must be latent/4 (spec §2.4)',
       });
+    for (const vae of ['vae_encoder', 'vae_decoder'] as const)
+      if (m.graphs[vae].precision !== 'fp32')
+        ctx.addIssue({
+          code: 'custom',
+          path: ['graphs', vae, 'precision'],
+          message: `must be fp32, got ${m.graphs[vae].precision} (the SDXL VAE overflows in fp16, spec §3.4)`,
+        });
     const xattn = m.graphs.unet.outputs.find((o) => o.name === 'xattn_mean');
     const cells = m.attention.gridHeight * m.attention.gridWidth;
     if (xattn && (xattn.shape[1] !== cells || xattn.shape[2] !== 77))

@@ -62,9 +62,9 @@ function layout(root: string): TinyFixtures {
   };
 }
 
-function runExport(outDir: string): Promise<void> {
+function runExport(outDir: string, flags: readonly string[]): Promise<void> {
   return new Promise((done, fail) => {
-    const args = ['-m', 'cgm_export', '--tiny', '--out', outDir, '--lpips', '--random-backbone', '--traces'];
+    const args = ['-m', 'cgm_export', '--tiny', '--out', outDir, ...flags];
     const child = spawn(PYTHON, args, {
       cwd: EXPORT_DIR,
       env: {
@@ -102,19 +102,16 @@ async function pruneOtherVersions(cache: string, keep: string): Promise<void> {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * Generates the tiny fixtures once per export-tool hash and returns their folders. Safe to call from
- * several processes: one takes the lock and generates, the others wait for its `complete` marker.
+ * Runs `generate` once across processes: the caller that creates the `lock` directory generates (unless
+ * `marker` appeared meanwhile), the others wait until the lock is gone and find the marker.
  */
-export async function ensureTinyFixtures(): Promise<TinyFixtures> {
-  if (!existsSync(PYTHON)) throw new Error(`${PYTHON} missing: run \`bash scripts/setup.sh\` first`);
-  const cache = join(ROOT, '.cache/fixtures');
-  const hash = await exportToolHash();
-  const root = join(cache, hash);
-  const marker = join(root, 'complete');
-  const lock = join(cache, `${hash}.lock`);
-  await mkdir(cache, { recursive: true });
+async function onceAcrossProcesses(
+  lock: string,
+  marker: string,
+  generate: () => Promise<void>,
+): Promise<void> {
   for (;;) {
-    if (existsSync(marker)) return layout(root);
+    if (existsSync(marker)) return;
     try {
       await mkdir(lock);
     } catch {
@@ -124,21 +121,58 @@ export async function ensureTinyFixtures(): Promise<TinyFixtures> {
       continue;
     }
     try {
-      if (existsSync(marker)) return layout(root);
-      const tmp = `${root}.tmp-${process.pid}`;
-      await rm(tmp, { recursive: true, force: true });
-      const started = Date.now();
-      await runExport(tmp);
-      await writeFile(
-        join(tmp, 'complete'),
-        `${JSON.stringify({ hash, seconds: (Date.now() - started) / 1000 })}\n`,
-      );
-      await rm(root, { recursive: true, force: true });
-      await rename(tmp, root);
-      await pruneOtherVersions(cache, hash);
-      return layout(root);
+      if (!existsSync(marker)) await generate();
+      return;
     } finally {
       await rm(lock, { recursive: true, force: true });
     }
   }
+}
+
+/**
+ * Generates the tiny fixtures once per export-tool hash and returns their folders. Safe to call from
+ * several processes: one takes the lock and generates, the others wait for its `complete` marker.
+ */
+export async function ensureTinyFixtures(): Promise<TinyFixtures> {
+  if (!existsSync(PYTHON)) throw new Error(`${PYTHON} missing: run \`bash scripts/setup.sh\` first`);
+  const cache = join(ROOT, '.cache/fixtures');
+  const hash = await exportToolHash();
+  const root = join(cache, hash);
+  await mkdir(cache, { recursive: true });
+  await onceAcrossProcesses(join(cache, `${hash}.lock`), join(root, 'complete'), async () => {
+    const tmp = `${root}.tmp-${process.pid}`;
+    await rm(tmp, { recursive: true, force: true });
+    const started = Date.now();
+    await runExport(tmp, ['--lpips', '--random-backbone', '--traces']);
+    await writeFile(
+      join(tmp, 'complete'),
+      `${JSON.stringify({ hash, seconds: (Date.now() - started) / 1000 })}\n`,
+    );
+    await rm(root, { recursive: true, force: true });
+    await rename(tmp, root);
+    await pruneOtherVersions(cache, hash);
+  });
+  return layout(root);
+}
+
+/**
+ * The tiny bundle exported with `--fp16` (fp16 UNet and text encoders inside, fp32 graph I/O, fp32 VAE),
+ * kept beside the fp32 fixtures as `<root>/fp16/bundle` so it shares their hash and pruning. Returns the
+ * bundle folder.
+ */
+export async function ensureTinyFp16Bundle(): Promise<string> {
+  const { root } = await ensureTinyFixtures();
+  const dir = join(root, 'fp16');
+  // the fp32 fixtures' lock: held, it also keeps pruneOtherVersions away from `root`
+  await onceAcrossProcesses(`${root}.lock`, join(dir, 'complete'), async () => {
+    const tmp = `${dir}.tmp-${process.pid}`;
+    await rm(tmp, { recursive: true, force: true });
+    const started = Date.now();
+    await runExport(tmp, ['--fp16']);
+    await Promise.all(['diffusers', 'verify'].map((d) => rm(join(tmp, d), { recursive: true, force: true })));
+    await writeFile(join(tmp, 'complete'), `${JSON.stringify({ seconds: (Date.now() - started) / 1000 })}\n`);
+    await rm(dir, { recursive: true, force: true });
+    await rename(tmp, dir);
+  });
+  return join(dir, 'bundle');
 }

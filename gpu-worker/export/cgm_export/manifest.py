@@ -11,10 +11,13 @@ import platform
 from importlib.metadata import version
 from pathlib import Path
 
+import onnx
+
 from .onnx_io import OPSET, describe
 
 FORMAT = "cgm-model/1"
 GRAPHS = ("text_encoder", "text_encoder_2", "unet", "vae_encoder", "vae_decoder")
+VAE_GRAPHS = ("vae_encoder", "vae_decoder")  # always fp32: the SDXL VAE overflows in fp16 (spec §3.4)
 
 
 def tool_versions() -> dict:
@@ -44,6 +47,26 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def weight_precision(path: Path) -> str:
+    """Returns "fp16" when most float weight bytes of the graph are fp16, else "fp32". Reads only the tensor
+    headers, so external data is never loaded."""
+    model = onnx.load(str(path), load_external_data=False)
+    item_bytes = {onnx.TensorProto.FLOAT: 4, onnx.TensorProto.FLOAT16: 2}
+    size = dict.fromkeys(item_bytes, 0)
+    for t in model.graph.initializer:
+        if t.data_type in size:
+            size[t.data_type] += math.prod(t.dims) * item_bytes[t.data_type]
+    return "fp16" if size[onnx.TensorProto.FLOAT16] > size[onnx.TensorProto.FLOAT] else "fp32"
+
+
+def _checked_precision(path: Path, expected: str) -> str:
+    # the manifest states what is in the file, and the file must be what was asked for
+    found = weight_precision(path)
+    if found != expected:
+        raise RuntimeError(f"{path}: weights are {found}, expected {expected}")
+    return found
+
+
 def write_manifest(
     out_dir: Path,
     *,
@@ -65,7 +88,7 @@ def write_manifest(
         graphs[name] = {
             "file": f"{name}/model.onnx",
             "externalData": f"{name}/model.onnx_data" if data.exists() else None,
-            "precision": "fp16" if fp16 and name not in ("vae_encoder", "vae_decoder") else "fp32",
+            "precision": _checked_precision(path, "fp16" if fp16 and name not in VAE_GRAPHS else "fp32"),
             "sha256": _sha256(path),
             **io,
         }

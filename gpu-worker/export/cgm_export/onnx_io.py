@@ -23,12 +23,14 @@ def export_graph(
     dynamic_axes: dict,
     output_shapes: dict | None = None,
     fp16: bool = False,
+    fp32_attention_outputs: tuple[str, ...] = (),
 ) -> None:
     """Exports `module` to `path` (model.onnx [+ model.onnx_data when the weights exceed 2 GB]).
 
     `output_shapes` overrides output dims the tracer leaves symbolic (None keeps the traced dim).
-    `fp16` converts the exported fp32 graph to fp16 inside with fp32 inputs/outputs (Casts at the edges), as
-    ORT's SD tooling does; converting the torch module instead gives mixed-type LayerNorms ORT rejects."""
+    `fp16` converts the exported fp32 graph to fp16 inside with fp32 inputs/outputs (fp16.py), as ORT's SD
+    tooling does; converting the torch module instead gives mixed-type LayerNorms ORT rejects.
+    `fp32_attention_outputs` (fp16 only): outputs whose attention probabilities stay fp32 inside."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
         raw = Path(tmp) / "model.onnx"
@@ -53,26 +55,36 @@ def export_graph(
                     out.type.tensor_type.shape.dim[i].dim_value = dim
         weight_bytes = sum(t.ByteSize() for t in model.graph.initializer)
         if fp16:
-            from onnxconverter_common import float16
+            from .fp16 import convert_to_fp16
 
-            model = float16.convert_float_to_float16(model, keep_io_types=True)
+            shaped = Path(tmp) / "fp32" / path.name
+            shaped.parent.mkdir()
+            _save(model, shaped, weight_bytes)
+            del model  # a real UNet is ~10 GB in fp32: one copy in memory at a time
+            model = convert_to_fp16(shaped, keep_fp32_outputs=fp32_attention_outputs)
+            weight_bytes = sum(t.ByteSize() for t in model.graph.initializer)
         for f in path.parent.glob(path.stem + ".onnx*"):
             f.unlink()
-        if weight_bytes > TWO_GB - 64 * 1024**2:
-            # one side file next to the graph: ORT rejects external paths that escape the model folder
-            onnx.save(
-                model,
-                str(path),
-                save_as_external_data=True,
-                all_tensors_to_one_file=True,
-                location=path.name + "_data",
-                size_threshold=1024,
-            )
-            onnx.checker.check_model(str(path))
-        else:
-            onnx.save(model, str(path))
-            onnx.checker.check_model(model)
+        _save(model, path, weight_bytes)
     shutil.rmtree(path.parent / "__pycache__", ignore_errors=True)
+
+
+def _save(model, path: Path, weight_bytes: int) -> None:
+    """Writes and checks the model; weights over ~2 GB go to one `model.onnx_data` side file."""
+    if weight_bytes > TWO_GB - 64 * 1024**2:
+        # one side file next to the graph: ORT rejects external paths that escape the model folder
+        onnx.save(
+            model,
+            str(path),
+            save_as_external_data=True,
+            all_tensors_to_one_file=True,
+            location=path.name + "_data",
+            size_threshold=1024,
+        )
+        onnx.checker.check_model(str(path))
+    else:
+        onnx.save(model, str(path))
+        onnx.checker.check_model(model)
 
 
 def describe(path: Path) -> dict:

@@ -85,6 +85,7 @@ def export_bundle(
         {n: BATCH for n in unet_in + unet_out},
         {"xattn_mean": [None, (h // 4) * (w // 4), MAX_TOKENS]},
         fp16=fp16,
+        fp32_attention_outputs=("xattn_mean",),  # LEDITS++ masks threshold these (spec §2.4): no fp16 rounding
     )
 
     # VAE always fp32: the SDXL VAE overflows in fp16 (spec §3.4)
