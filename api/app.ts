@@ -3,15 +3,20 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { HTTPException } from 'hono/http-exception';
 import type { LookupFn } from '../activities/webhooks/url-policy.js';
+import type { BatchInput } from '../core/schemas/batch-io.js';
 import type { ApiConfig } from './config.js';
 import { ApiError, errorResponse, fromZodError } from './errors.js';
 import type { ImageStore } from './images.js';
 import { type AuthEnv, apiKeyAuth, createKeyring } from './middleware/auth.js';
 import { createTokenBuckets, rateLimit } from './middleware/rate-limit.js';
+import { registerBatchRunRoutes } from './routes/batch-runs.js';
+import { registerBatchRoutes } from './routes/batches.js';
 import { registerCounterfactualRoutes } from './routes/counterfactuals.js';
 import { registerDocRoutes } from './routes/docs.js';
+import { registerRunManifestRoute } from './routes/run-manifest.js';
 import { registerUploadRoutes } from './routes/uploads.js';
 import type { RunStarter } from './runs/types.js';
+import { createViewerApp } from './viewer/app.js';
 
 export type LogRecord = Record<string, unknown> & { msg: string };
 
@@ -19,6 +24,8 @@ export interface AppDeps {
   config: ApiConfig;
   images: ImageStore;
   runs: RunStarter;
+  /** Starts and follows batchWorkflow; without it the batch routes answer 503 unavailable. */
+  batches?: RunStarter<BatchInput>;
   /** DNS for the webhook URL policy (tests pass a fake). */
   lookup?: LookupFn;
   now?: () => number;
@@ -83,5 +90,9 @@ export function createApp(deps: AppDeps): OpenAPIHono<AuthEnv> {
   app.use('/v1/*', apiKeyAuth(createKeyring(deps.config.keyHashes)), rateLimit(limiter));
   registerUploadRoutes(app, deps);
   registerCounterfactualRoutes(app, deps);
+  registerBatchRoutes(app, deps);
+  registerRunManifestRoute(app, deps);
+  registerBatchRunRoutes(app, deps);
+  app.route('/viewer', createViewerApp(deps));
   return app;
 }

@@ -16,8 +16,9 @@ export const sha256 = (text: string): string => createHash('sha256').update(text
 
 /**
  * The run id of an Idempotency-Key: scoped to the caller's key id, so two clients choosing the same
- * key never share a run. Same key id + same Idempotency-Key → same workflow id, always.
+ * key never share a run. Same key id + same Idempotency-Key → same workflow id, always. The prefix
+ * names the kind: `cf` for counterfactual runs, `batch` for batches.
  */
-export function runIdForIdempotencyKey(keyId: string, idempotencyKey: string): string {
-  return `cf-${sha256(`${keyId}\n${idempotencyKey}`).slice(0, 40)}`;
+export function runIdForIdempotencyKey(keyId: string, idempotencyKey: string, prefix = 'cf'): string {
+  return `${prefix}-${sha256(`${keyId}\n${idempotencyKey}`).slice(0, 40)}`;
 }

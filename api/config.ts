@@ -70,7 +70,10 @@ export interface ApiConfig {
   limits: { maxJsonBytes: number; maxImageBytes: number; minImageSide: number; maxImageSide: number };
   presignTtlSeconds: number;
   webhookPolicy: WebhookUrlPolicy;
+  /** Light queue: where runs and batches are started (CGM_TASK_QUEUE_LIGHT). */
   taskQueue: string;
+  /** Entry queue of the GPU workers (CGM_TASK_QUEUE_GPU), passed to every run the API starts. */
+  gpuTaskQueue: string;
 }
 
 export class ApiConfigError extends Error {
@@ -116,6 +119,7 @@ export function loadApiConfig(config: Config, env: Env = process.env): ApiConfig
       allowedHosts: v.CGM_API_WEBHOOK_ALLOWED_HOSTS as string[],
     },
     taskQueue: config.temporal.taskQueues.light,
+    gpuTaskQueue: config.temporal.taskQueues.gpu,
   };
 }
 
@@ -135,6 +139,7 @@ export function defaultApiConfig(overrides: Partial<ApiConfig> = {}): ApiConfig 
     presignTtlSeconds: 900,
     webhookPolicy: { allowPrivate: false, allowHttp: false, allowedHosts: [] },
     taskQueue: 'cgm-light',
+    gpuTaskQueue: 'cgm-gpu',
     ...overrides,
   };
 }

@@ -25,6 +25,8 @@ export const ERROR_CODES = {
   idempotency_conflict: 409,
   /** DELETE of a run that has already finished. */
   run_not_cancellable: 409,
+  /** GET of a batch report while the batch runs, or after it ended without one (failed, cancelled). */
+  report_not_ready: 409,
   /** Body larger than the configured limit. */
   payload_too_large: 413,
   /** Content-Type other than application/json or multipart/form-data. */

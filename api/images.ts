@@ -13,6 +13,8 @@ export interface ImageStore {
   /** Size and type of an uploaded image, or null when nothing is stored under that sha256. */
   head(sha256: string): Promise<{ bytes: number; contentType: string } | null>;
   put(bytes: Uint8Array, contentType: string): Promise<ArtifactRef>;
+  /** Content-addressed write of other API artifacts (a batch's data set manifest) under `prefix`. */
+  putArtifact(bytes: Uint8Array, contentType: string, prefix: string): Promise<ArtifactRef>;
   /** Bytes of `ref`, verified against its sha256. */
   get(ref: ArtifactRef): Promise<Uint8Array>;
   presignPut(
@@ -53,6 +55,9 @@ export function createS3ImageStore(client: S3Client, bucket: string): ImageStore
     async put(bytes, contentType) {
       return (await store.put(bytes, { contentType, prefix: UPLOAD_PREFIX })).ref;
     },
+    async putArtifact(bytes, contentType, prefix) {
+      return (await store.put(bytes, { contentType, prefix })).ref;
+    },
     get: (ref) => store.get(ref),
     async presignPut(sha256, contentType, bytes, ttlSeconds) {
       await store.ensureBucket();
@@ -75,7 +80,7 @@ export function createS3ImageStore(client: S3Client, bucket: string): ImageStore
   };
 }
 
-/** Images in a Map, for app.request() tests; `objects.size` tells whether anything was stored. */
+/** Objects in a Map keyed by sha256, for app.request() tests; `objects.size` tells whether anything was stored. */
 export function createMemoryImageStore(
   bucket = 'memory',
 ): ImageStore & { objects: Map<string, { bytes: Uint8Array; contentType: string }> } {
@@ -91,6 +96,11 @@ export function createMemoryImageStore(
       const sha = sha256Hex(bytes);
       objects.set(sha, { bytes, contentType });
       return uploadRef(bucket, sha, bytes.byteLength, contentType);
+    },
+    async putArtifact(bytes, contentType, prefix) {
+      const sha = sha256Hex(bytes);
+      objects.set(sha, { bytes, contentType });
+      return { bucket, key: contentKey(prefix, sha), sha256: sha, bytes: bytes.byteLength, contentType };
     },
     async get(ref) {
       const o = objects.get(ref.sha256);

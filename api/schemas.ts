@@ -1,8 +1,9 @@
 // HTTP request and response bodies (zod, the single source: validation, types and /openapi.json).
 // Requests are strict: an unknown field is an error, not silently dropped.
 import { z } from '@hono/zod-openapi';
+import { CaptionRuleSchema, DatasetNameSchema } from '../core/eval/datasets/types.js';
 import { Sha256Hex } from '../core/schemas/artifact.js';
-import { EditMethodSchema } from '../core/schemas/edit-plan.js';
+import { EditChoicesSchema, EditMethodSchema } from '../core/schemas/edit-plan.js';
 import {
   ConceptSchema,
   InterventionSchema,
@@ -79,6 +80,10 @@ const fields = {
     .optional()
     .describe('default: all of csg, ddpm, ddim'),
   settings: RunSettingsSchema.default({}),
+  judge: z
+    .boolean()
+    .optional()
+    .describe('run the VLM effectiveness judge on every output (default true; needs a VLM server)'),
   webhookUrl: z
     .url({ protocol: /^https?$/, error: 'expected an http(s) URL' })
     .max(2048)
@@ -175,3 +180,151 @@ export const RunIdParamSchema = z.object({
 });
 
 export const ErrorSchema = ErrorBodySchema.openapi('Error');
+
+// ---- batches ----------------------------------------------------------------------------------------
+
+/** Most images one POST /v1/batches may list (inline lines; the paper's evaluation uses 2 × 75). */
+export const MAX_BATCH_IMAGES = 500;
+
+export const BatchImageLineSchema = z
+  .strictObject({
+    dataset: DatasetNameSchema,
+    id: z.string().trim().min(1).max(200).describe('the image id within its data set, unique per data set'),
+    image: ImageByHashSchema,
+    caption: z.string().trim().min(1).max(2000).describe('the base prompt Y of this image'),
+    captionRule: CaptionRuleSchema.describe('how the caption was chosen from the data set'),
+  })
+  .openapi('BatchImage', {
+    description:
+      'One image of the data set, uploaded first (POST /v1/uploads); a line of core/eval/batch-manifest.ts with the image named by sha256.',
+  });
+export type BatchImageLine = z.infer<typeof BatchImageLineSchema>;
+
+const BatchVariantRequestSchema = z
+  .strictObject({
+    name: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'expected 1-32 lowercase letters, digits or dashes')
+      .describe('names the variant in child run ids and in the report'),
+    planning: EditChoicesSchema.partial()
+      .strict()
+      .default({})
+      .describe('edit-planning choices of this variant'),
+  })
+  .openapi('BatchVariant');
+
+export const BatchRequestSchema = z
+  .strictObject({
+    images: z
+      .array(BatchImageLineSchema)
+      .min(1)
+      .max(MAX_BATCH_IMAGES)
+      .describe('the data set in draw order; the sample is drawn from these'),
+    sample: z
+      .strictObject({
+        perDataset: z.number().int().positive().optional().describe('images per data set; default all'),
+        seed: z
+          .union([
+            z
+              .number()
+              .int()
+              .min(0)
+              .max(2 ** 32 - 1),
+            z.string().min(1).max(200),
+          ])
+          .optional()
+          .describe('seed of the sample without replacement (mulberry32)'),
+      })
+      .optional(),
+    window: z.number().int().min(1).max(64).optional().describe('child runs in flight at once (default 4)'),
+    pageSize: z
+      .number()
+      .int()
+      .min(1)
+      .max(500)
+      .optional()
+      .describe('child runs per workflow run before continue-as-new'),
+    methods: fields.methods,
+    settings: RunSettingsSchema.default({}),
+    judge: z.boolean().optional().describe('run the VLM effectiveness judge (default true)'),
+    variants: z
+      .array(BatchVariantRequestSchema)
+      .min(1)
+      .max(8)
+      .optional()
+      .describe("planning variants, each run on every image; default one 'paper' variant"),
+    webhookUrl: fields.webhookUrl.describe('signed Standard Webhooks POST when the batch ends'),
+  })
+  .superRefine((b, ctx) => {
+    const seen = new Map<string, number>();
+    for (const [i, line] of b.images.entries()) {
+      const key = `${line.dataset}/${line.id}`;
+      const prior = seen.get(key);
+      if (prior !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['images', i, 'id'],
+          message: `image ${key} is already listed at images[${prior}]`,
+        });
+      seen.set(key, i);
+    }
+    const names = (b.variants ?? []).map((v) => v.name);
+    const dup = names.findIndex((n, i) => names.indexOf(n) !== i);
+    if (dup >= 0)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['variants', dup, 'name'],
+        message: `variant name '${names[dup]}' is used twice`,
+      });
+  })
+  .openapi('BatchRequest');
+export type BatchRequest = z.infer<typeof BatchRequestSchema>;
+
+export const BatchAcceptedSchema = z
+  .object({
+    id: z.string(),
+    status: RunStatusValueSchema,
+    statusUrl: z.string(),
+    reportUrl: z.string(),
+    /** True when an Idempotency-Key replay returned an existing batch. */
+    replayed: z.boolean(),
+    images: z.number().int(),
+    /** The data set manifest (JSONL) the API stored for the batch workflow. */
+    manifest: z.object({ sha256: Sha256Hex }),
+  })
+  .openapi('BatchAccepted');
+
+export const BatchStatusSchema = z
+  .object({
+    id: z.string(),
+    status: RunStatusValueSchema,
+    createdAt: z.string().nullable(),
+    closedAt: z.string().nullable(),
+    /** The batch workflow's batchProgress answer (phase, total, succeeded, failed, running). */
+    progress: z.unknown().openapi({ description: 'BatchProgress JSON or null' }),
+    /** The BatchResult; every ArtifactRef in it gains a presigned `url`. */
+    result: z.unknown().openapi({ description: 'BatchResult JSON or null' }),
+    error: z.object({ message: z.string(), type: z.string().nullable() }).nullable(),
+    reportUrl: z.string(),
+  })
+  .openapi('BatchStatus');
+
+export const BatchIdParamSchema = z.object({
+  id: z
+    .string()
+    .regex(/^batch-[A-Za-z0-9-]{8,64}$/, 'expected a batch id such as batch-2f1c…')
+    .openapi({ param: { name: 'id', in: 'path' } }),
+});
+
+export const REPORT_CSV_TABLES = ['table1', 'node-types', 'verdicts', 'cost', 'failures'] as const;
+
+export const BatchReportQuerySchema = z.object({
+  format: z
+    .enum(['json', 'md', 'csv'])
+    .default('json')
+    .openapi({ param: { name: 'format', in: 'query' }, description: 'json (default), md or csv' }),
+  table: z
+    .enum(REPORT_CSV_TABLES)
+    .default('table1')
+    .openapi({ param: { name: 'table', in: 'query' }, description: 'which table, for format=csv' }),
+});

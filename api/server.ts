@@ -4,6 +4,7 @@ import { serve } from '@hono/node-server';
 import { Client, Connection } from '@temporalio/client';
 import { createS3Client } from '../core/artifacts/index.js';
 import { type Config, temporalConnectOptions } from '../core/config/index.js';
+import { BATCH_PROGRESS_QUERY, type BatchInput } from '../core/schemas/batch-io.js';
 import { createApp, type LogRecord } from './app.js';
 import type { ApiConfig } from './config.js';
 import { createS3ImageStore } from './images.js';
@@ -38,6 +39,12 @@ export async function startApiServer(
     config: api,
     images: createS3ImageStore(s3, config.s3.bucket),
     runs: createTemporalRunStarter({ client, taskQueue: api.taskQueue }),
+    batches: createTemporalRunStarter<BatchInput>({
+      client,
+      taskQueue: api.taskQueue,
+      workflowType: 'batchWorkflow',
+      progressQuery: BATCH_PROGRESS_QUERY,
+    }),
     log,
   });
   const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {

@@ -7,5 +7,6 @@ echo "[test] lint (biome)" >&2
 npx biome check .
 echo "[test] typecheck (tsc)" >&2
 npx tsc --noEmit
+npx tsc -p api/viewer/tsconfig.json   # the viewer's browser scripts (plain JS with JSDoc types)
 echo "[test] vitest" >&2
 npx vitest run "$@"

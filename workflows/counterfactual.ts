@@ -250,8 +250,56 @@ export async function counterfactualWorkflow(input: CounterfactualInput): Promis
     }
   }
 
+  /**
+   * The propose stage for the user's do()s: one propagateIntervention call each, in order. The do()
+   * is the user's, so each record keeps source 'user'; the propagation is the VLM's, so its attempts
+   * (prompt 'propagate', tagged with the intervention id) sit in vlmAttempts. Do number n becomes
+   * intervention `do_n`: the VLM numbers every answer intervention_1, and plans need distinct ids.
+   */
+  async function propagateUserDos(
+    dos: NonNullable<CounterfactualInput['do']>,
+    graph: ConceptGraph,
+    basePrompt: string,
+  ): Promise<Intervention[]> {
+    setStage('propose', 'running');
+    const notes: string[] = [];
+    for (const [i, d] of dos.entries()) {
+      const id = `do_${i + 1}`;
+      try {
+        const r = await vlm.propagateIntervention({
+          image: input.image,
+          graph,
+          basePrompt,
+          concept: d.concept,
+          value: d.value,
+        });
+        manifest.vlmAttempts.push(...r.attempts.map((a) => ({ ...a, interventionId: id })));
+        manifest.interventions.push({
+          source: 'user',
+          intervention: { ...r.intervention.intervention, id },
+          check: { ...r.intervention.check, intervention_id: id },
+        });
+        notes.push(...r.notes.map((n) => `${id}: ${n}`));
+      } catch (err) {
+        manifest.vlmAttempts.push(...attemptsOf(err).map((a) => ({ ...a, interventionId: id })));
+        throw err;
+      }
+    }
+    setStage(
+      'propose',
+      'succeeded',
+      [`${dos.length} do() request(s) given by the user, propagated by the VLM`, ...notes].join('; '),
+    );
+    return manifest.interventions.map((x) => x.intervention);
+  }
+
   let failure: unknown = null;
   try {
+    if (input.do?.length && input.interventions?.length)
+      throw ApplicationFailure.nonRetryable(
+        'give either interventions or do requests, not both (CounterfactualInputCheckedSchema)',
+        'InvalidRunInput',
+      );
     // ---- describe: Y ---------------------------------------------------------------------------
     let basePrompt: string;
     if (input.caption) {
@@ -287,6 +335,8 @@ export async function counterfactualWorkflow(input: CounterfactualInput): Promis
         check: checkIntervention(graph, intervention),
       }));
       skip('propose', 'interventions given by the user');
+    } else if (input.do?.length) {
+      interventions = await propagateUserDos(input.do, graph, basePrompt);
     } else {
       const r = await vlmStage('propose', () =>
         vlm.proposeInterventions({ image: input.image, graph, basePrompt, count: input.proposeCount }),

@@ -5,14 +5,16 @@ import { createRoute, type OpenAPIHono, type z } from '@hono/zod-openapi';
 import { checkWebhookUrl } from '../../activities/webhooks/url-policy.js';
 import { sha256Hex } from '../../core/artifacts/store.js';
 import { checkIntervention, validateGraph } from '../../core/graph/index.js';
-import { type ArtifactRef, ArtifactRefSchema } from '../../core/schemas/artifact.js';
+import type { ArtifactRef } from '../../core/schemas/artifact.js';
 import type { AppDeps } from '../app.js';
 import { canonicalJson, runIdForIdempotencyKey, sha256 } from '../canonical.js';
 import { ApiError, fromZodError } from '../errors.js';
+import { isReplay, parseIdempotencyKey } from '../idempotency.js';
 import { type CheckedImage, checkImage } from '../image-check.js';
 import { uploadRef } from '../images.js';
 import type { AuthEnv } from '../middleware/auth.js';
 import { limitBody, parseJsonBody } from '../middleware/body.js';
+import { withPresignedUrls } from '../presign.js';
 import { toWorkflowInput } from '../run-input.js';
 import type { RunInfo } from '../runs/types.js';
 import {
@@ -21,16 +23,11 @@ import {
   CounterfactualFieldsSchema,
   CounterfactualJsonRequestSchema,
   CounterfactualMultipartSchema,
-  ErrorSchema,
   RunAcceptedSchema,
   RunIdParamSchema,
   RunStatusSchema,
 } from '../schemas.js';
-
-const errors = (...codes: number[]) =>
-  Object.fromEntries(
-    codes.map((s) => [s, { description: 'error', content: { 'application/json': { schema: ErrorSchema } } }]),
-  );
+import { errorResponses } from './error-responses.js';
 
 export const postRoute = createRoute({
   method: 'post',
@@ -50,7 +47,7 @@ export const postRoute = createRoute({
   },
   responses: {
     202: { description: 'accepted', content: { 'application/json': { schema: RunAcceptedSchema } } },
-    ...errors(400, 401, 409, 413, 415, 422, 429, 503),
+    ...errorResponses(400, 401, 409, 413, 415, 422, 429, 503),
   },
 });
 
@@ -62,7 +59,7 @@ export const getRoute = createRoute({
   request: { params: RunIdParamSchema },
   responses: {
     200: { description: 'the run', content: { 'application/json': { schema: RunStatusSchema } } },
-    ...errors(400, 401, 404, 429, 503),
+    ...errorResponses(400, 401, 404, 429, 503),
   },
 });
 
@@ -77,22 +74,11 @@ export const deleteRoute = createRoute({
       description: 'cancellation requested',
       content: { 'application/json': { schema: CancelAcceptedSchema } },
     },
-    ...errors(400, 401, 404, 409, 429, 503),
+    ...errorResponses(400, 401, 404, 409, 429, 503),
   },
 });
 
 const statusUrl = (id: string) => `/v1/counterfactuals/${id}`;
-
-function idempotencyKey(header: string | undefined): string | undefined {
-  if (header === undefined) return undefined;
-  if (!/^[\x21-\x7e]{1,255}$/.test(header))
-    throw new ApiError(
-      'invalid_idempotency_key',
-      'Idempotency-Key must be 1-255 printable ASCII characters without spaces',
-      'idempotency-key',
-    );
-  return header;
-}
 
 /** Cross-field and graph checks of a syntactically valid request. */
 function checkSemantics(f: CounterfactualFields): void {
@@ -143,22 +129,6 @@ function checkSemantics(f: CounterfactualFields): void {
   }
 }
 
-/** Every ArtifactRef inside `value` gains a presigned `url`. */
-async function withPresignedUrls(
-  value: unknown,
-  presign: (ref: ArtifactRef) => Promise<string>,
-): Promise<unknown> {
-  if (Array.isArray(value)) return Promise.all(value.map((v) => withPresignedUrls(v, presign)));
-  if (value && typeof value === 'object') {
-    const ref = ArtifactRefSchema.safeParse(value);
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = await withPresignedUrls(v, presign);
-    if (ref.success) out.url = await presign(ref.data);
-    return out;
-  }
-  return value;
-}
-
 export function registerCounterfactualRoutes(app: OpenAPIHono<AuthEnv>, deps: AppDeps): void {
   const { config, images, runs } = deps;
   const limits = config.limits;
@@ -176,7 +146,7 @@ export function registerCounterfactualRoutes(app: OpenAPIHono<AuthEnv>, deps: Ap
 
   app.openapi({ ...postRoute, middleware: [body, parseJsonBody] }, async (c) => {
     const keyId = c.get('keyId');
-    const idemKey = idempotencyKey(c.req.header('idempotency-key'));
+    const idemKey = parseIdempotencyKey(c.req.header('idempotency-key'));
     const isForm = !(c.req.header('content-type') ?? '').toLowerCase().includes('json');
 
     // 1. Fields and image, checked by content; nothing stored yet.
@@ -255,14 +225,7 @@ export function registerCounterfactualRoutes(app: OpenAPIHono<AuthEnv>, deps: Ap
         202,
       );
     };
-    const replayOrConflict = (info: RunInfo) => {
-      if (info.memo?.owner === keyId && info.memo.fingerprint === fingerprint) return accepted(info, true);
-      throw new ApiError(
-        'idempotency_conflict',
-        'this Idempotency-Key was already used with a different request body; use a new key for a new request',
-        'idempotency-key',
-      );
-    };
+    const replayOrConflict = (info: RunInfo) => accepted(info, isReplay(info, keyId, fingerprint));
     if (idemKey) {
       const existing = await runs.describe(id);
       if (existing) return replayOrConflict(existing);
@@ -270,7 +233,7 @@ export function registerCounterfactualRoutes(app: OpenAPIHono<AuthEnv>, deps: Ap
 
     // 3. Store the image (content-addressed: a replay rewrites nothing), then start.
     ref ??= await images.put(bytes!, image.contentType);
-    const input = toWorkflowInput(id, ref, fields);
+    const input = toWorkflowInput(id, ref, fields, config.gpuTaskQueue);
     const started = await runs.start(id, input, { fingerprint, owner: keyId });
     if (started === 'exists') {
       // Lost a race with an equal key: judge against the run that won.

@@ -1,25 +1,27 @@
 // Runs kept in a Map: for app.request() tests of the HTTP behaviour and for trying the API without
 // Temporal. Runs stay 'running' until a test settles them with finish()/fail().
-import type { ApiRunInput } from '../run-input.js';
+import type { CounterfactualInput } from '../../core/schemas/workflow-io.js';
 import type { RunInfo, RunMemo, RunOutcome, RunStarter } from './types.js';
 
-export interface MemoryRun {
+export interface MemoryRun<Input = CounterfactualInput> {
   info: RunInfo;
-  input: ApiRunInput;
+  input: Input;
   progress: unknown;
   outcome: RunOutcome;
   cancelRequested: boolean;
 }
 
-export interface MemoryRunStarter extends RunStarter {
-  readonly runs: Map<string, MemoryRun>;
+export interface MemoryRunStarter<Input = CounterfactualInput> extends RunStarter<Input> {
+  readonly runs: Map<string, MemoryRun<Input>>;
   finish(id: string, value: unknown): void;
   fail(id: string, message: string, type?: string): void;
   setProgress(id: string, progress: unknown): void;
 }
 
-export function createMemoryRunStarter(now: () => number = Date.now): MemoryRunStarter {
-  const runs = new Map<string, MemoryRun>();
+export function createMemoryRunStarter<Input = CounterfactualInput>(
+  now: () => number = Date.now,
+): MemoryRunStarter<Input> {
+  const runs = new Map<string, MemoryRun<Input>>();
   const get = (id: string) => {
     const r = runs.get(id);
     if (!r) throw new Error(`no run ${id}`);
@@ -27,7 +29,7 @@ export function createMemoryRunStarter(now: () => number = Date.now): MemoryRunS
   };
   return {
     runs,
-    async start(id: string, input: ApiRunInput, memo: RunMemo) {
+    async start(id: string, input: Input, memo: RunMemo) {
       if (runs.has(id)) return 'exists';
       runs.set(id, {
         info: { id, status: 'running', createdAt: new Date(now()).toISOString(), closedAt: null, memo },

@@ -9,7 +9,7 @@ import {
   WorkflowFailedError,
   WorkflowNotFoundError,
 } from '@temporalio/client';
-import type { ApiRunInput } from '../run-input.js';
+import type { CounterfactualInput } from '../../core/schemas/workflow-io.js';
 import type { RunStatusValue } from '../schemas.js';
 import type { RunInfo, RunMemo, RunOutcome, RunStarter } from './types.js';
 
@@ -46,14 +46,17 @@ function memoOf(memo: Record<string, unknown> | undefined): RunMemo | null {
     : null;
 }
 
-export function createTemporalRunStarter(options: TemporalRunStarterOptions): RunStarter {
+/** A starter for one workflow type; batches: workflowType 'batchWorkflow', progressQuery 'batchProgress'. */
+export function createTemporalRunStarter<Input = CounterfactualInput>(
+  options: TemporalRunStarterOptions,
+): RunStarter<Input> {
   const { client, taskQueue } = options;
   const workflowType = options.workflowType ?? 'counterfactualWorkflow';
   const progressQuery = options.progressQuery ?? 'progress';
   const queryTimeoutMs = options.queryTimeoutMs ?? 2_000;
 
   return {
-    async start(id: string, input: ApiRunInput, memo: RunMemo) {
+    async start(id: string, input: Input, memo: RunMemo) {
       try {
         await client.workflow.start(workflowType, {
           taskQueue,

@@ -1,6 +1,7 @@
 // What the API needs from the workflow engine, so the HTTP layer can be tested without Temporal.
-// The Temporal implementation is runs/temporal.ts; runs/memory.ts keeps runs in a Map.
-import type { ApiRunInput } from '../run-input.js';
+// The Temporal implementation is runs/temporal.ts; runs/memory.ts keeps runs in a Map. One starter
+// serves one workflow type: counterfactual runs (CounterfactualInput) or batches (BatchInput).
+import type { CounterfactualInput } from '../../core/schemas/workflow-io.js';
 import type { RunStatusValue } from '../schemas.js';
 
 /** Stored with the run (a Temporal memo): who started it and the fingerprint of the request. */
@@ -24,9 +25,9 @@ export type RunOutcome =
   | { kind: 'result'; value: unknown }
   | { kind: 'error'; message: string; type: string | null };
 
-export interface RunStarter {
+export interface RunStarter<Input = CounterfactualInput> {
   /** 'exists' when a run with this id was started before (open or closed): nothing new starts. */
-  start(id: string, input: ApiRunInput, memo: RunMemo): Promise<'started' | 'exists'>;
+  start(id: string, input: Input, memo: RunMemo): Promise<'started' | 'exists'>;
   describe(id: string): Promise<RunInfo | null>;
   /** The progress query's answer, or null when the run cannot answer now. */
   progress(id: string): Promise<unknown>;

@@ -27,6 +27,15 @@ export const WebhookTargetSchema = z.object({
   url: z.url({ protocol: /^https?$/ }),
 });
 
+/** do(concept = value): the user sets one concept; the VLM propagates it to the descendants. */
+export const DoRequestSchema = z.object({
+  /** A concept id (c2) or name (hair color, case-insensitive) of the run's graph. */
+  concept: z.string().trim().min(1),
+  /** The value set by do(), e.g. "black hair". */
+  value: z.string().trim().min(1),
+});
+export type DoRequest = z.infer<typeof DoRequestSchema>;
+
 export const CounterfactualInputSchema = z.object({
   /** Names the run in the manifest and in derived ids; default the workflow id. */
   runId: z.string().min(1).optional(),
@@ -37,7 +46,12 @@ export const CounterfactualInputSchema = z.object({
   graph: ConceptGraphSchema.optional(),
   /** The user's do()s; the VLM's propose stage is skipped when given (a graph is then required). */
   interventions: z.array(InterventionSchema).min(1).optional(),
-  /** Interventions the VLM proposes when none are given (paper: 3). */
+  /**
+   * Bare do()s, each propagated by the VLM once the graph is known (propose stage); excludes
+   * `interventions` (CounterfactualInputCheckedSchema says so).
+   */
+  do: z.array(DoRequestSchema).min(1).max(10).optional(),
+  /** Interventions the VLM proposes when neither interventions nor do()s are given (paper: 3). */
   proposeCount: z.number().int().min(1).max(10).optional(),
   methods: z
     .array(EditMethodSchema)
@@ -61,6 +75,19 @@ export const CounterfactualInputSchema = z.object({
     .prefault({}),
   hosts: HostPolicySchema.prefault({}),
   webhook: WebhookTargetSchema.optional(),
+});
+/**
+ * CounterfactualInputSchema with its cross-field rule: `do` and `interventions` exclude each other.
+ * Kept apart because zod refuses .pick() on a refined object, and batch-io.ts picks the run settings.
+ */
+export const CounterfactualInputCheckedSchema = CounterfactualInputSchema.superRefine((input, ctx) => {
+  if (input.do && input.interventions)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['do'],
+      message:
+        'give either interventions (complete, Fig. 3 format) or do requests (the VLM propagates them), not both',
+    });
 });
 export type CounterfactualInput = z.output<typeof CounterfactualInputSchema>;
 export type CounterfactualInputRaw = z.input<typeof CounterfactualInputSchema>;

@@ -3,7 +3,7 @@
 // completion webhook through the real notifyWebhook activity. caption 'wait' blocks until cancelled.
 import { condition, defineQuery, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { WebhookActivities } from '../../activities/webhooks/notify.js';
-import type { ApiRunInput } from '../../api/run-input.js';
+import type { CounterfactualInput } from '../../core/schemas/workflow-io.js';
 
 export const progressQuery = defineQuery<{ stage: string }>('progress');
 
@@ -17,7 +17,7 @@ const { notifyWebhook } = proxyActivities<WebhookActivities>({
   },
 });
 
-export async function counterfactualWorkflow(input: ApiRunInput) {
+export async function counterfactualWorkflow(input: CounterfactualInput) {
   let stage = 'describe';
   setHandler(progressQuery, () => ({ stage }));
   if (input.caption === 'wait') await condition(() => false);

@@ -173,6 +173,12 @@ describe('POST /v1/counterfactuals', () => {
     expect(input.planning).toEqual({ scale: 6, threshold: 0.8 });
     expect(input.engine).toEqual({ seed: 7, inversion: { numSteps: 50, skip: 0.2 } });
     expect(input.webhook).toBeUndefined();
+    expect(input.evaluate.judge).toBe(true);
+    // The GPU entry queue comes from the configuration (CGM_TASK_QUEUE_GPU), not the request.
+    expect(input.hosts.gpuTaskQueue).toBe('cgm-gpu');
+    const { json: noJudge } = await post(multipart(image, { judge: false }));
+    expect(runs.runs.get(noJudge.id)!.input.evaluate.judge).toBe(false);
+    await expectError(post(multipart(image, { judge: 'no' })), 400, 'validation_error', 'judge');
   });
 
   it('refuses JSON naming an image that was never uploaded', async () => {

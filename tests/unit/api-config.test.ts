@@ -19,6 +19,12 @@ describe('loadApiConfig', () => {
       maxImageSide: 4096,
     });
     expect(api.taskQueue).toBe('cgm-light');
+    expect(api.gpuTaskQueue).toBe('cgm-gpu');
+  });
+
+  it('takes both task queues from the core configuration', () => {
+    const api = loadApiConfig(loadConfig({ CGM_TASK_QUEUE_LIGHT: 'l-q', CGM_TASK_QUEUE_GPU: 'g-q' }), {});
+    expect([api.taskQueue, api.gpuTaskQueue]).toEqual(['l-q', 'g-q']);
   });
 
   it('reads the development webhook policy and limits', () => {

@@ -1,0 +1,130 @@
+// The runs of a finished batch, for the viewer's batch page: a few samples (input and first
+// counterfactual, presigned) and each child run's manifest. Child runs are reached through their batch:
+// they carry the batch's owner, not a memo of their own, and their ids hold slashes
+// (`<batch>/<variant>/<dataset>/<image>`), so a client sends them percent-encoded in one path segment.
+import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
+import { parseJsonl } from '../../core/eval/jsonl.js';
+import type { ArtifactRef } from '../../core/schemas/artifact.js';
+import { type BatchOutcome, BatchOutcomeSchema, BatchResultSchema } from '../../core/schemas/batch-io.js';
+import { type RunManifest, RunManifestSchema } from '../../core/schemas/run-manifest.js';
+import type { AppDeps } from '../app.js';
+import { ApiError } from '../errors.js';
+import type { AuthEnv } from '../middleware/auth.js';
+import { withPresignedUrls } from '../presign.js';
+import { BatchIdParamSchema } from '../schemas.js';
+import { errorResponses } from './error-responses.js';
+
+const MAX_SAMPLES = 50;
+
+export const batchSamplesRoute = createRoute({
+  method: 'get',
+  path: '/v1/batches/{id}/samples',
+  summary: 'The first runs of a finished batch, in draw order: input and first counterfactual (presigned)',
+  security: [{ apiKey: [] }],
+  request: {
+    params: BatchIdParamSchema,
+    query: z.object({
+      limit: z.coerce
+        .number()
+        .int()
+        .min(1)
+        .max(MAX_SAMPLES)
+        .default(8)
+        .openapi({ param: { name: 'limit', in: 'query' } }),
+    }),
+  },
+  responses: {
+    200: {
+      description: 'samples',
+      content: { 'application/json': { schema: z.object({ samples: z.array(z.unknown()) }) } },
+    },
+    ...errorResponses(400, 401, 404, 409, 429, 503),
+  },
+});
+
+export const batchRunManifestRoute = createRoute({
+  method: 'get',
+  path: '/v1/batches/{id}/runs/{runId}/manifest',
+  summary: 'The manifest of one run of a finished batch, with presigned artifact URLs',
+  security: [{ apiKey: [] }],
+  request: {
+    params: BatchIdParamSchema.extend({
+      runId: z
+        .string()
+        .min(1)
+        .max(512)
+        .openapi({ param: { name: 'runId', in: 'path' }, description: 'percent-encoded child run id' }),
+    }),
+  },
+  responses: {
+    200: {
+      description: 'the manifest',
+      content: { 'application/json': { schema: z.record(z.string(), z.unknown()) } },
+    },
+    ...errorResponses(400, 401, 404, 409, 429, 503),
+  },
+});
+
+export function registerBatchRunRoutes(app: OpenAPIHono<AuthEnv>, deps: AppDeps): void {
+  const { images, config } = deps;
+  const presign = (ref: ArtifactRef) => images.presignGet(ref, config.presignTtlSeconds);
+  const readJson = async (ref: ArtifactRef) => JSON.parse(new TextDecoder().decode(await images.get(ref)));
+
+  /** The outcomes of a batch the caller owns, once it has finished with a result. */
+  async function outcomesOf(id: string, keyId: string): Promise<BatchOutcome[]> {
+    const batches = deps.batches;
+    if (!batches) throw new ApiError('unavailable', 'batches are not configured on this server');
+    const info = await batches.describe(id);
+    if (!info || info.memo?.owner !== keyId) throw new ApiError('not_found', `no batch '${id}'`, 'id');
+    const outcome = info.status === 'running' ? null : await batches.outcome(id);
+    if (outcome?.kind !== 'result')
+      throw new ApiError(
+        'report_not_ready',
+        `batch '${id}' is ${info.status}; its runs are listed once it has finished with a result`,
+        'id',
+      );
+    const result = BatchResultSchema.parse(outcome.value);
+    const text = new TextDecoder().decode(await images.get(result.outcomes));
+    return parseJsonl(text, BatchOutcomeSchema, result.outcomes.key);
+  }
+
+  const manifestOf = async (o: BatchOutcome): Promise<RunManifest | null> =>
+    o.manifest ? RunManifestSchema.parse(await readJson(o.manifest)) : null;
+
+  app.openapi(batchSamplesRoute, async (c) => {
+    const { id } = c.req.valid('param');
+    const { limit } = c.req.valid('query');
+    const outcomes = (await outcomesOf(id, c.get('keyId'))).slice(0, limit);
+    const samples = await Promise.all(
+      outcomes.map(async (o) => {
+        const manifest = await manifestOf(o);
+        const input = manifest ? (manifest.input.preprocessed ?? manifest.input.image) : null;
+        const output = manifest?.outputs.find((x) => x.method === 'csg') ?? manifest?.outputs[0] ?? null;
+        return {
+          runId: o.runId,
+          dataset: o.dataset,
+          imageId: o.imageId,
+          variant: o.variant,
+          status: o.status,
+          input: input ? { ...input, url: await presign(input) } : null,
+          output: output
+            ? { method: output.method, ...output.image, url: await presign(output.image) }
+            : null,
+        };
+      }),
+    );
+    c.header('Cache-Control', 'no-store');
+    return c.json({ samples }, 200);
+  });
+
+  app.openapi(batchRunManifestRoute, async (c) => {
+    const { id, runId } = c.req.valid('param');
+    const found = (await outcomesOf(id, c.get('keyId'))).find((o) => o.runId === runId);
+    if (!found) throw new ApiError('not_found', `batch '${id}' has no run '${runId}'`, 'runId');
+    const manifest = await manifestOf(found);
+    if (!manifest)
+      throw new ApiError('not_found', `run '${runId}' ended ${found.status} without a manifest`, 'runId');
+    c.header('Cache-Control', 'no-store');
+    return c.json((await withPresignedUrls(manifest, presign)) as Record<string, unknown>, 200);
+  });
+}

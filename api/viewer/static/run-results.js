@@ -1,0 +1,157 @@
+// @ts-check
+// One block per intervention: what changed (intervened value and propagated changes), violations, and
+// original | CSG | DDPM | DDIM side by side with LPIPS, NFE, the judge's checklist and CSG's masks as
+// overlays that can be toggled.
+import { el } from './dom.js';
+import { fmtNumber, methodLabel } from './format.js';
+
+const METHOD_ORDER = ['csg', 'ddpm', 'ddim'];
+
+/**
+ * @typedef {{ url?: string, key: string }} Ref
+ * @typedef {{ concept_name: string, expected_value: string, present: string }} Check
+ * @typedef {{ verdict: { verdict: string, reasoning: string, concept_checks: Check[] }, checklistScore: number }} Judge
+ * @typedef {{ interventionId: string, method: string, image: Ref, masks: Ref[], nfe: number, seconds: number, lpips?: number, judge?: Judge }} Output
+ * @typedef {{ method: string, interventionId: string, concepts?: { prompt: string, conceptId: string, role: string }[] }} Plan
+ * @typedef {import('./graph-model.js').InterventionRecord} InterventionRecord
+ */
+
+/** @param {string} label @param {Ref | undefined} ref @param {string} cls */
+function figure(label, ref, cls) {
+  return el('figure', { class: cls }, [
+    ref?.url
+      ? el('img', { attrs: { src: ref.url, alt: label, 'data-artifact': ref.key } })
+      : el('div', { class: 'missing', text: 'no image' }),
+    el('figcaption', { text: label }),
+  ]);
+}
+
+/** @param {Judge | undefined} judge */
+function judgeBlock(judge) {
+  if (!judge) return el('p', { class: 'note', text: 'judge: not evaluated' });
+  const v = judge.verdict;
+  return el('div', { class: 'judge' }, [
+    el('p', {}, [
+      'judge: ',
+      el('strong', { class: `verdict ${v.verdict}`, text: v.verdict }),
+      ` · checklist ${fmtNumber(judge.checklistScore, 2)}`,
+    ]),
+    el('table', { class: 'checklist' }, [
+      el('thead', {}, [
+        el('tr', {}, [
+          el('th', { text: 'concept' }),
+          el('th', { text: 'expected' }),
+          el('th', { text: 'present' }),
+        ]),
+      ]),
+      el(
+        'tbody',
+        {},
+        v.concept_checks.map((c) =>
+          el('tr', { class: c.present === 'yes' ? 'yes' : 'no' }, [
+            el('td', { text: c.concept_name }),
+            el('td', { text: c.expected_value }),
+            el('td', { text: c.present }),
+          ]),
+        ),
+      ),
+    ]),
+    el('p', { class: 'reasoning', text: v.reasoning }),
+  ]);
+}
+
+/**
+ * The CSG image with its masks stacked over it, each behind a checkbox.
+ * @param {Output} out @param {Plan | undefined} plan
+ */
+function csgFigure(out, plan) {
+  const overlays = out.masks.map((m, i) =>
+    el('img', {
+      class: 'mask',
+      attrs: { src: m.url ?? null, alt: `CSG mask ${i + 1}`, 'data-artifact': m.key, hidden: true },
+    }),
+  );
+  const toggles = out.masks.map((_, i) => {
+    const concept = plan?.concepts?.[i];
+    const box = el('input', { attrs: { type: 'checkbox', 'data-mask-index': i } });
+    box.addEventListener('change', () => {
+      overlays[i].hidden = !box.checked;
+    });
+    return el('label', { class: 'mask-toggle' }, [
+      box,
+      ` mask: ${concept ? `${concept.prompt} (${concept.role})` : `#${i + 1}`}`,
+    ]);
+  });
+  return el('figure', { class: 'result csg' }, [
+    el('div', { class: 'stack-images' }, [
+      out.image.url
+        ? el('img', {
+            attrs: { src: out.image.url, alt: methodLabel('csg'), 'data-artifact': out.image.key },
+          })
+        : el('div', { class: 'missing', text: 'no image' }),
+      ...overlays,
+    ]),
+    el('figcaption', { text: methodLabel('csg') }),
+    el('div', { class: 'mask-toggles' }, toggles),
+  ]);
+}
+
+/** @param {Output} out */
+function facts(out) {
+  return el('ul', { class: 'facts' }, [
+    el('li', { text: `LPIPS ${fmtNumber(out.lpips)}` }),
+    el('li', { text: `NFE ${out.nfe}` }),
+    el('li', { text: `${fmtNumber(out.seconds, 1)} s` }),
+  ]);
+}
+
+/**
+ * @param {InterventionRecord} record
+ * @param {{ outputs: Output[], plans: Plan[], original: Ref | undefined }} manifest
+ */
+export function interventionBlock(record, manifest) {
+  const iv = record.intervention;
+  const outputs = manifest.outputs
+    .filter((o) => o.interventionId === iv.id)
+    .sort((a, b) => METHOD_ORDER.indexOf(a.method) - METHOD_ORDER.indexOf(b.method));
+  const changes = el('ul', { class: 'changes' }, [
+    el('li', {
+      class: 'target',
+      text: `${iv.target_concept_name ?? iv.target_concept_id}: ${iv.original_value ?? ''} → ${iv.new_value} (intervened)`,
+    }),
+    ...iv.propagated_changes.map((p) =>
+      el('li', {
+        class: 'descendant',
+        text: `${p.concept_name ?? p.concept_id}: ${p.original_value ?? ''} → ${p.new_value}${p.reason ? ` — ${p.reason}` : ''}`,
+      }),
+    ),
+  ]);
+  const violations = record.check?.violations ?? [];
+  const row = el('div', { class: 'results-row' }, [
+    figure('original', manifest.original, 'result original'),
+    ...outputs.map((o) => {
+      const plan = manifest.plans.find((p) => p.interventionId === iv.id && p.method === o.method);
+      const fig =
+        o.method === 'csg'
+          ? csgFigure(o, plan)
+          : figure(methodLabel(o.method), o.image, `result ${o.method}`);
+      fig.dataset.method = o.method;
+      fig.append(facts(o), judgeBlock(o.judge));
+      return fig;
+    }),
+  ]);
+  return el('article', { class: 'intervention', attrs: { 'data-intervention-id': iv.id } }, [
+    el('h3', { text: `${iv.id}: do(${iv.target_concept_name ?? iv.target_concept_id} = ${iv.new_value})` }),
+    changes,
+    ...(violations.length > 0
+      ? [
+          el(
+            'ul',
+            { class: 'violations' },
+            violations.map((v) => el('li', { text: `${v.code}: ${v.message}` })),
+          ),
+        ]
+      : []),
+    outputs.length > 0 ? row : el('p', { class: 'note', text: 'no outputs for this intervention' }),
+  ]);
+}
