@@ -1,8 +1,10 @@
-// The light worker (architecture §2): the workflows plus the VLM, manifest and webhook activities,
-// all on the light queue.
+// The light worker (architecture §2): the workflows plus the VLM, manifest, webhook and batch
+// activities, all on the light queue.
 import { fileURLToPath } from 'node:url';
+import { Client } from '@temporalio/client';
 import { type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { ArtifactStore } from '../core/artifacts/store.js';
+import { createBatchActivities } from './batch/index.js';
 import { createLightActivities } from './light/index.js';
 import { createVlmActivities, type VlmActivitiesDeps } from './vlm/index.js';
 import { createWebhookActivities, type WebhookActivityOptions } from './webhooks/index.js';
@@ -27,6 +29,11 @@ export async function createLightWorker(options: LightWorkerOptions): Promise<Wo
     ...createLightActivities({ store: options.store }),
     ...createWebhookActivities(options.webhooks),
     ...createVlmActivities({ ...options.vlm, store: options.store }),
+    // Batches read their child runs' status and manifests through a client on the worker's connection.
+    ...createBatchActivities({
+      store: options.store,
+      client: new Client({ connection: options.connection, namespace: options.namespace }),
+    }),
   };
   return Worker.create({
     connection: options.connection,

@@ -27,6 +27,8 @@ export const ERROR_CODES = {
   run_not_cancellable: 409,
   /** GET of a batch report while the batch runs, or after it ended without one (failed, cancelled). */
   report_not_ready: 409,
+  /** GET of a run manifest before the run has written it (it is written when the run ends). */
+  manifest_not_ready: 409,
   /** Body larger than the configured limit. */
   payload_too_large: 413,
   /** Content-Type other than application/json or multipart/form-data. */

@@ -11,6 +11,8 @@ export function settingsToRunFields(s: RunSettings) {
     ...(s.skip !== undefined && { skip: s.skip }),
     ...(s.sourceGuidanceScale !== undefined && { sourceGuidanceScale: s.sourceGuidanceScale }),
   };
+  // One step count for every method unless the baselines get their own (like `cgm run --steps`).
+  const baselineSteps = s.baselineSteps ?? s.inversionSteps;
   return {
     proposeCount: s.interventionsPerImage,
     planning: {
@@ -21,6 +23,7 @@ export function settingsToRunFields(s: RunSettings) {
     engine: {
       ...(s.seed !== undefined && { seed: s.seed }),
       ...(Object.keys(inversion).length > 0 && { inversion }),
+      ...(baselineSteps !== undefined && { baselines: { numSteps: baselineSteps } }),
     },
   };
 }

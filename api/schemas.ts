@@ -44,6 +44,8 @@ export const RunSettingsSchema = z
       .max(2 ** 32 - 1)
       .optional(),
     inversionSteps: z.number().int().min(1).max(1000).optional(),
+    /** DDPM/DDIM baselines' steps; default: inversionSteps when given (as `cgm run --steps`), else the paper's. */
+    baselineSteps: z.number().int().min(1).max(1000).optional(),
     skip: z.number().min(0).max(0.95).optional(),
     sourceGuidanceScale: z.number().min(1).max(50).optional(),
     editGuidanceScale: z.number().min(0).max(50).optional(),

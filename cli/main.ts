@@ -33,6 +33,11 @@ const commands: Record<string, Command> = {
     summary: 'edit IMAGE --model DIR --graph G.json --interventions I.json --out DIR: local CSG + baselines',
     load: () => import('./commands/edit.js'),
   },
+  batch: {
+    summary:
+      'batch (--dataset coco=DIR --dataset celeba-hq=DIR | MANIFEST.jsonl): a data set sample through the workflow, Table 1 report',
+    load: () => import('./commands/batch.js'),
+  },
   report: {
     summary: 'report RESULTS.jsonl [--out DIR]: Table 1 (VLM-Eff, LPIPS) with bootstrap CIs',
     load: () => import('./commands/report.js'),

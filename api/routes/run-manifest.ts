@@ -12,17 +12,6 @@ import type { RunInfo, RunStarter } from '../runs/types.js';
 import { RunIdParamSchema } from '../schemas.js';
 import { errorResponses } from './error-responses.js';
 
-/** errors.ts has no code for "not yet"; the same error shape with its own stable code, documented here. */
-export const ManifestNotReadySchema = z
-  .object({
-    error: z.object({
-      code: z.literal('manifest_not_ready'),
-      message: z.string(),
-      field: z.literal('id'),
-    }),
-  })
-  .openapi('ManifestNotReady');
-
 export const manifestRoute = createRoute({
   method: 'get',
   path: '/v1/counterfactuals/{id}/manifest',
@@ -43,11 +32,7 @@ export const manifestRoute = createRoute({
         },
       },
     },
-    409: {
-      description: 'the run has not written its manifest yet',
-      content: { 'application/json': { schema: ManifestNotReadySchema } },
-    },
-    ...errorResponses(400, 401, 404, 429, 503),
+    ...errorResponses(400, 401, 404, 409, 429, 503),
   },
 });
 
@@ -78,18 +63,12 @@ export function registerRunManifestRoute(app: OpenAPIHono<AuthEnv>, deps: AppDep
     if (!info || info.memo?.owner !== c.get('keyId')) throw new ApiError('not_found', `no run '${id}'`, 'id');
 
     const ref = await findManifestRef(runs, info);
-    if (!ref) {
-      return c.json(
-        {
-          error: {
-            code: 'manifest_not_ready' as const,
-            message: `run '${id}' is ${info.status} and has not written its manifest yet; it is written when the run ends — poll GET /v1/counterfactuals/${id}`,
-            field: 'id' as const,
-          },
-        },
-        409,
+    if (!ref)
+      throw new ApiError(
+        'manifest_not_ready',
+        `run '${id}' is ${info.status} and has not written its manifest yet; it is written when the run ends — poll GET /v1/counterfactuals/${id}`,
+        'id',
       );
-    }
     const text = new TextDecoder().decode(await images.get(ref));
     const parsed = RunManifestSchema.safeParse(JSON.parse(text));
     if (!parsed.success) {

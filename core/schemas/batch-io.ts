@@ -53,14 +53,18 @@ export const BatchInputSchema = z
     /** Child runs per workflow run before continue-as-new (keeps the history small). */
     pageSize: z.number().int().min(1).max(500).default(50),
     run: BatchRunSettingsSchema.prefault({}),
-    variants: z.array(BatchVariantSchema).min(1).default([{ name: 'paper', planning: {} }]),
+    variants: z
+      .array(BatchVariantSchema)
+      .min(1)
+      .default([{ name: 'paper', planning: {} }]),
     /** Told once the batch has finished, with the report's references. */
     webhook: WebhookTargetSchema.optional(),
   })
   .superRefine((b, ctx) => {
     const names = b.variants.map((v) => v.name);
     const dup = names.find((n, i) => names.indexOf(n) !== i);
-    if (dup) ctx.addIssue({ code: 'custom', path: ['variants'], message: `variant name '${dup}' is used twice` });
+    if (dup)
+      ctx.addIssue({ code: 'custom', path: ['variants'], message: `variant name '${dup}' is used twice` });
   });
 export type BatchInput = z.output<typeof BatchInputSchema>;
 export type BatchInputRaw = z.input<typeof BatchInputSchema>;
@@ -80,6 +84,22 @@ export const BatchOutcomeSchema = z.object({
 });
 export type BatchOutcome = z.infer<typeof BatchOutcomeSchema>;
 
+export const BatchResultSchema = z.object({
+  batchId: z.string(),
+  total: z.number().int().nonnegative(),
+  succeeded: z.number().int().nonnegative(),
+  /** Failed or cancelled child runs (the outcomes tell them apart). */
+  failed: z.number().int().nonnegative(),
+  /** JSONL of BatchOutcome, one per child run, in draw order. */
+  outcomes: ArtifactRefSchema,
+  /** JSONL of core/eval/results.ts EvalRecord (the report's only input). */
+  results: ArtifactRefSchema,
+  /** core/eval/report.ts renderJson / renderMarkdown of those records. */
+  reportJson: ArtifactRefSchema,
+  reportMarkdown: ArtifactRefSchema,
+});
+export type BatchResult = z.infer<typeof BatchResultSchema>;
+
 /** The `progress` query's answer of the batch workflow. */
 export const BatchProgressSchema = z.object({
   batchId: z.string(),
@@ -93,22 +113,9 @@ export const BatchProgressSchema = z.object({
   /** 0-based page of this workflow run (continue-as-new count). */
   page: z.number().int().nonnegative(),
   message: z.string().optional(),
+  /** The report's references once written, also after a cancellation (the batch then ends cancelled). */
+  result: BatchResultSchema.nullable().optional(),
 });
 export type BatchProgress = z.infer<typeof BatchProgressSchema>;
-
-export const BatchResultSchema = z.object({
-  batchId: z.string(),
-  total: z.number().int().nonnegative(),
-  succeeded: z.number().int().nonnegative(),
-  failed: z.number().int().nonnegative(),
-  /** JSONL of BatchOutcome, one per child run, in draw order. */
-  outcomes: ArtifactRefSchema,
-  /** JSONL of core/eval/results.ts EvalRecord (the report's only input). */
-  results: ArtifactRefSchema,
-  /** core/eval/report.ts renderJson / renderMarkdown of those records. */
-  reportJson: ArtifactRefSchema,
-  reportMarkdown: ArtifactRefSchema,
-});
-export type BatchResult = z.infer<typeof BatchResultSchema>;
 
 export const BATCH_PROGRESS_QUERY = 'batchProgress';

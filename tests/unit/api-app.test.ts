@@ -9,6 +9,7 @@ import { runIdForIdempotencyKey } from '../../api/canonical.js';
 import { defaultApiConfig } from '../../api/config.js';
 import { createMemoryImageStore } from '../../api/images.js';
 import { hashApiKey, keyIdOf } from '../../api/middleware/auth.js';
+import { settingsToRunFields } from '../../api/run-input.js';
 import { createMemoryRunStarter, type MemoryRunStarter } from '../../api/runs/memory.js';
 import { sha256Hex } from '../../core/artifacts/store.js';
 
@@ -171,7 +172,11 @@ describe('POST /v1/counterfactuals', () => {
     expect(input.caption).toBeNull();
     expect(input.proposeCount).toBe(2);
     expect(input.planning).toEqual({ scale: 6, threshold: 0.8 });
-    expect(input.engine).toEqual({ seed: 7, inversion: { numSteps: 50, skip: 0.2 } });
+    expect(input.engine).toEqual({
+      seed: 7,
+      inversion: { numSteps: 50, skip: 0.2 },
+      baselines: { numSteps: 50 }, // baselines follow inversionSteps unless baselineSteps is given
+    });
     expect(input.webhook).toBeUndefined();
     expect(input.evaluate.judge).toBe(true);
     // The GPU entry queue comes from the configuration (CGM_TASK_QUEUE_GPU), not the request.
@@ -491,5 +496,16 @@ describe('limits, docs', () => {
     const res = await app.request('/v2/nothing', { headers: auth() });
     expect(res.status).toBe(404);
     expect(((await res.json()) as Body).error.code).toBe('not_found');
+  });
+});
+
+describe('settingsToRunFields', () => {
+  it('gives the baselines their own step count, else the inversion one, else the paper default', () => {
+    expect(settingsToRunFields({ inversionSteps: 30, baselineSteps: 12 }).engine).toEqual({
+      inversion: { numSteps: 30 },
+      baselines: { numSteps: 12 },
+    });
+    expect(settingsToRunFields({ baselineSteps: 12 }).engine).toEqual({ baselines: { numSteps: 12 } });
+    expect(settingsToRunFields({}).engine).toEqual({});
   });
 });

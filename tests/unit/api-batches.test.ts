@@ -180,7 +180,7 @@ describe('POST /v1/batches', () => {
     expect(input.window).toBe(2);
     expect(input.run.methods).toEqual(['csg', 'ddim']);
     expect(input.run.planning).toEqual({ threshold: 0.8 });
-    expect(input.run.engine).toEqual({ seed: 3, inversion: { numSteps: 20 } });
+    expect(input.run.engine).toEqual({ seed: 3, inversion: { numSteps: 20 }, baselines: { numSteps: 20 } });
     expect(input.run.proposeCount).toBe(2);
     expect(input.run.evaluate).toEqual({ judge: false });
     expect(input.run.hosts.gpuTaskQueue).toBe('gpu-entry-q');

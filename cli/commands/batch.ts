@@ -1,0 +1,452 @@
+// `cgm batch`: a data set sample through batchWorkflow (architecture §3) and the Table 1 report back.
+//   cgm batch --dataset coco=DIR --dataset celeba-hq=DIR [options]   local copies, read by the loaders
+//   cgm batch MANIFEST.jsonl [options]                                a batch manifest; local paths are
+//                                                                     relative to the manifest's folder
+// The sample (seeded, without replacement, per data set: core/eval/sampling.ts) is drawn here, only its
+// images are uploaded to S3 (content-addressed) and the manifest of S3 refs goes to S3; the workflow
+// then runs every image of it. Progress goes to stderr; at the end results.jsonl, report.md,
+// report.json and outcomes.jsonl are downloaded to --out, where `cgm report OUT/results.jsonl` works.
+// Exit codes: 0 done; 1 the batch failed; 2 bad arguments or a malformed data set; 130 cancelled.
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { CancelledFailure } from '@temporalio/common';
+import { sampleManifest } from '../../activities/batch/sample-manifest.js';
+import { type ArtifactStore, createArtifactStore } from '../../core/artifacts/store.js';
+import { loadConfig, PAPER_DEFAULTS, temporalConnectOptions } from '../../core/config/index.js';
+import {
+  type BatchManifestLine,
+  manifestLines,
+  parseBatchManifest,
+  serialiseBatchManifest,
+} from '../../core/eval/batch-manifest.js';
+import { loadCelebaHq } from '../../core/eval/datasets/celeba.js';
+import { loadCoco } from '../../core/eval/datasets/coco.js';
+import { assertImagesExist } from '../../core/eval/datasets/files.js';
+import { DatasetError, type DatasetName, DatasetNameSchema } from '../../core/eval/datasets/types.js';
+import { JsonlError } from '../../core/eval/jsonl.js';
+import type { Seed } from '../../core/eval/sampling.js';
+import type { ArtifactRef } from '../../core/schemas/artifact.js';
+import {
+  type BatchInput,
+  BatchInputSchema,
+  type BatchProgress,
+  type BatchResult,
+  type BatchVariant,
+  BatchVariantSchema,
+} from '../../core/schemas/batch-io.js';
+import { EditChoicesSchema, EditMethodSchema } from '../../core/schemas/edit-plan.js';
+import type { batchWorkflow } from '../../workflows/batch.js';
+import { CliError } from '../cli-error.js';
+import { describeIssues } from '../input-files.js';
+
+const DEFAULT_SEED = 'fm-cgm-batch';
+const USAGE = `usage: cgm batch (--dataset coco=DIR --dataset celeba-hq=DIR | MANIFEST.jsonl) [options]
+
+  --dataset NAME=DIR   a local data set copy (coco: annotations/captions_{split}2017.json + {split}2017/;
+                       celeba-hq: image/{idx}.jpg + text/celeba-caption/{idx}.txt); repeatable
+  --coco-split S       val (default) or train
+  --per-dataset N      images sampled per data set (default ${PAPER_DEFAULTS.imagesPerDataset}; with MANIFEST: all lines)
+  --seed S             sampling seed, an integer or a string (default ${DEFAULT_SEED})
+  --window W           child runs in flight at once (default 4)
+  --page-size P        child runs per workflow run before continue-as-new (default 50)
+  --methods M,...      csg,ddpm,ddim (default all three)
+  --steps N            inversion and baseline steps (default: the engine's, the paper's 100)
+  --variant NAME:choice=value,...  a planning variant, e.g. reverse:reverseOldValues=true; repeatable
+                       (choices: promptStyle, includeNonDescendantChanges, reverseOldValues,
+                       protectNonDescendants); default one variant 'paper'
+  --no-judge           skip the VLM judge (the report then has no VLM-Eff)
+  --id ID              workflow id and batch id (default batch-<time>)
+  --out DIR            where the results and the report go (default out/batches/<id>)
+  --detach             print the workflow id and return without following`;
+
+export async function run(argv: string[]): Promise<number> {
+  let values: ReturnType<typeof parse>['values'];
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parse(argv));
+  } catch (err) {
+    throw new CliError(`${(err as Error).message}\n${USAGE}`, 2);
+  }
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const datasets = values.dataset ?? [];
+  if (positionals.length > 1 || (positionals.length === 1) === datasets.length > 0) {
+    throw new CliError(`expected either --dataset NAME=DIR options or one MANIFEST.jsonl\n${USAGE}`, 2);
+  }
+  const perDataset =
+    values['per-dataset'] !== undefined
+      ? positiveInt('--per-dataset', values['per-dataset'])
+      : positionals.length === 1
+        ? undefined
+        : PAPER_DEFAULTS.imagesPerDataset;
+  const seed = parseSeed(values.seed ?? DEFAULT_SEED);
+  const split = values['coco-split'] ?? 'val';
+  if (split !== 'val' && split !== 'train') {
+    throw new CliError(`--coco-split: expected val or train (got '${split}')`, 2);
+  }
+  const methods = [
+    ...new Set(
+      (values.methods ?? 'csg,ddpm,ddim').split(',').map((m) => {
+        const p = EditMethodSchema.safeParse(m.trim());
+        if (!p.success) throw new CliError(`--methods: unknown method '${m}' (expected csg, ddpm, ddim)`, 2);
+        return p.data;
+      }),
+    ),
+  ];
+  const engine: Record<string, unknown> = {};
+  if (values.steps !== undefined) {
+    const n = positiveInt('--steps', values.steps);
+    engine.inversion = { numSteps: n };
+    engine.baselines = { numSteps: n };
+  }
+  const variants = (values.variant ?? []).map(parseVariant);
+  const workflowId = values.id ?? `batch-${Date.now().toString(36)}`;
+
+  // ---- the sample, from the loaders or a manifest -----------------------------------------------------
+  const { lines, base } =
+    positionals.length === 1
+      ? await manifestSample(positionals[0], perDataset, seed)
+      : await datasetSample(datasets, split, perDataset ?? PAPER_DEFAULTS.imagesPerDataset, seed);
+  if (lines.length === 0) throw new CliError('the sample is empty: no image to run', 2);
+
+  const config = loadConfig();
+  const store = createArtifactStore({
+    bucket: config.s3.bucket,
+    s3: {
+      endpoint: config.s3.endpoint,
+      region: config.s3.region,
+      accessKeyId: config.s3.accessKeyId,
+      secretAccessKey: config.s3.secretAccessKey,
+      forcePathStyle: config.s3.forcePathStyle,
+    },
+  });
+  process.stderr.write(`cgm: uploading ${lines.length} image(s)\n`);
+  const manifest = await uploadSample(store, lines, base);
+
+  const parsed = BatchInputSchema.safeParse(
+    {
+      batchId: workflowId,
+      manifest,
+      // The manifest already is the sample (drawn above): the workflow runs all of it in its order.
+      sample: { seed },
+      ...(values.window === undefined ? {} : { window: positiveInt('--window', values.window) }),
+      ...(values['page-size'] === undefined
+        ? {}
+        : { pageSize: positiveInt('--page-size', values['page-size']) }),
+      run: {
+        methods,
+        engine,
+        evaluate: { judge: !values['no-judge'] },
+        hosts: { gpuTaskQueue: config.temporal.taskQueues.gpu },
+      },
+      ...(variants.length > 0 ? { variants } : {}),
+    },
+    { reportInput: true },
+  );
+  if (!parsed.success) throw new CliError(`invalid batch: ${describeIssues(parsed.error)}`, 2);
+  const input: BatchInput = parsed.data;
+
+  const connection = await Connection.connect(await temporalConnectOptions(config.temporal));
+  try {
+    const client = new Client({ connection, namespace: config.temporal.namespace });
+    const handle = await client.workflow.start<typeof batchWorkflow>('batchWorkflow', {
+      taskQueue: config.temporal.taskQueues.light,
+      workflowId,
+      args: [input],
+    });
+    process.stderr.write(`cgm: started ${workflowId} on ${config.temporal.taskQueues.light}\n`);
+    if (values.detach) {
+      process.stdout.write(`${JSON.stringify({ workflowId })}\n`);
+      return 0;
+    }
+    const out = resolve(values.out ?? join('out', 'batches', workflowId.replace(/[^A-Za-z0-9._-]/g, '_')));
+    return await follow(handle, store, out);
+  } finally {
+    await connection.close();
+  }
+}
+
+type Handle = {
+  workflowId: string;
+  result(): Promise<BatchResult>;
+  query<T>(name: string): Promise<T>;
+  cancel(): Promise<unknown>;
+};
+
+/** Progress on stderr until the end; the report downloaded; Ctrl-C cancels (what finished is kept). */
+async function follow(handle: Handle, store: ArtifactStore, out: string): Promise<number> {
+  let cancelling = false;
+  const onSigint = () => {
+    if (cancelling) return;
+    cancelling = true;
+    process.stderr.write('\ncgm: cancelling (the report of what finished is still written)\n');
+    void handle.cancel();
+  };
+  process.on('SIGINT', onSigint);
+  const bar = progressLine();
+  const result = handle.result();
+  let finished = false;
+  void result
+    .finally(() => {
+      finished = true;
+    })
+    .catch(() => {});
+  try {
+    while (!finished) {
+      const progress = await handle.query<BatchProgress>('batchProgress').catch(() => null);
+      if (progress) bar.update(progress);
+      await Promise.race([result.catch(() => {}), new Promise((r) => setTimeout(r, 1000))]);
+    }
+    const done = await result;
+    bar.done();
+    const files = await download(store, done, out);
+    process.stdout.write(
+      `${JSON.stringify({ workflowId: handle.workflowId, status: 'succeeded', ...done, files })}\n`,
+    );
+    return 0;
+  } catch (err) {
+    bar.done();
+    if (!(err instanceof WorkflowFailedError)) throw err;
+    if (err.cause instanceof CancelledFailure) {
+      const progress = await handle.query<BatchProgress>('batchProgress').catch(() => null);
+      const partial = progress?.result ?? null;
+      const files = partial ? await download(store, partial, out) : null;
+      process.stdout.write(
+        `${JSON.stringify({ workflowId: handle.workflowId, status: 'cancelled', ...(partial ?? {}), files })}\n`,
+      );
+      return 130;
+    }
+    throw new CliError(`batch ${handle.workflowId} failed: ${err.cause?.message ?? err.message}`, 1);
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
+
+async function download(store: ArtifactStore, result: BatchResult, out: string) {
+  await mkdir(out, { recursive: true });
+  const files: Record<string, string> = {};
+  const wanted: [string, ArtifactRef][] = [
+    ['results.jsonl', result.results],
+    ['report.md', result.reportMarkdown],
+    ['report.json', result.reportJson],
+    ['outcomes.jsonl', result.outcomes],
+  ];
+  for (const [name, ref] of wanted) {
+    const path = join(out, name);
+    await writeFile(path, await store.get(ref));
+    files[name] = path;
+  }
+  return files;
+}
+
+// ---- sampling and upload ---------------------------------------------------------------------------
+
+interface Sample {
+  lines: BatchManifestLine[];
+  /** Folder local image paths are relative to, per data set. */
+  base: Partial<Record<DatasetName, string>>;
+}
+
+async function datasetSample(
+  specs: string[],
+  split: 'val' | 'train',
+  perDataset: number,
+  seed: Seed,
+): Promise<Sample> {
+  const base: Sample['base'] = {};
+  const all: BatchManifestLine[] = [];
+  for (const spec of specs) {
+    const eq = spec.indexOf('=');
+    const name = DatasetNameSchema.safeParse(eq > 0 ? spec.slice(0, eq) : '');
+    if (!name.success || eq === spec.length - 1) {
+      throw new CliError(`--dataset: expected coco=DIR or celeba-hq=DIR (got '${spec}')`, 2);
+    }
+    if (base[name.data]) throw new CliError(`--dataset: ${name.data} is given twice`, 2);
+    const dir = spec.slice(eq + 1);
+    const loaded = await guard(() =>
+      name.data === 'coco' ? loadCoco({ root: dir, split, checkImages: false }) : loadCelebaHq({ root: dir }),
+    );
+    base[name.data] = loaded.root;
+    // Every item as a line (drawIndex = its position by id); sampleManifest then draws from them.
+    all.push(...manifestLines(loaded.items));
+  }
+  const lines = sampleManifest(all, { perDataset, seed });
+  for (const [dataset, root] of Object.entries(base)) {
+    const items = lines
+      .filter((l) => l.dataset === dataset && l.image.kind === 'local')
+      .map((l) => ({
+        dataset: l.dataset,
+        id: l.id,
+        imagePath: l.image.kind === 'local' ? l.image.path : '',
+        caption: l.caption,
+        captionRule: l.captionRule,
+      }));
+    await guard(() => assertImagesExist(root, items));
+  }
+  return { lines, base };
+}
+
+async function manifestSample(file: string, perDataset: number | undefined, seed: Seed): Promise<Sample> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new CliError(`${file}: cannot read (${code === 'ENOENT' ? 'no such file' : (code ?? 'error')})`, 2);
+  }
+  const lines = await guard(async () => parseBatchManifest(text, file));
+  const dir = dirname(resolve(file));
+  return { lines: sampleManifest(lines, { perDataset, seed }), base: { coco: dir, 'celeba-hq': dir } };
+}
+
+/** Uploads the local images of the sample and stores the manifest of S3 refs; returns its ref. */
+async function uploadSample(store: ArtifactStore, lines: BatchManifestLine[], base: Sample['base']) {
+  const uploaded: BatchManifestLine[] = [];
+  for (const line of lines) {
+    if (line.image.kind === 's3') {
+      uploaded.push(line);
+      continue;
+    }
+    const path = resolve(base[line.dataset] ?? '.', line.image.path);
+    let bytes: Uint8Array;
+    try {
+      bytes = new Uint8Array(await readFile(path));
+    } catch (err) {
+      throw new CliError(
+        `${path}: cannot read the image of ${line.dataset} id ${line.id} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+        2,
+      );
+    }
+    const contentType = imageType(bytes);
+    if (!contentType) {
+      throw new CliError(
+        `${path}: the image of ${line.dataset} id ${line.id} is not a PNG, JPEG or WebP file`,
+        2,
+      );
+    }
+    const { ref } = await store.put(bytes, { contentType, prefix: 'inputs' });
+    uploaded.push({ ...line, image: { kind: 's3', ref } });
+  }
+  const text = serialiseBatchManifest(uploaded);
+  return (
+    await store.put(new TextEncoder().encode(text), {
+      contentType: 'application/x-ndjson',
+      prefix: 'batches/manifests',
+    })
+  ).ref;
+}
+
+function imageType(bytes: Uint8Array): string | null {
+  if (bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47) return 'image/png';
+  if (bytes[0] === 0xff && bytes[1] === 0xd8) return 'image/jpeg';
+  if (bytes[0] === 0x52 && bytes[1] === 0x49 && bytes[8] === 0x57 && bytes[9] === 0x45) return 'image/webp';
+  return null;
+}
+
+/** Data set and manifest problems are the user's to fix: one line, exit 2. */
+async function guard<T>(load: () => Promise<T>): Promise<T> {
+  try {
+    return await load();
+  } catch (err) {
+    if (err instanceof DatasetError || err instanceof JsonlError) throw new CliError(err.message, 2);
+    throw err;
+  }
+}
+
+// ---- arguments ------------------------------------------------------------------------------------
+
+function positiveInt(flag: string, text: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isInteger(n) || n < 1) {
+    throw new CliError(`${flag}: expected a positive integer (got '${text}')`, 2);
+  }
+  return n;
+}
+
+function parseSeed(text: string): Seed {
+  if (/^\d+$/.test(text)) {
+    const n = Number(text);
+    if (n > 0xffffffff) throw new CliError(`--seed: an integer seed must be below 2^32 (got ${text})`, 2);
+    return n;
+  }
+  if (text.trim() === '') throw new CliError('--seed: expected an integer or a non-empty string', 2);
+  return text;
+}
+
+const CHOICES = EditChoicesSchema.shape;
+
+/** `name:choice=value,...`, e.g. `reverse:reverseOldValues=true` or `names:promptStyle=name_value`. */
+export function parseVariant(text: string): BatchVariant {
+  const colon = text.indexOf(':');
+  const name = colon < 0 ? text : text.slice(0, colon);
+  const planning: Record<string, unknown> = {};
+  const pairs =
+    colon < 0
+      ? []
+      : text
+          .slice(colon + 1)
+          .split(',')
+          .filter((p) => p.trim() !== '');
+  for (const pair of pairs) {
+    const [key, value, ...rest] = pair.split('=').map((s) => s.trim());
+    if (!(key in CHOICES) || value === undefined || rest.length > 0) {
+      throw new CliError(
+        `--variant ${text}: expected choice=value with choice one of ${Object.keys(CHOICES).join(', ')} (got '${pair}')`,
+        2,
+      );
+    }
+    planning[key] =
+      key === 'promptStyle' ? value : value === 'true' ? true : value === 'false' ? false : value;
+  }
+  const parsed = BatchVariantSchema.safeParse({ name, planning }, { reportInput: true });
+  if (!parsed.success) throw new CliError(`--variant ${text}: ${describeIssues(parsed.error)}`, 2);
+  return parsed.data;
+}
+
+function progressLine() {
+  const tty = process.stderr.isTTY;
+  let last = '';
+  return {
+    update(p: BatchProgress) {
+      const width = 20;
+      const done = p.succeeded + p.failed;
+      const filled = p.total > 0 ? Math.round((done / p.total) * width) : 0;
+      const line =
+        `${p.phase.padEnd(9)} page ${p.page} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ` +
+        `${done}/${p.total} (${p.succeeded} ok, ${p.failed} failed, ${p.running.length} running)`;
+      if (line === last) return;
+      last = line;
+      process.stderr.write(tty ? `\r${line.padEnd(90)}` : `${line}\n`);
+    },
+    done() {
+      if (tty && last) process.stderr.write('\n');
+    },
+  };
+}
+
+function parse(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      dataset: { type: 'string', multiple: true },
+      'coco-split': { type: 'string' },
+      'per-dataset': { type: 'string' },
+      seed: { type: 'string' },
+      window: { type: 'string' },
+      'page-size': { type: 'string' },
+      methods: { type: 'string' },
+      steps: { type: 'string' },
+      variant: { type: 'string', multiple: true },
+      'no-judge': { type: 'boolean', default: false },
+      id: { type: 'string' },
+      out: { type: 'string' },
+      detach: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+}
