@@ -16,12 +16,14 @@ import type { CounterfactualResult } from '../../workflows/counterfactual.js';
 import { CliError } from '../cli-error.js';
 import { readBytes, readJsonFile } from '../input-files.js';
 
-const USAGE = `usage: cgm run IMAGE [--graph G.json] [--interventions I.json] [--caption TEXT]
-        [--methods csg,ddpm,ddim] [--engine S.json] [--steps N] [--webhook URL] [--id ID]
-        [--no-judge] [--detach]
+const USAGE = `usage: cgm run IMAGE [--graph G.json] [--interventions I.json | --do CONCEPT=VALUE ...]
+        [--caption TEXT] [--methods csg,ddpm,ddim] [--engine S.json] [--steps N] [--webhook URL]
+        [--id ID] [--no-judge] [--detach]
 
   --graph          the causal graph (skips the VLM's extraction)
   --interventions  the do()s as an intervention set (skips the VLM's proposals; needs --graph)
+  --do             do(CONCEPT = VALUE), repeatable: CONCEPT is a concept id or name; the VLM works
+                   out the changed descendants (instead of --interventions)
   --caption        base prompt Y (default: the VLM describes the image)
   --engine         engine settings JSON (gpu-worker/engine/settings.ts); --steps overrides its steps
   --id             workflow id (default cf-<image sha256 prefix>-<time>)
@@ -43,6 +45,16 @@ export async function run(argv: string[]): Promise<number> {
   if (positionals.length !== 1) throw new CliError(`expected one IMAGE\n${USAGE}`, 2);
   if (values.interventions && !values.graph)
     throw new CliError('--interventions needs --graph: the do()s name concepts of a graph', 2);
+  if (values.interventions && values.do)
+    throw new CliError('give --interventions or --do, not both: --do asks the VLM to propagate each do()', 2);
+  const doRequests = values.do?.map((text) => {
+    const eq = text.indexOf('=');
+    const concept = text.slice(0, eq).trim();
+    const value = text.slice(eq + 1).trim();
+    if (eq < 0 || !concept || !value)
+      throw new CliError(`--do: expected CONCEPT=VALUE (e.g. weather=sunny weather), got '${text}'`, 2);
+    return { concept, value };
+  });
 
   const config = loadConfig();
   const imageBytes = await readBytes(positionals[0]);
@@ -78,12 +90,12 @@ export async function run(argv: string[]): Promise<number> {
       forcePathStyle: config.s3.forcePathStyle,
     },
   });
-  const image = (await store.put(imageBytes, { contentType: sniff(imageBytes), prefix: 'inputs' })).ref;
-  const parsed = CounterfactualInputSchema.safeParse({
-    image,
+  // Everything is checked before the image is stored.
+  const parsed = CounterfactualInputSchema.omit({ image: true }).safeParse({
     caption: values.caption ?? null,
     graph,
     interventions,
+    do: doRequests,
     methods: [...new Set(methods)],
     engine,
     evaluate: { judge: !values['no-judge'] },
@@ -91,7 +103,8 @@ export async function run(argv: string[]): Promise<number> {
     webhook: values.webhook ? { url: values.webhook } : undefined,
   });
   if (!parsed.success) throw new CliError(`invalid run input: ${z.prettifyError(parsed.error)}`, 2);
-  const input: CounterfactualInput = parsed.data;
+  const image = (await store.put(imageBytes, { contentType: sniff(imageBytes), prefix: 'inputs' })).ref;
+  const input: CounterfactualInput = { ...parsed.data, image };
 
   const connection = await Connection.connect(await temporalConnectOptions(config.temporal));
   try {
@@ -206,6 +219,7 @@ function parse(argv: string[]) {
     options: {
       graph: { type: 'string' },
       interventions: { type: 'string' },
+      do: { type: 'string', multiple: true },
       caption: { type: 'string' },
       methods: { type: 'string' },
       engine: { type: 'string' },
