@@ -58,12 +58,17 @@ export function inversionId(
 
 export const inversionIndexKey = (id: string) => `inversions/index/${id.slice(0, 2)}/${id}.json`;
 
-function heartbeat(details: GpuHeartbeat): void {
+/** The running activity's context; undefined outside an activity (direct calls in tools and tests). */
+function activityContext(): Context | undefined {
   try {
-    Context.current().heartbeat(details);
+    return Context.current();
   } catch {
-    // outside an activity (direct calls in tools): nothing to report to
+    return undefined;
   }
+}
+
+function heartbeat(details: GpuHeartbeat): void {
+  activityContext()?.heartbeat(details);
 }
 
 function cancellationSignal(): AbortSignal | undefined {
@@ -97,7 +102,14 @@ function settingsOf(engine: Record<string, unknown>): EngineSettings {
 /** Bad input never heals on retry; everything else (S3 outage, OOM, a crash) may. */
 function mapEngineError(err: unknown): never {
   const name = (err as Error)?.name;
-  if (name === 'ImageInputError' || name === 'UnsupportedPlanError' || name === 'InversionStateError')
+  // RangeError: the engine's own argument checks, e.g. numZeroNoiseSteps above the step count left
+  // after `skip`; deterministic, so no other host or retry can succeed.
+  if (
+    name === 'ImageInputError' ||
+    name === 'UnsupportedPlanError' ||
+    name === 'InversionStateError' ||
+    name === 'RangeError'
+  )
     throw invalid(`${name}: ${(err as Error).message}`);
   throw err;
 }
@@ -121,12 +133,16 @@ export function createGpuActivities(deps: GpuActivitiesDeps) {
   /** inversionId → the engine thread's key, for inversions this host holds in memory. */
   const inMemory = new Map<string, string>();
 
-  const onProgress =
-    (phase: 'invert' | 'edit', extra: Partial<GpuHeartbeat> = {}) =>
-    (event: unknown) => {
+  const onProgress = (phase: 'invert' | 'edit', extra: Partial<GpuHeartbeat> = {}) => {
+    // Taken here, inside the activity: the engine thread's progress messages arrive outside the
+    // activity's async context, where Context.current() throws and every step heartbeat was lost
+    // (a long invert or edit then looked like a dead host).
+    const context = activityContext();
+    return (event: unknown) => {
       const e = event as PipelineProgress;
-      heartbeat({ phase, stage: e.stage, step: e.step, total: e.total, ...extra });
+      context?.heartbeat({ phase, stage: e.stage, step: e.step, total: e.total, ...extra });
     };
+  };
 
   /** The engine key of `index`, importing the state from S3 when this host does not hold it. */
   async function ensureLoaded(
