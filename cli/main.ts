@@ -58,6 +58,10 @@ const commands: Record<string, Command> = {
     summary: 'demo: run the bundled example end to end on the tiny models',
     load: () => import('./commands/demo.js'),
   },
+  dev: {
+    summary: 'dev [--no-api] [--vlm-url URL]: services + both workers + API in one command, until Ctrl-C',
+    load: () => import('./commands/dev.js'),
+  },
 };
 
 function usage(): string {
