@@ -1,7 +1,7 @@
-// `cgm report RESULTS.jsonl [--out DIR] [--format md,csv,json] [--bootstrap N] [--seed S]`: the
-// evaluation report (paper Table 1 with 95% bootstrap intervals, VLM-Eff by node type, verdicts,
+// `cgm report (RESULTS.jsonl | --batch ID) [--out DIR] [--format md,csv,json] [--bootstrap N] [--seed S]`:
+// the evaluation report (paper Table 1 with 95% bootstrap intervals, VLM-Eff by node type, verdicts,
 // failures, time and NFE) from a local JSONL of per-counterfactual evaluation records
-// (core/eval/results.ts). The S3 batch variant comes with the workflows.
+// (core/eval/results.ts), or from the records a finished batch workflow stored in S3 (--batch).
 // Without --out, one format is printed on stdout (csv: table1.csv). With --out, every chosen format
 // is written to DIR (report.md, report.json, table1.csv, node-types.csv, verdicts.csv, cost.csv,
 // failures.csv) and the written paths are printed; --grid N adds grid.png: N images per data set, a
@@ -27,7 +27,7 @@ import { type EvalRecord, parseEvalRecords } from '../../core/eval/results.js';
 import { CliError } from '../cli-error.js';
 
 const USAGE =
-  'usage: cgm report RESULTS.jsonl [--out DIR] [--format md,csv,json] ' +
+  'usage: cgm report (RESULTS.jsonl | --batch ID) [--out DIR] [--format md,csv,json] ' +
   `[--bootstrap N (default ${DEFAULT_BOOTSTRAP_SAMPLES})] [--seed S (default ${DEFAULT_REPORT_SEED})]`;
 const FORMATS = ['md', 'csv', 'json'] as const;
 type Format = (typeof FORMATS)[number];
@@ -38,8 +38,11 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  const [file, ...extra] = positionals;
-  if (!file || extra.length > 0) throw new CliError(USAGE, 2);
+  const [given, ...extra] = positionals;
+  if (values.batch !== undefined ? given !== undefined : !given || extra.length > 0)
+    throw new CliError(`give RESULTS.jsonl or --batch ID, one of them\n${USAGE}`, 2);
+  // A batch's records come from S3 (through its workflow's result); its images stay in S3 (grey grid cells).
+  const file = values.batch !== undefined ? `batch ${values.batch}: results.jsonl` : given;
   const formats = parseFormats(values.format ?? (values.out ? 'md,csv,json' : 'md'));
   const samples = values.bootstrap === undefined ? DEFAULT_BOOTSTRAP_SAMPLES : Number(values.bootstrap);
   if (!Number.isInteger(samples) || samples < 1) {
@@ -56,8 +59,12 @@ export async function run(argv: string[]): Promise<number> {
 
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text =
+      values.batch !== undefined
+        ? await (await import('../batch-results.js')).batchResultsText(values.batch)
+        : await readFile(file, 'utf8');
   } catch (err) {
+    if (err instanceof CliError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     throw new CliError(`${file}: cannot read (${code === 'ENOENT' ? 'no such file' : (code ?? 'error')})`, 2);
   }
@@ -162,6 +169,7 @@ function parseOrThrow(argv: string[]) {
         bootstrap: { type: 'string' },
         seed: { type: 'string' },
         grid: { type: 'string' },
+        batch: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });

@@ -486,6 +486,29 @@ describe('cgm batch over both synthetic data sets', () => {
     );
     const again = JSON.parse(await readFile(join(out, 'again', 'report.json'), 'utf8')) as Report;
     expect(again.table1).toEqual(report.table1);
+
+    // `cgm report --batch ID` reads the same records from S3 through the batch workflow's result.
+    const env = {
+      CGM_TEMPORAL_ADDRESS: temporal.address,
+      CGM_TEMPORAL_NAMESPACE: temporal.namespace,
+      CGM_S3_ENDPOINT: s3.endpoint,
+      CGM_S3_REGION: s3.region,
+      CGM_S3_BUCKET: s3.bucket,
+      CGM_S3_ACCESS_KEY_ID: s3.accessKeyId,
+      CGM_S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
+    };
+    const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+    Object.assign(process.env, env);
+    try {
+      expect(await run(['--batch', id, '--out', join(out, 'from-s3'), '--format', 'json'])).toBe(0);
+    } finally {
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
+    const fromS3 = JSON.parse(await readFile(join(out, 'from-s3', 'report.json'), 'utf8')) as Report;
+    expect(fromS3.table1).toEqual(report.table1);
     expect(vlm.counts.judge_verdict).toBeGreaterThanOrEqual(8);
   }, 900_000);
 });

@@ -71,7 +71,13 @@ describe('GPU activity heartbeats', () => {
     const beats: unknown[] = [];
     env.on('heartbeat', (d: unknown) => beats.push(d));
     const err = await env
-      .run(activities.invert, { runId: 'r', image, sourcePrompt: 'a street', methods: ['csg'], engine: {} })
+      .run(activities.invert, {
+        runId: 'r',
+        image,
+        sourcePrompt: 'a street',
+        methods: ['csg' as const],
+        engine: {},
+      })
       .then(
         () => null,
         (e: unknown) => e,
