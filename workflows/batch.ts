@@ -279,6 +279,7 @@ export async function batchWorkflow(input: BatchInput, carry?: BatchCarry): Prom
       evaluate: run.evaluate,
       hosts: run.hosts,
       ...(run.proposeCount === undefined ? {} : { proposeCount: run.proposeCount }),
+      ...(run.editBatch === undefined ? {} : { editBatch: run.editBatch }),
     };
     try {
       const result = await executeChild(counterfactualWorkflow, {

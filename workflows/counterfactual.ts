@@ -1,6 +1,6 @@
 // The per-image workflow (architecture §3): describe? → extract → propose (or the user's graph and
-// do()s) → plan (pure, here) → pin a GPU host → invert once → edit per intervention × method →
-// evaluate → manifest in S3 → webhook. Deterministic: no I/O, only activities; zod stays out (types only).
+// do()s) → plan (pure, here) → pin a GPU host → invert once → edit every intervention × method (the
+// plans of one method batched into one GPU call, workflows/edit-calls.ts) → evaluate → manifest in S3 → webhook. Deterministic: no I/O, only activities; zod stays out (types only).
 import {
   ActivityCancellationType,
   ActivityFailure,
@@ -8,6 +8,7 @@ import {
   CancellationScope,
   defineQuery,
   isCancellation,
+  patched,
   proxyActivities,
   setHandler,
   TimeoutFailure,
@@ -33,6 +34,7 @@ import type {
 } from '../core/schemas/run-manifest.js';
 import type {
   CounterfactualInput,
+  EditedOutput,
   HostPolicy,
   InversionIndex,
   InvertOutput,
@@ -40,6 +42,7 @@ import type {
   RunProgress,
 } from '../core/schemas/workflow-io.js';
 import type { GpuActivities } from '../gpu-worker/activities/index.js';
+import { editCalls } from './edit-calls.js';
 
 export const progressQuery = defineQuery<RunProgress>('progress');
 
@@ -70,6 +73,13 @@ const DEFAULT_HOSTS: HostPolicy = {
 };
 /** Mirrors VLM_NON_RETRYABLE_TYPES (activities/vlm/failures.ts), kept literal to keep openai out of the bundle. */
 const VLM_NON_RETRYABLE = ['VlmInvalidInput', 'VlmInvalidAnswer', 'VlmRequestRejected'];
+/** Mirror DEFAULT_EDIT_BATCH_PLANS and EditBatchSchema's bounds (core/schemas/workflow-io.ts). */
+const DEFAULT_EDIT_BATCH_PLANS = 4;
+const MAX_EDIT_BATCH_PLANS = 16;
+/** Ceiling of one GPU edit call per plan it carries; heartbeats catch a dead host much sooner. */
+const EDIT_MINUTES_PER_PLAN = 20;
+/** Workflow versioning: histories recorded before it send one plan per edit call. */
+const BATCHED_EDITS_PATCH = 'batched-edits';
 /** Mirrors GPU_FAILURE (core/schemas/workflow-io.ts). */
 const GPU_NON_RETRYABLE = ['GpuInvalidInput', 'GpuModelMismatch'];
 
@@ -158,6 +168,20 @@ function messageOf(err: unknown): string {
   let e: unknown = err;
   while (e instanceof ActivityFailure && e.cause) e = e.cause;
   return e instanceof Error ? e.message : String(e);
+}
+
+function runOutputOf(o: EditedOutput): RunOutput {
+  return {
+    interventionId: o.interventionId,
+    method: o.method,
+    image: o.image,
+    masks: o.masks,
+    nfe: o.nfe,
+    // Absent from edit results recorded before batched edits (replayed histories).
+    ...(o.nfeCall === undefined ? {} : { nfeCall: o.nfeCall }),
+    seconds: o.seconds,
+    ...(o.lpips === undefined ? {} : { lpips: o.lpips }),
+  };
 }
 
 function userGraphRecord(original: ConceptGraph): GraphRecord {
@@ -347,6 +371,18 @@ export async function counterfactualWorkflow(input: CounterfactualInput): Promis
 
     // ---- plan (pure) ----------------------------------------------------------------------------------
     setStage('plan', 'running');
+    // How the edits are grouped into GPU calls. Batched edits (plans of one method per call) only in
+    // runs that did not start before them.
+    const batched = patched(BATCHED_EDITS_PATCH);
+    const maxPlans = batched ? (input.editBatch?.maxPlans ?? DEFAULT_EDIT_BATCH_PLANS) : 1;
+    // The schema says so too; this catches inputs started without it (a thrown RangeError would only
+    // fail the workflow task, retried forever).
+    if (!Number.isInteger(maxPlans) || maxPlans < 1 || maxPlans > MAX_EDIT_BATCH_PLANS)
+      throw ApplicationFailure.nonRetryable(
+        `editBatch.maxPlans: expected a whole number of plans per GPU call in [1, ${MAX_EDIT_BATCH_PLANS}], got ${JSON.stringify(maxPlans)}`,
+        'InvalidRunInput',
+      );
+    manifest.settings.editBatch = { maxPlans };
     const planning = input.planning ?? {};
     const plans: EditPlan[] = interventions.flatMap((intervention) =>
       planEdits(graph, intervention, { ...planning, sourcePrompt: basePrompt, methods }),
@@ -358,7 +394,7 @@ export async function counterfactualWorkflow(input: CounterfactualInput): Promis
       `${plans.length} plan(s): ${interventions.length} intervention(s) × ${methods.length} method(s)`,
     );
 
-    // ---- invert once, edit per intervention × method, pinned to one GPU host -----------------------
+    // ---- invert once, edit every intervention × method, pinned to one GPU host ---------------------
     const entry = gpuEntry(hosts);
     let inversion: InversionIndex | null = null;
     const done = new Set<string>();
@@ -376,7 +412,9 @@ export async function counterfactualWorkflow(input: CounterfactualInput): Promis
         manifest.hosts?.push(hostQueue);
       }
       const host = gpuHost(hostQueue, hosts, '30m');
-      const hostEdit = gpuHost(hostQueue, hosts, '20m');
+      const queue = hostQueue;
+      const hostEdit = (plansInCall: number) =>
+        gpuHost(queue, hosts, `${EDIT_MINUTES_PER_PLAN * plansInCall}m`);
       try {
         if (!inversion) {
           setStage('invert', 'running');
@@ -406,22 +444,17 @@ export async function counterfactualWorkflow(input: CounterfactualInput): Promis
           setStage('invert', 'succeeded', `${out.source} on ${out.host}`);
         }
         if (manifest.stages.edit?.status !== 'running') setStage('edit', 'running');
-        for (const plan of plans) {
-          if (done.has(keyOf(plan))) continue;
-          const r = await hostEdit.edit({ runId, inversion, plans: [plan], engine });
+        // Only what no earlier host finished; a call's outputs are recorded together, once each.
+        const calls = editCalls(
+          plans.filter((p) => !done.has(keyOf(p))),
+          maxPlans,
+        );
+        for (const call of calls) {
+          const r = await hostEdit(call.length).edit({ runId, inversion, plans: call, engine });
           for (const o of r.outputs) {
             if (done.has(keyOf(o))) continue;
             done.add(keyOf(o));
-            const output: RunOutput = {
-              interventionId: o.interventionId,
-              method: o.method,
-              image: o.image,
-              masks: o.masks,
-              nfe: o.nfe,
-              seconds: o.seconds,
-              ...(o.lpips === undefined ? {} : { lpips: o.lpips }),
-            };
-            manifest.outputs.push(output);
+            manifest.outputs.push(runOutputOf(o));
           }
           if (r.reloadedInversion) message = `host ${r.host} reloaded the inversion from S3`;
         }

@@ -19,7 +19,7 @@ import { ConceptGraphSchema, InterventionSetSchema } from '../../core/schemas/pa
 import { type RunManifest, RunManifestSchema } from '../../core/schemas/run-manifest.js';
 import { REPO_ROOT, servicesDown, servicesUp } from '../../infra/local/services.js';
 import { CliError } from '../cli-error.js';
-import { type ReportIntervention, renderDemoReport } from '../demo/report-html.js';
+import { formatNumber, type ReportIntervention, renderDemoReport } from '../demo/report-html.js';
 
 const EXAMPLE = join(REPO_ROOT, 'examples/rainy-street');
 const CLI = join(REPO_ROOT, 'bin/cgm.mjs');
@@ -185,7 +185,7 @@ export async function run(argv: string[]): Promise<number> {
         workflow: `${last.workflowId} (${manifest.status}); hosts ${(manifest.hosts ?? []).join(', ')}`,
         'run manifest': `${manifestRef.bucket}/${manifestRef.key}`,
         'inversions (NFE)': manifest.inversions.map((i) => `${i.method} ${i.nfe}`).join(', '),
-        'counterfactual NFE': String(manifest.outputs.reduce((n, o) => n + o.nfe, 0)),
+        'counterfactual NFE': formatNumber(manifest.outputs.reduce((n, o) => n + o.nfe, 0)),
         stages: Object.entries(manifest.stages)
           .map(
             ([k, v]) => `${k}: ${typeof v === 'object' && v && 'status' in v ? String(v.status) : String(v)}`,

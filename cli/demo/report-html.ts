@@ -13,7 +13,7 @@ export interface ReportMethodResult {
   method: string;
   image: ReportImage;
   masks: ReportImage[];
-  /** Free-form facts shown under the image (NFE, seconds, LPIPS, …). */
+  /** Free-form facts shown under the image (NFE, seconds, LPIPS, …); numbers go through formatNumber. */
   facts: Record<string, string | number>;
 }
 
@@ -38,6 +38,15 @@ export interface DemoReportInput {
 
 export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/**
+ * A number as a person reads it: whole numbers as they are, others to two decimals without trailing
+ * zeros. An output's NFE is a share of a batched edit call (e.g. 26.666… of a call shared by three).
+ */
+export function formatNumber(n: number): string {
+  if (!Number.isFinite(n) || Number.isInteger(n)) return String(n);
+  return String(Number(n.toFixed(2)));
 }
 
 const img = (i: ReportImage) =>
@@ -98,7 +107,10 @@ export function renderDemoReport(r: DemoReportInput): string {
             `<div class="result"><h4>${escapeHtml(m.method)}</h4>${img(m.image)}<div class="masks">${m.masks.map(img).join('')}</div><dl>${Object.entries(
               m.facts,
             )
-              .map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(String(v))}</dd>`)
+              .map(
+                ([k, v]) =>
+                  `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(typeof v === 'number' ? formatNumber(v) : v)}</dd>`,
+              )
               .join('')}</dl></div>`,
         )
         .join('');

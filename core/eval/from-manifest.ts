@@ -6,6 +6,11 @@
 // paper Fig. 6): the intervened concept, then every propagated change to a descendant of it in the
 // run's graph; expected values from final_concept_states, else the change's new value.
 //
+// Cost (nfe, seconds) is amortised so that the records of one run add up to the run's GPU work, each
+// stage counted once: an output's own share of the edit call that made it (RunOutput.nfe, already a
+// share when several interventions were edited in one call) plus an equal share of its method's
+// inversion among the outputs that method made in the run (one abduction serves them all).
+//
 // A run that stopped before its interventions were known (no plans; or no manifest at all) still counts:
 // one failed record per requested method with interventionId IMAGE_LEVEL_INTERVENTION, so the image
 // appears in every method row's failure count (it stands for the image, not for its 3 interventions).
@@ -98,11 +103,7 @@ export function recordsFromManifest(
       (o) => o.interventionId === plan.interventionId && o.method === plan.method,
     );
     if (!output) return { ...head, status: 'failed', ...whyNothingWasMade(manifest) };
-    const inversion = manifest.inversions.find((i) => i.method === plan.method);
-    const cost = {
-      nfe: output.nfe + (inversion?.nfe ?? 0),
-      seconds: output.seconds + (inversion?.seconds ?? 0),
-    };
+    const cost = costOf(manifest, output);
     const missing = missingEvaluation(manifest, plan, output, lpipsResolution);
     const intervention = manifest.interventions.find((r) => r.intervention.id === plan.interventionId);
     const graph = manifest.graph?.graph;
@@ -132,6 +133,17 @@ export function recordsFromManifest(
       image: { kind: 's3', ref: output.image },
     };
   });
+}
+
+/** The output's share of its edit call plus its share of its method's inversion (see the top). */
+function costOf(manifest: RunManifest, output: RunOutput): { nfe: number; seconds: number } {
+  const inversion = manifest.inversions.find((i) => i.method === output.method);
+  // ≥ 1: `output` is one of them.
+  const sharing = manifest.outputs.filter((o) => o.method === output.method).length;
+  return {
+    nfe: output.nfe + (inversion?.nfe ?? 0) / sharing,
+    seconds: output.seconds + (inversion?.seconds ?? 0) / sharing,
+  };
 }
 
 /** One failed record per requested method, for a run without plans or without a manifest. */

@@ -72,8 +72,14 @@ const common = {
   imageId: z.string().min(1),
   interventionId: z.string().min(1),
   method: EvalMethodSchema,
-  /** UNet evaluations for this output, inversion included once per method (run manifest nfe + inversion). */
-  nfe: z.number().int().nonnegative().optional(),
+  /**
+   * UNet sample evaluations for this output, amortised (core/eval/from-manifest.ts): its share of the
+   * edit call that made it plus an equal share of its method's inversion among that method's outputs
+   * of the run, so a run's records add up to its GPU work. A number, not an integer: a batched edit
+   * call or an inversion serving 3 outputs gives thirds. Records written before were integers (the
+   * whole inversion per output) and stay valid.
+   */
+  nfe: z.number().nonnegative().optional(),
   seconds: z.number().nonnegative().optional(),
   /** The input image (for the report's picture); a local path is relative to the results file. */
   originalImage: BatchImageSchema.optional(),
@@ -101,7 +107,8 @@ export const EvaluatedRecordSchema = z
     lpipsResolution: LpipsResolutionSchema,
     /** The counterfactual (for the report's picture); a local path is relative to the results file. */
     image: BatchImageSchema.optional(),
-    nfe: z.number().int().nonnegative(),
+    /** See `common.nfe`: amortised, not necessarily whole. */
+    nfe: z.number().nonnegative(),
     seconds: z.number().nonnegative(),
   })
   .superRefine((r, ctx) => {

@@ -15,6 +15,7 @@ export const BatchRunSettingsSchema = CounterfactualInputSchema.pick({
   evaluate: true,
   hosts: true,
   proposeCount: true,
+  editBatch: true,
 });
 export type BatchRunSettings = z.output<typeof BatchRunSettingsSchema>;
 

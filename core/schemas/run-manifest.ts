@@ -88,6 +88,21 @@ export const JudgeRecordSchema = z.object({
 });
 export type JudgeRecord = z.infer<typeof JudgeRecordSchema>;
 
+/**
+ * The exact UNet work of the engine stage (one GPU `edit` call's edit-csg, sample-ddpm or sample-ddim)
+ * that made an output, and how many outputs of that call it made together (batched edits, issue #4
+ * item 7: several interventions of one method share one UNet call per step).
+ */
+export const NfeCallSchema = z.object({
+  /** UNet invocations (denoising steps) of the stage. */
+  unetCalls: z.number().int().nonnegative(),
+  /** Sample evaluations: the batch rows over all those invocations (the paper's NFE). */
+  sampleEvaluations: z.number().int().nonnegative(),
+  /** Outputs the stage made together; each output's `nfe` is sampleEvaluations / sharedWith. */
+  sharedWith: z.number().int().positive(),
+});
+export type NfeCall = z.infer<typeof NfeCallSchema>;
+
 /** One counterfactual: an intervention rendered by one method. */
 export const RunOutputSchema = z.object({
   interventionId: z.string().min(1),
@@ -95,8 +110,16 @@ export const RunOutputSchema = z.object({
   image: ArtifactRefSchema,
   /** CSG's per-concept edit masks, in plan concept order; empty for the baselines. */
   masks: z.array(ArtifactRefSchema),
-  /** UNet evaluations spent on this output (inversion counted once, in `inversion`). */
-  nfe: z.number().int().nonnegative(),
+  /**
+   * UNet sample evaluations spent on this output, inversion counted once in `inversions`: its share
+   * of the edit stage it was made in (nfeCall.sampleEvaluations / nfeCall.sharedWith), so the outputs
+   * of one call sum to the call's total. A whole number when the stage made this output alone (and
+   * in manifests written before batched edits, which lack nfeCall).
+   */
+  nfe: z.number().nonnegative(),
+  /** The exact totals of the edit stage this output shared; absent in manifests written before it. */
+  nfeCall: NfeCallSchema.optional(),
+  /** Wall time of its GPU `edit` call divided by the outputs of that call. */
   seconds: z.number().nonnegative(),
   /** LPIPS-VGG against the input at the generation resolution; absent until evaluated. */
   lpips: z.number().nonnegative().optional(),

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { ArtifactRefSchema } from './artifact.js';
 import { EditChoicesSchema, EditMethodSchema, EditPlanSchema } from './edit-plan.js';
 import { ConceptGraphSchema, InterventionSchema } from './paper.js';
-import { RunStageSchema, StageStatusSchema } from './run-manifest.js';
+import { NfeCallSchema, RunStageSchema, StageStatusSchema } from './run-manifest.js';
 
 export const ALL_EDIT_METHODS = ['csg', 'ddpm', 'ddim'] as const;
 
@@ -35,6 +35,27 @@ export const DoRequestSchema = z.object({
   value: z.string().trim().min(1),
 });
 export type DoRequest = z.infer<typeof DoRequestSchema>;
+
+/** Plans per GPU `edit` call when none is given; workflows/counterfactual.ts mirrors it. */
+export const DEFAULT_EDIT_BATCH_PLANS = 4;
+
+/**
+ * How the workflow groups the edits (issue #4 item 7): plans of one method go to the GPU host together,
+ * at most `maxPlans` per call, and share one UNet call per denoising step. The UNet batch, and so GPU
+ * memory, grows with maxPlans (CSG: Σ over plans of 1 + active concepts); 1 sends one plan per call.
+ */
+export const EditBatchSchema = z.object({
+  maxPlans: z
+    .number({ error: (iss) => `expected a number, got ${JSON.stringify(iss.input)}` })
+    .int({ error: (iss) => `expected a whole number of plans, got ${iss.input}` })
+    .min(1, { error: (iss) => `expected at least 1 plan per GPU call, got ${iss.input}` })
+    .max(16, {
+      error: (iss) =>
+        `expected at most 16 plans per GPU call (the UNet batch grows with it), got ${iss.input}`,
+    })
+    .default(DEFAULT_EDIT_BATCH_PLANS),
+});
+export type EditBatch = z.output<typeof EditBatchSchema>;
 
 export const CounterfactualInputSchema = z.object({
   /** Names the run in the manifest and in derived ids; default the workflow id. */
@@ -74,6 +95,11 @@ export const CounterfactualInputSchema = z.object({
     })
     .prefault({}),
   hosts: HostPolicySchema.prefault({}),
+  /**
+   * Grouping of the edits into GPU calls; absent means DEFAULT_EDIT_BATCH_PLANS (applied by the
+   * workflow, so inputs built in code, e.g. by batchWorkflow, need not name it).
+   */
+  editBatch: EditBatchSchema.optional(),
   webhook: WebhookTargetSchema.optional(),
 });
 /**
@@ -180,9 +206,15 @@ export const EditedOutputSchema = z.object({
   image: ArtifactRefSchema,
   masks: z.array(ArtifactRefSchema),
   maskConcepts: z.array(z.object({ conceptId: z.string(), prompt: z.string(), activeSteps: z.number() })),
-  /** UNet sample evaluations of this output's edit (inversion counted separately). */
-  nfe: z.number().int(),
-  unetCalls: z.number().int(),
+  /**
+   * This output's share of the UNet sample evaluations of the edit stage that made it (inversion
+   * counted separately): nfeCall.sampleEvaluations / nfeCall.sharedWith, so the outputs of one call
+   * sum to its total (run-manifest.ts RunOutput.nfe).
+   */
+  nfe: z.number().nonnegative(),
+  /** The exact totals of that stage and how many outputs of the call shared it. */
+  nfeCall: NfeCallSchema,
+  /** The call's wall time divided by its outputs. */
   seconds: z.number(),
   /** LPIPS-VGG against the preprocessed input, when the host has the LPIPS graph. */
   lpips: z.number().nonnegative().optional(),

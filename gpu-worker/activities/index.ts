@@ -222,7 +222,12 @@ export function createGpuActivities(deps: GpuActivitiesDeps) {
       return done(index, result.cached ? 'memory' : 'computed');
     },
 
-    /** Action + prediction for the given plans (one intervention × method per call in the workflow). */
+    /**
+     * Action + prediction for the given plans: the workflow sends the plans of one method together
+     * (several interventions share one UNet call per step). Each output carries the exact NFE of the
+     * engine stage that made it (nfeCall) and its share of it (nfe), so a call's outputs sum to its
+     * total; seconds likewise split the call's wall time over its outputs.
+     */
     async edit(raw: EditInput): Promise<EditOutput> {
       const t0 = performance.now();
       const input = parse(EditInputSchema, raw, 'edit input');
@@ -235,10 +240,11 @@ export function createGpuActivities(deps: GpuActivitiesDeps) {
         );
       }
       const settings = settingsOf(input.engine);
-      const first = input.plans[0];
+      // Named in the heartbeat only when the whole call is about one intervention or one method.
+      const only = <T>(values: T[]) => (new Set(values).size === 1 ? values[0] : undefined);
       const progress = onProgress('edit', {
-        interventionId: first.interventionId,
-        method: input.plans.length === 1 ? first.method : undefined,
+        interventionId: only(input.plans.map((p) => p.interventionId)),
+        method: only(input.plans.map((p) => p.method)),
       });
       let { key, reloaded } = await ensureLoaded(input.inversion);
       const run = (k: string) =>
@@ -261,6 +267,11 @@ export function createGpuActivities(deps: GpuActivitiesDeps) {
       heartbeat({ phase: 'upload', step: 0, total: result.outcomes.length });
       const outputs: EditedOutput[] = [];
       for (const o of result.outcomes) {
+        const nfeCall = {
+          unetCalls: o.nfe.edit.unetCalls,
+          sampleEvaluations: o.nfe.edit.sampleEvaluations,
+          sharedWith: o.nfe.sharedWith,
+        };
         const image = await store.put(o.png, { contentType: 'image/png', prefix: 'outputs' });
         const masks: ArtifactRef[] = [];
         for (const m of o.masks)
@@ -275,8 +286,10 @@ export function createGpuActivities(deps: GpuActivitiesDeps) {
             prompt: m.prompt,
             activeSteps: m.activeSteps,
           })),
-          nfe: o.nfe.edit.sampleEvaluations,
-          unetCalls: o.nfe.edit.unetCalls,
+          // The stage total is the work of all sharedWith outputs: copying it into each would count it
+          // sharedWith times.
+          nfe: nfeCall.sampleEvaluations / nfeCall.sharedWith,
+          nfeCall,
           seconds: seconds / result.outcomes.length,
         });
         heartbeat({ phase: 'upload', step: outputs.length, total: result.outcomes.length });

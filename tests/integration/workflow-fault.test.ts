@@ -153,6 +153,9 @@ describe('GPU worker killed during an edit', () => {
           engine: ENGINE,
           evaluate: { judge: false },
           hosts: { gpuTaskQueue: env.CGM_TASK_QUEUE_GPU, ...HOSTS },
+          // One plan per GPU call, so the kill can land after some outputs are recorded (batched
+          // calls are covered by workflow-edit-batching.test.ts).
+          editBatch: { maxPlans: 1 },
         }),
       ],
       workflowExecutionTimeout: '10m',

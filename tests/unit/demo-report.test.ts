@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { escapeHtml, graphSvg, renderDemoReport } from '../../cli/demo/report-html.js';
+import { escapeHtml, formatNumber, graphSvg, renderDemoReport } from '../../cli/demo/report-html.js';
 import type { ConceptGraph } from '../../core/schemas/paper.js';
 
 const graph: ConceptGraph = {
@@ -27,6 +27,49 @@ describe('demo report', () => {
     });
     expect(html).not.toContain('<script>');
     expect(html).toContain('&#60;script&#62;evil()');
+  });
+  it('shows a batched edit call’s NFE share to two decimals and whole numbers as they are', () => {
+    expect(formatNumber(850 / 3)).toBe('283.33');
+    expect(formatNumber(170)).toBe('170');
+    expect(formatNumber(2.5)).toBe('2.5');
+    expect(formatNumber(0.004)).toBe('0');
+    const html = renderDemoReport({
+      title: 'demo',
+      caption: 'a street',
+      original: { label: 'original', src: 'original.png' },
+      graph,
+      repairs: [],
+      interventions: [
+        {
+          intervention: {
+            id: 'intervention_1',
+            target_concept_id: 'c1',
+            target_concept_name: 'weather',
+            intervention_description: 'make it sunny',
+            original_value: 'rainy',
+            new_value: 'sunny',
+            propagated_changes: [],
+            final_concept_states: {},
+            generation_prompt: 'a sunny street',
+          },
+          descendants: ['c2'],
+          editedConcepts: ['sunny'],
+          violations: [],
+          results: [
+            {
+              method: 'CSG',
+              image: { label: 'csg', src: 'csg.png' },
+              masks: [],
+              facts: { 'UNet sample evaluations': 850 / 3, 'S3 key': 'outputs/1.png' },
+            },
+          ],
+        },
+      ],
+      stack: {},
+      notes: [],
+    });
+    expect(html).toContain('<dt>UNet sample evaluations</dt><dd>283.33</dd>');
+    expect(html).toContain('<dd>outputs/1.png</dd>');
   });
   it('draws one node per concept and one edge per relationship, highlighting target and descendants', () => {
     const svg = graphSvg(graph, { target: 'c1', descendants: ['c2'] });

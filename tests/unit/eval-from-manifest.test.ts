@@ -1,5 +1,6 @@
 // Run manifest → evaluation records (core/eval/from-manifest.ts): evaluated records carry the judge's
-// checklist scored by hand-checked numbers, cost includes the inversion, and every way a counterfactual
+// checklist scored by hand-checked numbers, cost is amortised (the edit call's share plus an equal
+// share of the method's inversion, so a run's records add up to its GPU work), and every way a counterfactual
 // can be missing becomes a failed record with the stage and an actionable reason.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -173,12 +174,12 @@ describe('recordsFromManifest', () => {
       mustStayRate: null,
       lpips: 0.25,
       lpipsResolution: RES,
-      nfe: 40 + 12, // the edit plus its method's inversion
-      seconds: 2 + 1,
+      nfe: 40 + 12 / 2, // the edit plus half its method's inversion (2 CSG outputs share it)
+      seconds: 2 + 1 / 2,
       image: { kind: 's3', ref: output(weather, 'csg').image },
       originalImage: ctx.originalImage,
     });
-    expect(r['intervention_1/ddim']).toMatchObject({ nfe: 30 + 10, seconds: 2.5, lpips: 0.5 });
+    expect(r['intervention_1/ddim']).toMatchObject({ nfe: 30 + 10 / 2, seconds: 2 + 0.5 / 2, lpips: 0.5 });
     // The score agrees with the judge's own checklist score stored in the manifest.
     for (const o of manifest().outputs) {
       const rec = r[`${o.interventionId}/${o.method}`];
@@ -190,6 +191,49 @@ describe('recordsFromManifest', () => {
     const report = buildReport(parsed, { bootstrapSamples: 10 });
     const csgRow = report.table1.find((row) => row.method === 'csg');
     expect(csgRow?.cells.coco?.vlmEff.mean).toBeCloseTo((3 / 5 + 1) / 2, 12);
+  });
+
+  it('adds up to the run’s GPU work when three interventions shared one CSG edit call', () => {
+    const iv3: Intervention = { ...road, id: 'intervention_3' };
+    const call = { unetCalls: 12, sampleEvaluations: 100, sharedWith: 3 };
+    const m = manifest({
+      interventions: [weather, road, iv3].map((intervention) => ({
+        source: 'vlm' as const,
+        intervention,
+        check: checkIntervention(graph, intervention),
+      })),
+      plans: [weather, road, iv3].flatMap((iv) =>
+        planEdits(graph, iv, { sourcePrompt: 'a rainy street', methods: ['csg'] }),
+      ),
+      outputs: [weather, road, iv3].map((iv) =>
+        output(iv, 'csg', {
+          nfe: 100 / 3,
+          nfeCall: call,
+          seconds: 3,
+          judge: judged(
+            iv,
+            judgeChecklist(iv, graph).map(() => 'yes'),
+          ),
+        }),
+      ),
+    });
+    const records = recordsFromManifest(m, { ...ctx, methods: ['csg'] }, RES);
+    expect(records).toHaveLength(3);
+    // The call's 100 evaluations and the 12 of the inversion, each counted once over the three records.
+    expect(records.reduce((n, r) => n + (r.nfe ?? 0), 0)).toBeCloseTo(100 + 12, 9);
+    expect(records.reduce((n, r) => n + (r.seconds ?? 0), 0)).toBeCloseTo(3 * 3 + 1, 9);
+    for (const r of records) expect(r.nfe).toBeCloseTo((100 + 12) / 3, 9);
+    expect(parseEvalRecords(serialiseEvalRecords(records))).toEqual(records);
+  });
+
+  it('charges the whole inversion to the only output its method made', () => {
+    const m = manifest();
+    m.outputs = m.outputs.filter((o) => !(o.method === 'csg' && o.interventionId === road.id));
+    const r = byKey(recordsFromManifest(m, ctx, RES));
+    expect(r['intervention_1/csg']).toMatchObject({ nfe: 40 + 12, seconds: 2 + 1 });
+    expect(r['intervention_1/ddim']).toMatchObject({ nfe: 30 + 10 / 2 });
+    expect(r['intervention_2/csg']).toMatchObject({ status: 'failed' });
+    expect(r['intervention_2/csg'].nfe).toBeUndefined();
   });
 
   it('names the rows with the variant’s ablation tags', () => {
@@ -231,7 +275,7 @@ describe('recordsFromManifest', () => {
     m.outputs = m.outputs.map((o, i) => ({ ...o, judge: undefined, lpips: i === 0 ? undefined : o.lpips }));
     const r = byKey(recordsFromManifest(m, ctx, RES));
     const first = r['intervention_1/csg'];
-    expect(first).toMatchObject({ status: 'failed', stage: 'evaluate', nfe: 52, seconds: 3 });
+    expect(first).toMatchObject({ status: 'failed', stage: 'evaluate', nfe: 46, seconds: 2.5 });
     expect(first.status === 'failed' && first.reason).toMatch(
       /judge was turned off.*; LPIPS missing.*--lpips/,
     );

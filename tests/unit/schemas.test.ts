@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { BatchRunSettingsSchema } from '../../core/schemas/batch-io.js';
 import {
   ConceptGraphSchema,
   EditPlanSchema,
@@ -9,6 +10,7 @@ import {
   RunManifestSchema,
   responseFormatFor,
 } from '../../core/schemas/index.js';
+import { CounterfactualInputSchema, EditedOutputSchema } from '../../core/schemas/workflow-io.js';
 
 const qwenGraph = readFileSync(
   new URL('../fixtures/graphs/qwen3vl-extractor-answer.json', import.meta.url),
@@ -153,6 +155,47 @@ describe('edit plan and run manifest', () => {
     expect(RunManifestSchema.parse(JSON.parse(JSON.stringify(manifest)))).toEqual(manifest);
     const bad = { ...manifest, stages: { edit: { status: 'done' } } };
     expect(RunManifestSchema.safeParse(bad).error?.issues[0].path).toEqual(['stages', 'edit', 'status']);
+  });
+
+  it('an output of a batched edit call keeps its NFE share and the exact totals of the call', () => {
+    const image = { ...ref, key: 'outputs/2.png' };
+    const nfeCall = { unetCalls: 100, sampleEvaluations: 850, sharedWith: 3 };
+    const shared = { interventionId: 'intervention_2', method: 'csg', image, masks: [], seconds: 7 };
+    const parsed = RunManifestSchema.shape.outputs.element.parse({ ...shared, nfe: 850 / 3, nfeCall });
+    expect(parsed.nfe).toBeCloseTo(283.333, 3);
+    expect(parsed.nfeCall).toEqual(nfeCall);
+    // Manifests written before batched edits (whole nfe, no nfeCall) stay valid.
+    expect(RunManifestSchema.shape.outputs.element.safeParse({ ...shared, nfe: 170 }).success).toBe(true);
+    const bad = RunManifestSchema.shape.outputs.element.safeParse({
+      ...shared,
+      nfe: 10,
+      nfeCall: { ...nfeCall, sharedWith: 0 },
+    });
+    expect(bad.error?.issues[0].path).toEqual(['nfeCall', 'sharedWith']);
+    // The GPU activity's output must say which call it shared.
+    const edited = { ...shared, maskConcepts: [], nfe: 850 / 3 };
+    expect(EditedOutputSchema.safeParse(edited).error?.issues[0].path).toEqual(['nfeCall']);
+    expect(EditedOutputSchema.safeParse({ ...edited, nfeCall }).success).toBe(true);
+  });
+
+  it('editBatch.maxPlans is 4 unless given, a whole number in [1, 16], and batches may set it', () => {
+    const base = { image: ref };
+    expect(CounterfactualInputSchema.parse(base).editBatch).toBeUndefined();
+    expect(CounterfactualInputSchema.parse({ ...base, editBatch: {} }).editBatch).toEqual({ maxPlans: 4 });
+    expect(CounterfactualInputSchema.parse({ ...base, editBatch: { maxPlans: 1 } }).editBatch).toEqual({
+      maxPlans: 1,
+    });
+    for (const [maxPlans, message] of [
+      [0, 'expected at least 1 plan per GPU call, got 0'],
+      [17, 'expected at most 16 plans per GPU call (the UNet batch grows with it), got 17'],
+      [2.5, 'expected a whole number of plans, got 2.5'],
+      ['4', 'expected a number, got "4"'],
+    ] as const) {
+      const issue = CounterfactualInputSchema.safeParse({ ...base, editBatch: { maxPlans } }).error
+        ?.issues[0];
+      expect([issue?.path, issue?.message]).toEqual([['editBatch', 'maxPlans'], message]);
+    }
+    expect(BatchRunSettingsSchema.parse({ editBatch: { maxPlans: 8 } }).editBatch).toEqual({ maxPlans: 8 });
   });
 
   it('the VLM answer schemas still yield strict structured-output formats', () => {

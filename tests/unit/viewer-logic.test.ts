@@ -236,4 +236,11 @@ describe('report-view and format', () => {
     expect(format.fraction({ done: 0, total: 0 })).toBe(0);
     expect(format.fmtNumber(Number.NaN)).toBe('—');
   });
+
+  it('an NFE shared by a batched edit call shows two decimals, a whole one as is', () => {
+    expect(format.fmtNfe(80 / 3)).toBe('26.67');
+    expect(format.fmtNfe(40)).toBe('40');
+    expect(format.fmtNfe(27.5)).toBe('27.5');
+    expect(format.fmtNfe(undefined)).toBe('—');
+  });
 });

@@ -6,6 +6,15 @@ export function fmtNumber(x, digits = 3) {
   return typeof x === 'number' && Number.isFinite(x) ? x.toFixed(digits) : '—';
 }
 
+/**
+ * An output's NFE: whole numbers as they are, a share of a batched edit call (e.g. 26.666… of a call
+ * made for three outputs) to two decimals. @param {number | null | undefined} x
+ */
+export function fmtNfe(x) {
+  if (typeof x !== 'number' || !Number.isFinite(x)) return '—';
+  return Number.isInteger(x) ? String(x) : String(Number(x.toFixed(2)));
+}
+
 /** "0.620 [0.550, 0.700]", or "—" when there is nothing to average. @param {{ mean: number | null, lo: number | null, hi: number | null } | null | undefined} e */
 export function fmtEstimate(e, digits = 3) {
   if (!e || e.mean === null) return '—';

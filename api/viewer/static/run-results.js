@@ -3,7 +3,7 @@
 // original | CSG | DDPM | DDIM side by side with LPIPS, NFE, the judge's checklist and CSG's masks as
 // overlays that can be toggled.
 import { el } from './dom.js';
-import { fmtNumber, methodLabel } from './format.js';
+import { fmtNfe, fmtNumber, methodLabel } from './format.js';
 
 const METHOD_ORDER = ['csg', 'ddpm', 'ddim'];
 
@@ -100,7 +100,7 @@ function csgFigure(out, plan) {
 function facts(out) {
   return el('ul', { class: 'facts' }, [
     el('li', { text: `LPIPS ${fmtNumber(out.lpips)}` }),
-    el('li', { text: `NFE ${out.nfe}` }),
+    el('li', { text: `NFE ${fmtNfe(out.nfe)}` }),
     el('li', { text: `${fmtNumber(out.seconds, 1)} s` }),
   ]);
 }
