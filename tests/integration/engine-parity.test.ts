@@ -1,8 +1,9 @@
 // Parity with diffusers on the tiny SDXL-shaped model (ledits-csg-algorithm.md §6 item 16): the engine
 // replays the forward noises diffusers drew and must reproduce its per-step ε, zs, masks and final
 // latents (fp32, relative error ≤ 1e-4; masks identical) for LEDITS++ with three concepts (one reversed,
-// per-concept scales/thresholds/warmups), edit-friendly DDPM and DDIM inversion. The engine writes its
-// own trace with TraceWriter, so the --trace layout is checked against the reference layout as well.
+// per-concept scales/thresholds/warmups), edit-friendly DDPM and DDIM inversion (each upward step; end to
+// end against float64, see below). The engine writes its own trace with TraceWriter, so the --trace
+// layout is checked against the reference layout as well.
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -70,6 +71,8 @@ let oursFromRef: Trace;
 let outDir: string;
 const ddimInversionSteps: number[] = [];
 let ddimEndToEnd = 0;
+let ddimOursVsExact = 0;
+let ddimNoiseFloor = 0;
 
 beforeAll(async () => {
   const fixtures = await ensureTinyFixtures();
@@ -165,11 +168,22 @@ beforeAll(async () => {
   trace.close();
   ours = await readTrace(outDir);
 
-  // DDIM inversion has no error correction: ORT-vs-torch differences of ~1e-6 per UNet call grow along
-  // the deterministic upward pass (CFG 3.5). So the DDIM baseline is checked step by step from the
-  // reference's own inputs (teacher forcing), and the end-to-end drift is reported with a looser bound.
+  // DDIM inversion has no error correction, and on this random model with CFG 3.5 the upward pass is
+  // ill-conditioned: the reference's own fp32 run, started from x0 moved by 1e-7 (about one ulp), ends
+  // ~2e-3 away. No fp32 implementation can meet 1e-4 end to end against another, diffusers included.
+  // So each upward step is checked from the reference's own input (teacher forcing, ≤ 1e-4), and the
+  // end-to-end result against the same pass in float64: ours must be about as close to it as fp32
+  // diffusers is (its trace and its runs from the moved x0s set that noise floor).
   const refInit = await load(ref, 'ddim/init_latents');
+  const exact = await load(ref, 'ddim/init_latents_fp64');
   ddimEndToEnd = relError(abduction.ddim!.latents, refInit);
+  ddimOursVsExact = relError(abduction.ddim!.latents, exact);
+  ddimNoiseFloor = Math.max(
+    relError(refInit, exact),
+    ...unstack(await load(ref, 'ddim/init_latents_perturbed')).map((moved) =>
+      relError({ data: moved.data, shape: exact.shape }, exact),
+    ),
+  );
   const ups = unstack(await load(ref, 'ddim/inversion_latents'));
   const x0 = await load(ref, 'ddim/x0');
   const schedule = ddimSchedule(s.num_inversion_steps, s.skip);
@@ -278,13 +292,17 @@ describe('engine parity with diffusers (tiny model, fp32)', () => {
     await expectClose(`efddpm/${ID}/final_latents`, 'efddpm/final_latents');
   });
 
-  it('DDIM inversion: every upward step from the reference input; end-to-end drift bounded', async () => {
+  it('DDIM inversion: every upward step from the reference input; end to end as close to float64 as fp32 diffusers', async () => {
     expect(Array.from((await load(ours, 'ddim/timesteps')).data)).toEqual(
       Array.from((await load(ref, 'ddim/timesteps')).data),
     );
     report['ddim/inversion step max'] = Math.max(...ddimInversionSteps);
-    report['ddim/init_latents end-to-end'] = ddimEndToEnd;
+    report['ddim/init_latents end-to-end vs diffusers fp32'] = ddimEndToEnd;
+    report['ddim/init_latents end-to-end vs float64'] = ddimOursVsExact;
+    report['ddim/init_latents fp32 noise floor vs float64'] = ddimNoiseFloor;
     expect(Math.max(...ddimInversionSteps)).toBeLessThanOrEqual(TOLERANCE);
+    // 1e-4 wherever fp32 can reach it; on an ill-conditioned pass, within twice fp32's own floor
+    expect(ddimOursVsExact).toBeLessThanOrEqual(Math.max(TOLERANCE, 2 * ddimNoiseFloor));
     expect(ddimEndToEnd).toBeLessThanOrEqual(1e-2);
   });
 

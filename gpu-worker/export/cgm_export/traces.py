@@ -10,12 +10,14 @@ Three runs, all from the same input image and x0:
   efddpm  edit-friendly DDPM inversion = the same diffusers pipeline's invert() with a DDIMScheduler (η=1,
           spec §4.2), then our own CFG sampling loop on the target prompt with DDIMScheduler.step(eta=1, zs[i]).
   ddim    DDIM inversion (η=0): our re-implementation of spec §4.1 (upward pass queries the model at the
-          target timestep, like DDIMInverseScheduler), then DDIMScheduler.step(eta=0) with CFG.
+          target timestep, like DDIMInverseScheduler), then DDIMScheduler.step(eta=0) with CFG. The upward
+          pass is also run in float64 and from slightly moved x0s: the end-to-end conditioning of the pass.
 Layout: index.json + one .npy per tensor (fp32, or int64 for timesteps/token ids).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from importlib.metadata import version
@@ -292,6 +294,30 @@ def _cfg_sample(parts: dict, latents, timesteps, trace: _Trace, prefix: str, eta
     )
 
 
+# DDIM inversion has no error correction and, on this random model with CFG 3.5, is ill-conditioned: an
+# input change at fp32's resolution ends ~1e-3 away. So besides the fp32 run the trace records (a) the same
+# upward pass in float64, the closest thing to the exact answer, and (b) fp32 runs from x0 moved by
+# PERTURBATION (relative, ~1 ulp), whose distance from (a) is fp32's own noise floor on this problem.
+PERTURBATION = 1e-7
+PERTURBED_RUNS = 4
+
+
+def _ddim_upward(unet, ac, final_alpha, run, r: int, cond, added, x0: torch.Tensor) -> list[torch.Tensor]:
+    """The upward pass of spec §4.1 in the dtype of its inputs: x_t after each step, ascending t."""
+    x = x0
+    ups = []
+    for t in run.flip(0):  # ascending
+        prev = int(t) - r
+        a_prev = ac[prev] if prev >= 0 else final_alpha
+        out = unet(torch.cat([x, x]), t, encoder_hidden_states=cond, added_cond_kwargs=added, return_dict=False)[0]
+        u, c = out.chunk(2)
+        eps = u + SOURCE_SCALE * (c - u)
+        d = (x - (1 - a_prev).sqrt() * eps) / a_prev.sqrt()
+        x = ac[t].sqrt() * d + (1 - ac[t]).sqrt() * eps
+        ups.append(x)
+    return ups
+
+
 @torch.no_grad()
 def _ddim(pipe_kwargs: dict, x0: torch.Tensor, trace: _Trace) -> None:
     """DDIM inversion (η=0) up to the first timestep of the N-step run, source-prompt CFG, then η=0 sampling."""
@@ -309,23 +335,40 @@ def _ddim(pipe_kwargs: dict, x0: torch.Tensor, trace: _Trace) -> None:
     H, W = (d * sdxl.vae_scale_factor for d in x0.shape[-2:])
     cond = torch.cat([torch.zeros_like(emb), emb])
     added = {"text_embeds": torch.cat([torch.zeros_like(pooled), pooled]), "time_ids": _time_ids(H, W).repeat(2, 1)}
-    x = x0
-    ups = []
-    for t in run.flip(0):  # ascending
-        prev = int(t) - r
-        a_prev = ac[prev] if prev >= 0 else sched.final_alpha_cumprod
-        out = pipe_kwargs["unet"](
-            torch.cat([x, x]), t, encoder_hidden_states=cond, added_cond_kwargs=added, return_dict=False
-        )[0]
-        u, c = out.chunk(2)
-        eps = u + SOURCE_SCALE * (c - u)
-        d = (x - (1 - a_prev).sqrt() * eps) / a_prev.sqrt()
-        x = ac[t].sqrt() * d + (1 - ac[t]).sqrt() * eps
-        ups.append(x)
+    unet = pipe_kwargs["unet"]
+    ups = _ddim_upward(unet, ac, sched.final_alpha_cumprod, run, r, cond, added, x0)
+    x = ups[-1]
     trace.add("ddim/timesteps", run, "DDIM leading grid, last N of T (denoising order)")
     trace.add("ddim/x0", x0, "same x0 as the ledits run")
     trace.add("ddim/inversion_latents", torch.stack(ups), "x_t after each upward step, ascending t (last = init)")
     trace.add("ddim/init_latents", x, "x at timesteps[0] from the inversion")
+
+    def f64(v: torch.Tensor) -> torch.Tensor:
+        return v.to(torch.float64)
+
+    unet64 = copy.deepcopy(unet).to(torch.float64)
+    exact = _ddim_upward(
+        unet64,
+        f64(ac),
+        f64(sched.final_alpha_cumprod),
+        run,
+        r,
+        f64(cond),
+        {k: f64(v) for k, v in added.items()},
+        f64(x0),
+    )[-1]
+    del unet64
+    trace.add("ddim/init_latents_fp64", exact, "the same upward pass in float64 (stored as fp32)")
+    g = torch.Generator().manual_seed(SEED)
+    moved = []
+    for _ in range(PERTURBED_RUNS):
+        start = x0 * (1 + PERTURBATION * torch.randn(x0.shape, generator=g))
+        moved.append(_ddim_upward(unet, ac, sched.final_alpha_cumprod, run, r, cond, added, start)[-1])
+    trace.add(
+        "ddim/init_latents_perturbed",
+        torch.stack(moved),
+        f"fp32 upward passes from x0·(1 + {PERTURBATION:g}·n), n ~ N(0, I) seeded: fp32's noise floor here",
+    )
 
     _cfg_sample(pipe_kwargs, x, run, trace, "ddim", eta=0.0)
 
