@@ -15,6 +15,7 @@ export function settingsToRunFields(s: RunSettings) {
   const baselineSteps = s.baselineSteps ?? s.inversionSteps;
   return {
     proposeCount: s.interventionsPerImage,
+    editBatch: s.editBatchPlans === undefined ? undefined : { maxPlans: s.editBatchPlans },
     planning: {
       ...(s.editGuidanceScale !== undefined && { scale: s.editGuidanceScale }),
       ...(s.editThreshold !== undefined && { threshold: s.editThreshold }),

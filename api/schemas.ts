@@ -10,6 +10,7 @@ import {
   PropagatedChangeSchema,
   RelationshipSchema,
 } from '../core/schemas/paper.js';
+import { MAX_EDIT_BATCH_PLANS } from '../core/schemas/workflow-io.js';
 import { ErrorBodySchema } from './errors.js';
 
 // The paper's schemas are lenient (VLM answers); user input gets strict copies.
@@ -52,6 +53,8 @@ export const RunSettingsSchema = z
     editThreshold: z.number().min(0).max(1).optional(),
     editWarmupSteps: z.number().int().min(0).max(1000).optional(),
     interventionsPerImage: z.number().int().min(1).max(10).optional(),
+    /** Edits of one method per GPU call (default 4); the UNet batch, and GPU memory, grow with it. */
+    editBatchPlans: z.number().int().min(1).max(MAX_EDIT_BATCH_PLANS).optional(),
   })
   .openapi('RunSettings', {
     description: 'Overrides of the paper defaults (core/config/paper-defaults.ts).',

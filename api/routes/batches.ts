@@ -147,6 +147,7 @@ function toBatchInput(
       planning: run.planning,
       engine: run.engine,
       ...(run.proposeCount !== undefined && { proposeCount: run.proposeCount }),
+      ...(run.editBatch !== undefined && { editBatch: run.editBatch }),
       evaluate: { judge: req.judge ?? true },
       hosts: { gpuTaskQueue },
     },

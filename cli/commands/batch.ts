@@ -39,6 +39,7 @@ import {
 import { EditChoicesSchema, EditMethodSchema } from '../../core/schemas/edit-plan.js';
 import type { batchWorkflow } from '../../workflows/batch.js';
 import { CliError } from '../cli-error.js';
+import { parseEditBatch } from '../edit-batch-arg.js';
 import { describeIssues } from '../input-files.js';
 
 const DEFAULT_SEED = 'fm-cgm-batch';
@@ -53,6 +54,7 @@ const USAGE = `usage: cgm batch (--dataset coco=DIR --dataset celeba-hq=DIR | MA
   --page-size P        child runs per workflow run before continue-as-new (default 50)
   --methods M,...      csg,ddpm,ddim (default all three)
   --steps N            inversion and baseline steps (default: the engine's, the paper's 100)
+  --edit-batch N       edits of one method per GPU call, 1..16 (default 4; GPU memory grows with it)
   --variant NAME:choice=value,...  a planning variant, e.g. reverse:reverseOldValues=true; repeatable
                        (choices: promptStyle, includeNonDescendantChanges, reverseOldValues,
                        protectNonDescendants); default one variant 'paper'
@@ -103,6 +105,7 @@ export async function run(argv: string[]): Promise<number> {
     engine.inversion = { numSteps: n };
     engine.baselines = { numSteps: n };
   }
+  const editBatch = values['edit-batch'] === undefined ? undefined : parseEditBatch(values['edit-batch']);
   const variants = (values.variant ?? []).map(parseVariant);
   const workflowId = values.id ?? `batch-${Date.now().toString(36)}`;
 
@@ -140,6 +143,7 @@ export async function run(argv: string[]): Promise<number> {
       run: {
         methods,
         engine,
+        ...(editBatch === undefined ? {} : { editBatch }),
         evaluate: { judge: !values['no-judge'] },
         hosts: { gpuTaskQueue: config.temporal.taskQueues.gpu },
       },
@@ -441,6 +445,7 @@ function parse(argv: string[]) {
       'page-size': { type: 'string' },
       methods: { type: 'string' },
       steps: { type: 'string' },
+      'edit-batch': { type: 'string' },
       variant: { type: 'string', multiple: true },
       'no-judge': { type: 'boolean', default: false },
       id: { type: 'string' },

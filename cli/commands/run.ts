@@ -14,11 +14,12 @@ import {
 } from '../../core/schemas/workflow-io.js';
 import type { CounterfactualResult } from '../../workflows/counterfactual.js';
 import { CliError } from '../cli-error.js';
+import { parseEditBatch } from '../edit-batch-arg.js';
 import { readBytes, readJsonFile } from '../input-files.js';
 
 const USAGE = `usage: cgm run IMAGE [--graph G.json] [--interventions I.json | --do CONCEPT=VALUE ...]
         [--caption TEXT] [--methods csg,ddpm,ddim] [--engine S.json] [--steps N] [--webhook URL]
-        [--id ID] [--no-judge] [--detach]
+        [--edit-batch N] [--id ID] [--no-judge] [--detach]
 
   --graph          the causal graph (skips the VLM's extraction)
   --interventions  the do()s as an intervention set (skips the VLM's proposals; needs --graph)
@@ -26,6 +27,7 @@ const USAGE = `usage: cgm run IMAGE [--graph G.json] [--interventions I.json | -
                    out the changed descendants (instead of --interventions)
   --caption        base prompt Y (default: the VLM describes the image)
   --engine         engine settings JSON (gpu-worker/engine/settings.ts); --steps overrides its steps
+  --edit-batch     edits of one method per GPU call, 1..16 (default 4; GPU memory grows with it)
   --id             workflow id (default cf-<image sha256 prefix>-<time>)
   --no-judge       skip the VLM judge
   --detach         print the workflow id and return without following`;
@@ -74,6 +76,7 @@ export async function run(argv: string[]): Promise<number> {
     engine.inversion = { ...(engine.inversion as object), numSteps: n };
     engine.baselines = { ...(engine.baselines as object), numSteps: n };
   }
+  const editBatch = values['edit-batch'] === undefined ? undefined : parseEditBatch(values['edit-batch']);
   const methods = (values.methods ?? 'csg,ddpm,ddim').split(',').map((m) => {
     const p = EditMethodSchema.safeParse(m.trim());
     if (!p.success) throw new CliError(`--methods: unknown method '${m}' (expected csg, ddpm, ddim)`, 2);
@@ -100,6 +103,7 @@ export async function run(argv: string[]): Promise<number> {
     engine,
     evaluate: { judge: !values['no-judge'] },
     hosts: { gpuTaskQueue: config.temporal.taskQueues.gpu },
+    editBatch,
     webhook: values.webhook ? { url: values.webhook } : undefined,
   });
   if (!parsed.success) throw new CliError(`invalid run input: ${z.prettifyError(parsed.error)}`, 2);
@@ -224,6 +228,7 @@ function parse(argv: string[]) {
       methods: { type: 'string' },
       engine: { type: 'string' },
       steps: { type: 'string' },
+      'edit-batch': { type: 'string' },
       webhook: { type: 'string' },
       id: { type: 'string' },
       'no-judge': { type: 'boolean', default: false },

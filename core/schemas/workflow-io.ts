@@ -38,6 +38,8 @@ export type DoRequest = z.infer<typeof DoRequestSchema>;
 
 /** Plans per GPU `edit` call when none is given; workflows/counterfactual.ts mirrors it. */
 export const DEFAULT_EDIT_BATCH_PLANS = 4;
+/** The most plans one GPU `edit` call may carry (its UNet batch, and so memory, grows with them). */
+export const MAX_EDIT_BATCH_PLANS = 16;
 
 /**
  * How the workflow groups the edits (issue #4 item 7): plans of one method go to the GPU host together,
@@ -49,9 +51,9 @@ export const EditBatchSchema = z.object({
     .number({ error: (iss) => `expected a number, got ${JSON.stringify(iss.input)}` })
     .int({ error: (iss) => `expected a whole number of plans, got ${iss.input}` })
     .min(1, { error: (iss) => `expected at least 1 plan per GPU call, got ${iss.input}` })
-    .max(16, {
+    .max(MAX_EDIT_BATCH_PLANS, {
       error: (iss) =>
-        `expected at most 16 plans per GPU call (the UNet batch grows with it), got ${iss.input}`,
+        `expected at most ${MAX_EDIT_BATCH_PLANS} plans per GPU call (the UNet batch grows with it), got ${iss.input}`,
     })
     .default(DEFAULT_EDIT_BATCH_PLANS),
 });

@@ -157,6 +157,19 @@ describe('POST /v1/counterfactuals', () => {
     expect(((await again.json()) as Body).alreadyUploaded).toBe(true);
   });
 
+  it('settings.editBatchPlans sets how many edits of one method share a GPU call; out of range → 400', async () => {
+    const { json } = await post(multipart(image, { settings: { editBatchPlans: 2 } }));
+    expect(runs.runs.get(json.id)!.input.editBatch).toEqual({ maxPlans: 2 });
+    const { json: unset } = await post(multipart(image, {}));
+    expect(runs.runs.get(unset.id)!.input.editBatch).toBeUndefined(); // the workflow's default (4)
+    await expectError(
+      post(multipart(image, { settings: { editBatchPlans: 17 } })),
+      400,
+      'validation_error',
+      'settings.editBatchPlans',
+    );
+  });
+
   it('maps settings onto the workflow input (core/schemas/workflow-io.ts) and defaults methods there', async () => {
     const settings = {
       seed: 7,

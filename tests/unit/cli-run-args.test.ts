@@ -41,6 +41,13 @@ describe('cgm run arguments', () => {
     expect(r.stderr).toContain('give --interventions or --do, not both');
   });
 
+  it.each(['0', '17', '2.5', 'four'])('names a bad --edit-batch %s', async (n) => {
+    const r = await cgm(`${EX}/image.png`, '--graph', `${EX}/graph.json`, '--edit-batch', n);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`--edit-batch: expected a whole number of plans per GPU call in [1, 16]`);
+    expect(r.stderr).toContain(`got '${n}'`);
+  });
+
   it('checks the run input before the image is stored (S3 is unreachable here)', async () => {
     const r = await cgm(`${EX}/image.png`, '--graph', `${EX}/graph.json`, '--caption', '   ');
     expect(r.code).toBe(2);
