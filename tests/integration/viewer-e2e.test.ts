@@ -2,7 +2,8 @@
 // the real local stack: Temporal dev server + SeaweedFS (global setup), in-process light and GPU workers
 // on the tiny model, a fake OpenAI-compatible VLM that answers the judge, and the Hono app on a loopback
 // port. The page takes the key, starts a run with the bundled example, follows it to the end and shows
-// the graph, the images, the masks and the judge's answers; a caption with markup stays text.
+// the graph, the images, the masks and the judge's answers; a caption with markup stays text. A run
+// started with do() lines is propagated by the VLM and stopped with the page's cancel button.
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +29,7 @@ import { createTemporalRunStarter } from '../../api/runs/temporal.js';
 import { createArtifactStore, createS3Client, sha256Hex } from '../../core/artifacts/index.js';
 import { BATCH_PROGRESS_QUERY, type BatchInput } from '../../core/schemas/batch-io.js';
 import { ConceptGraphSchema, InterventionSetSchema } from '../../core/schemas/paper.js';
+import { RunManifestSchema } from '../../core/schemas/run-manifest.js';
 import { type GpuEngine, startEngine } from '../../gpu-worker/activities/engine.js';
 import { createGpuWorkers, type GpuWorkers } from '../../gpu-worker/worker.js';
 import {
@@ -78,6 +80,7 @@ const judgeReply = () => ({
 });
 
 let s3: S3Client;
+let client: Client;
 let connection: Connection;
 let native: NativeConnection;
 let engine: GpuEngine;
@@ -101,7 +104,7 @@ beforeAll(async () => {
   s3 = createS3Client(services.s3);
   connection = await Connection.connect({ address: services.temporal.address });
   native = await NativeConnection.connect({ address: services.temporal.address });
-  const client = new Client({ connection, namespace: services.temporal.namespace });
+  client = new Client({ connection, namespace: services.temporal.namespace });
   const store = createArtifactStore({ client: s3, bucket: services.s3.bucket, prefix: 'viewer-e2e' });
   const lightQueue = unique('viewer-light');
   const [fixtures, workflowBundle] = await Promise.all([
@@ -380,6 +383,68 @@ describe('run viewer in headless Chromium', () => {
     await page.waitForSelector('body[data-loaded="manifest"]');
     expect(await page.locator('svg.dag g.node').count()).toBe(vlmGraph.concepts.length);
     expect(await page.locator('article.intervention').count()).toBe(proposed.length);
+    expect(pageErrors).toEqual([]);
+  });
+  it('start page with a do() line: the VLM propagates it; the cancel button stops the run mid-edit', async () => {
+    const [sunny] = InterventionSetSchema.parse(
+      JSON.parse(readFileSync(`${EXAMPLE}interventions.json`, 'utf8')),
+    ).interventions;
+    const asked = vlm.requests.length;
+    // The propagation of do(weather = sunny weather); the run is cancelled before any judging.
+    vlm.enqueue({
+      body: chatCompletion(JSON.stringify({ interventions: [{ ...sunny, id: 'intervention_1' }] })),
+    });
+    await page.goto(`${base}/viewer/start`);
+    if (/\/viewer\/key/.test(page.url())) {
+      // run on its own (-t): this page has no key yet
+      await page.fill('#key', KEY);
+      await page.click('#key-submit');
+      await page.waitForURL(`${base}/viewer/start`);
+    }
+    await page.setInputFiles('#image', `${EXAMPLE}image.png`);
+    await page.fill('#caption', readFileSync(`${EXAMPLE}caption.txt`, 'utf8').trim());
+    await page.setInputFiles('#graph', `${EXAMPLE}graph.json`);
+    await page.fill('#do', 'do(Weather = sunny weather)');
+    await page.uncheck('input[name="method"][value="ddpm"]');
+    // Enough steps that the CSG edit lasts several of the page's 1 s polls, even on a fast machine.
+    await page.fill('#steps', '200');
+    await page.fill('#warmup', '2');
+    await page.click('#start-submit');
+    await page.waitForURL(/\/viewer\/runs\/cf-[0-9a-f-]+$/);
+    const runId = page.url().split('/').pop()!;
+
+    // Cancel as soon as the page shows the edit stage running.
+    await expect
+      .poll(() => page.textContent('#progress-text'), { timeout: RUN_TIMEOUT_MS, interval: 100 })
+      .toMatch(/^phase edit/);
+    expect(await page.isVisible('#cancel')).toBe(true);
+    await page.click('#cancel');
+    await expect.poll(() => page.textContent('#run-message')).toMatch(/Cancellation requested/);
+    await page.waitForSelector('body[data-loaded="manifest"]', { timeout: RUN_TIMEOUT_MS });
+    expect(await page.getAttribute('#run-status', 'data-status')).toBe('cancelled');
+    expect(await page.isHidden('#cancel')).toBe(true);
+
+    // The do() went to the VLM as the user's request, and its answer is the run's intervention.
+    const prompts = vlm.requests.slice(asked).map((r) => JSON.stringify(r.body));
+    expect(prompts).toHaveLength(1);
+    expect(prompts[0]).toContain('sunny weather');
+    const nodeText = await page.locator('svg.dag g.node[data-concept-id="c1"]').textContent();
+    expect(nodeText).toContain('rainy → sunny weather');
+    expect(await page.getAttribute('svg.dag g.node.target', 'data-concept-id')).toBe('c1');
+
+    // What the workflow recorded: cancelled in the edit stage, no output beyond what finished.
+    const res = await fetch(`${base}/v1/counterfactuals/${runId}/manifest`, {
+      headers: { authorization: `Bearer ${KEY}` },
+    });
+    expect(res.status).toBe(200);
+    const m = RunManifestSchema.parse(await res.json());
+    expect(m.status).toBe('cancelled');
+    expect(m.stages.edit?.status).toBe('cancelled');
+    expect(m.interventions.map((r) => [r.source, r.intervention.id])).toEqual([['user', 'do_1']]);
+    expect(m.outputs.length).toBeLessThan(m.plans.length);
+    // The engine stopped between steps: nothing of the run is still on the GPU host.
+    const desc = await client.workflow.getHandle(runId).describe();
+    expect(desc.raw.pendingActivities ?? []).toHaveLength(0);
     expect(pageErrors).toEqual([]);
   });
 });
