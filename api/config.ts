@@ -41,6 +41,11 @@ export const API_ENV_VARS = {
     String(20 * 1024 * 1024),
     'largest image, multipart or presigned (bytes)',
   ],
+  CGM_API_MAX_BATCH_FILE_BYTES: [
+    int(1_024, 1024 * 1024 * 1024),
+    String(64 * 1024 * 1024),
+    "largest uploaded batch image list (JSONL, POST /v1/batches' imagesFile) (bytes)",
+  ],
   CGM_API_MIN_IMAGE_SIDE: [int(1, 65_535), '64', 'smallest accepted image width/height (px)'],
   CGM_API_MAX_IMAGE_SIDE: [int(1, 65_535), '4096', 'largest accepted image width/height (px)'],
   CGM_API_PRESIGN_TTL_SECONDS: [
@@ -67,7 +72,14 @@ export interface ApiConfig {
   /** sha256 hex of every accepted key; plain keys are never kept. */
   keyHashes: string[];
   rateLimit: { perMinute: number; burst: number };
-  limits: { maxJsonBytes: number; maxImageBytes: number; minImageSide: number; maxImageSide: number };
+  limits: {
+    maxJsonBytes: number;
+    maxImageBytes: number;
+    /** Largest uploaded batch image list (application/x-ndjson). */
+    maxBatchFileBytes: number;
+    minImageSide: number;
+    maxImageSide: number;
+  };
   presignTtlSeconds: number;
   webhookPolicy: WebhookUrlPolicy;
   /** Light queue: where runs and batches are started (CGM_TASK_QUEUE_LIGHT). */
@@ -109,6 +121,7 @@ export function loadApiConfig(config: Config, env: Env = process.env): ApiConfig
     limits: {
       maxJsonBytes: v.CGM_API_MAX_JSON_BYTES as number,
       maxImageBytes: v.CGM_API_MAX_IMAGE_BYTES as number,
+      maxBatchFileBytes: v.CGM_API_MAX_BATCH_FILE_BYTES as number,
       minImageSide: v.CGM_API_MIN_IMAGE_SIDE as number,
       maxImageSide: v.CGM_API_MAX_IMAGE_SIDE as number,
     },
@@ -133,6 +146,7 @@ export function defaultApiConfig(overrides: Partial<ApiConfig> = {}): ApiConfig 
     limits: {
       maxJsonBytes: 1024 * 1024,
       maxImageBytes: 20 * 1024 * 1024,
+      maxBatchFileBytes: 64 * 1024 * 1024,
       minImageSide: 64,
       maxImageSide: 4096,
     },

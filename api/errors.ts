@@ -39,6 +39,8 @@ export const ERROR_CODES = {
   image_dimensions: 422,
   /** `image.sha256` names nothing uploaded. */
   unknown_artifact: 422,
+  /** An uploaded batch image list (`imagesFile`) that is not JSONL of BatchImage lines; names the line. */
+  invalid_batch_file: 422,
   /** The user's causal graph has structural problems (duplicate ids, dangling edges, cycles). */
   invalid_graph: 422,
   /** A user intervention contradicts the graph (unknown ids, non-descendant changes). */

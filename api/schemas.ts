@@ -154,9 +154,16 @@ export const CancelAcceptedSchema = z
   .object({ id: z.string(), status: z.literal('cancelling') })
   .openapi('CancelAccepted');
 
+/** Content type of an uploaded batch image list (POST /v1/batches `imagesFile`): JSONL of BatchImage. */
+export const BATCH_FILE_CONTENT_TYPE = 'application/x-ndjson';
+
 export const UploadRequestSchema = z
   .strictObject({
-    contentType: z.enum(['image/png', 'image/jpeg', 'image/webp']),
+    contentType: z
+      .enum(['image/png', 'image/jpeg', 'image/webp', BATCH_FILE_CONTENT_TYPE])
+      .describe(
+        `an image, or ${BATCH_FILE_CONTENT_TYPE} for a batch image list (POST /v1/batches imagesFile)`,
+      ),
     bytes: z.number().int().positive(),
     sha256: Sha256Hex,
   })
@@ -189,7 +196,10 @@ export const ErrorSchema = ErrorBodySchema.openapi('Error');
 // ---- batches ----------------------------------------------------------------------------------------
 
 /** Most images one POST /v1/batches may list (inline lines; the paper's evaluation uses 2 × 75). */
+/** Lines of an inline batch (`images`); longer lists are uploaded as a file (`imagesFile`). */
 export const MAX_BATCH_IMAGES = 500;
+/** Lines of an uploaded batch image list. */
+export const MAX_BATCH_FILE_IMAGES = 100_000;
 
 export const BatchImageLineSchema = z
   .strictObject({
@@ -224,7 +234,13 @@ export const BatchRequestSchema = z
       .array(BatchImageLineSchema)
       .min(1)
       .max(MAX_BATCH_IMAGES)
-      .describe('the data set in draw order; the sample is drawn from these'),
+      .optional()
+      .describe(
+        `the data set in draw order (at most ${MAX_BATCH_IMAGES}); the sample is drawn from these. Or imagesFile.`,
+      ),
+    imagesFile: ImageByHashSchema.optional().describe(
+      `an uploaded ${BATCH_FILE_CONTENT_TYPE} list instead of images: one BatchImage JSON per line, in draw order, at most ${MAX_BATCH_FILE_IMAGES} lines (POST /v1/uploads with contentType ${BATCH_FILE_CONTENT_TYPE})`,
+    ),
     sample: z
       .strictObject({
         perDataset: z.number().int().positive().optional().describe('images per data set; default all'),
@@ -261,8 +277,17 @@ export const BatchRequestSchema = z
     webhookUrl: fields.webhookUrl.describe('signed Standard Webhooks POST when the batch ends'),
   })
   .superRefine((b, ctx) => {
+    if ((b.images === undefined) === (b.imagesFile === undefined))
+      ctx.addIssue({
+        code: 'custom',
+        path: [b.images === undefined ? 'images' : 'imagesFile'],
+        message:
+          b.images === undefined
+            ? 'expected the images inline (images) or as an uploaded list (imagesFile); neither was given'
+            : 'give images or imagesFile, not both',
+      });
     const seen = new Map<string, number>();
-    for (const [i, line] of b.images.entries()) {
+    for (const [i, line] of (b.images ?? []).entries()) {
       const key = `${line.dataset}/${line.id}`;
       const prior = seen.get(key);
       if (prior !== undefined)

@@ -1,6 +1,6 @@
-// POST /v1/batches (a data set of uploaded images, listed inline), GET one batch, GET its report.
-// Every line, image and setting is checked before the manifest is stored or the batch workflow
-// started (by type name 'batchWorkflow'; the API never imports workflow code).
+// POST /v1/batches (a data set of uploaded images, listed inline or as an uploaded JSONL list), GET one
+// batch, GET its report. Every line, image and setting is checked before the manifest is stored or the
+// batch workflow started (by type name 'batchWorkflow'; the API never imports workflow code).
 import { randomUUID } from 'node:crypto';
 import { createRoute, type OpenAPIHono, type z } from '@hono/zod-openapi';
 import { checkWebhookUrl } from '../../activities/webhooks/url-policy.js';
@@ -15,6 +15,7 @@ import {
   BatchResultSchema,
 } from '../../core/schemas/batch-io.js';
 import type { AppDeps } from '../app.js';
+import { checkListedImageHeads, readBatchImagesFile } from '../batch-images-file.js';
 import { canonicalJson, runIdForIdempotencyKey, sha256 } from '../canonical.js';
 import { ApiError, fromZodError } from '../errors.js';
 import { isReplay, parseIdempotencyKey } from '../idempotency.js';
@@ -47,7 +48,9 @@ export const postBatchRoute = createRoute({
   path: '/v1/batches',
   summary: 'Start a batch: one counterfactual run per sampled image and variant, then the Table 1 report',
   description:
-    'Upload every image first (POST /v1/uploads), then list them in `images`. ' +
+    'Upload every image first (POST /v1/uploads), then list them in `images`, or upload the list itself ' +
+    '(JSONL, one BatchImage per line, contentType application/x-ndjson) and name it in `imagesFile`. ' +
+    'Inline images are decoded here; the images of a list are checked by their stored size and type. ' +
     'Idempotency-Key as for runs: the same key and body return the same batch; another body → 409.',
   security: [{ apiKey: [] }],
   request: { body: { required: true, content: { 'application/json': { schema: BatchRequestSchema } } } },
@@ -187,13 +190,23 @@ export function registerBatchRoutes(app: OpenAPIHono<AuthEnv>, deps: AppDeps): v
     const idemKey = parseIdempotencyKey(c.req.header('idempotency-key'));
     const req = c.req.valid('json');
 
-    // 1. Images by content and the webhook URL; nothing stored yet.
-    const refs = await checkLineImages(req.images, images, config.limits);
+    // 1. The images (inline ones by content, a list's by their stored head) and the webhook URL;
+    // nothing stored yet.
+    let listed: BatchImageLine[];
+    let refs: ArtifactRef[];
+    if (req.imagesFile) {
+      const file = await readBatchImagesFile(images, req.imagesFile.sha256, config.limits.maxBatchFileBytes);
+      listed = file.map((f) => f.image);
+      refs = await checkListedImageHeads(file, images, config.limits.maxImageBytes);
+    } else {
+      listed = req.images ?? [];
+      refs = await checkLineImages(listed, images, config.limits);
+    }
     if (req.webhookUrl) {
       const verdict = await checkWebhookUrl(req.webhookUrl, config.webhookPolicy, deps.lookup);
       if (!verdict.ok) throw new ApiError('webhook_url_forbidden', verdict.reason, 'webhookUrl');
     }
-    const lines: BatchManifestLine[] = req.images.map((line, drawIndex) => ({
+    const lines: BatchManifestLine[] = listed.map((line, drawIndex) => ({
       dataset: line.dataset,
       id: line.id,
       image: { kind: 's3', ref: refs[drawIndex] },

@@ -1,18 +1,19 @@
-// POST /v1/uploads: a presigned PUT for one image, keyed by its sha256. The bytes are checked by
-// content when a run names them (POST /v1/counterfactuals with image.sha256), not here.
+// POST /v1/uploads: a presigned PUT for one image (or one batch image list), keyed by its sha256. The
+// bytes are checked by content when a run or batch names them (POST /v1/counterfactuals with
+// image.sha256, POST /v1/batches with imagesFile), not here.
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
 import type { AppDeps } from '../app.js';
 import { ApiError } from '../errors.js';
 import type { AuthEnv } from '../middleware/auth.js';
 import { limitBody, parseJsonBody } from '../middleware/body.js';
-import { ErrorSchema, UploadRequestSchema, UploadTicketSchema } from '../schemas.js';
+import { BATCH_FILE_CONTENT_TYPE, ErrorSchema, UploadRequestSchema, UploadTicketSchema } from '../schemas.js';
 
 const err = { description: 'error', content: { 'application/json': { schema: ErrorSchema } } };
 
 export const uploadRoute = createRoute({
   method: 'post',
   path: '/v1/uploads',
-  summary: 'Get a presigned PUT URL for an image',
+  summary: 'Get a presigned PUT URL for an image or a batch image list',
   description:
     'PUT the exact bytes to `upload.url` with `upload.headers`; then start a run with `{"image": {"sha256": …}}`. ' +
     'When the same bytes are already stored, `alreadyUploaded` is true and `upload` is null (200).',
@@ -36,10 +37,12 @@ export function registerUploadRoutes(app: OpenAPIHono<AuthEnv>, deps: AppDeps): 
   const body = limitBody({ json: 16 * 1024, multipart: 0 }, ['json']);
   app.openapi({ ...uploadRoute, middleware: [body, parseJsonBody] }, async (c) => {
     const req = c.req.valid('json');
-    if (req.bytes > config.limits.maxImageBytes)
+    const list = req.contentType === BATCH_FILE_CONTENT_TYPE;
+    const limit = list ? config.limits.maxBatchFileBytes : config.limits.maxImageBytes;
+    if (req.bytes > limit)
       throw new ApiError(
         'payload_too_large',
-        `image of ${req.bytes} bytes exceeds the limit of ${config.limits.maxImageBytes}`,
+        `${list ? 'image list' : 'image'} of ${req.bytes} bytes exceeds the limit of ${limit}`,
         'bytes',
       );
     const existing = await images.head(req.sha256);

@@ -296,8 +296,9 @@ describe('run viewer in headless Chromium', () => {
     process.stdout.write(`[viewer-e2e] run page screenshot: ${shot}\n`);
   });
 
-  it('batch page: Table 1 with intervals, node types, samples linking to their runs', async () => {
-    // A batch of one image; the VLM extracts and proposes (recorded answers) and judges each CSG output.
+  it('a batch from an uploaded JSONL image list; its page: Table 1 with intervals, node types, samples', async () => {
+    // A batch of one image, listed in an uploaded JSONL file; the VLM extracts and proposes (recorded
+    // answers) and judges each CSG output.
     const vlmGraph = ConceptGraphSchema.parse(JSON.parse(recordedContent('portrait-extract')));
     const proposed = InterventionSetSchema.parse(
       JSON.parse(recordedContent('portrait-propose')),
@@ -321,36 +322,40 @@ describe('run viewer in headless Chromium', () => {
       })),
     );
     const auth = { authorization: `Bearer ${KEY}` };
-    const bytes = readFileSync(`${EXAMPLE}image.png`);
-    const sha = sha256Hex(bytes);
-    const ticket = (await (
-      await fetch(`${base}/v1/uploads`, {
-        method: 'POST',
-        headers: { ...auth, 'content-type': 'application/json' },
-        body: JSON.stringify({ contentType: 'image/png', bytes: bytes.byteLength, sha256: sha }),
-      })
-    ).json()) as { upload: { url: string; headers: Record<string, string> } | null };
-    if (ticket.upload) {
-      const put = await fetch(ticket.upload.url, {
-        method: 'PUT',
-        headers: ticket.upload.headers,
-        body: bytes,
-      });
-      expect(put.ok).toBe(true);
-    }
+    // Presigned upload to the real S3, for the image and then for the batch's image list (JSONL).
+    const upload = async (bytes: Uint8Array, contentType: string) => {
+      const sha = sha256Hex(bytes);
+      const ticket = (await (
+        await fetch(`${base}/v1/uploads`, {
+          method: 'POST',
+          headers: { ...auth, 'content-type': 'application/json' },
+          body: JSON.stringify({ contentType, bytes: bytes.byteLength, sha256: sha }),
+        })
+      ).json()) as { upload: { url: string; headers: Record<string, string> } | null };
+      if (ticket.upload) {
+        const put = await fetch(ticket.upload.url, {
+          method: 'PUT',
+          headers: ticket.upload.headers,
+          body: bytes,
+        });
+        expect(put.ok).toBe(true);
+      }
+      return sha;
+    };
+    const sha = await upload(readFileSync(`${EXAMPLE}image.png`), 'image/png');
+    const list = JSON.stringify({
+      dataset: 'coco',
+      id: 'rainy-street',
+      image: { sha256: sha },
+      caption: readFileSync(`${EXAMPLE}caption.txt`, 'utf8').trim(),
+      captionRule: 'coco:lowest-annotation-id',
+    });
+    const listSha = await upload(new TextEncoder().encode(`${list}\n`), 'application/x-ndjson');
     const started = await fetch(`${base}/v1/batches`, {
       method: 'POST',
       headers: { ...auth, 'content-type': 'application/json' },
       body: JSON.stringify({
-        images: [
-          {
-            dataset: 'coco',
-            id: 'rainy-street',
-            image: { sha256: sha },
-            caption: readFileSync(`${EXAMPLE}caption.txt`, 'utf8').trim(),
-            captionRule: 'coco:lowest-annotation-id',
-          },
-        ],
+        imagesFile: { sha256: listSha },
         methods: ['csg'],
         settings: { inversionSteps: 4, editWarmupSteps: 1 },
       }),

@@ -55,7 +55,13 @@ beforeEach(async () => {
     config: defaultApiConfig({
       keyHashes: [hashApiKey(KEY), hashApiKey(OTHER_KEY)],
       rateLimit: { perMinute: 60, burst: 100 },
-      limits: { maxJsonBytes: 64 * 1024, maxImageBytes: 256 * 1024, minImageSide: 32, maxImageSide: 512 },
+      limits: {
+        maxJsonBytes: 64 * 1024,
+        maxImageBytes: 256 * 1024,
+        maxBatchFileBytes: 8 * 1024,
+        minImageSide: 32,
+        maxImageSide: 512,
+      },
       webhookPolicy: { allowPrivate: false, allowHttp: false, allowedHosts: [] },
     }),
     images,

@@ -10,7 +10,7 @@ import { createMemoryImageStore } from '../../api/images.js';
 import { hashApiKey, keyIdOf } from '../../api/middleware/auth.js';
 import { BATCH_MANIFEST_PREFIX } from '../../api/routes/batches.js';
 import { createMemoryRunStarter, type MemoryRunStarter } from '../../api/runs/memory.js';
-import { MAX_BATCH_IMAGES } from '../../api/schemas.js';
+import { BATCH_FILE_CONTENT_TYPE, MAX_BATCH_IMAGES } from '../../api/schemas.js';
 import { parseBatchManifest } from '../../core/eval/batch-manifest.js';
 import { buildReport, renderCsv, renderJson, renderMarkdown } from '../../core/eval/report.js';
 import type { ArtifactRef } from '../../core/schemas/artifact.js';
@@ -55,7 +55,13 @@ function makeApp(withBatches = true) {
     config: defaultApiConfig({
       keyHashes: [hashApiKey(KEY), hashApiKey(OTHER_KEY)],
       rateLimit: { perMinute: 600, burst: 1000 },
-      limits: { maxJsonBytes: 256 * 1024, maxImageBytes: 256 * 1024, minImageSide: 32, maxImageSide: 512 },
+      limits: {
+        maxJsonBytes: 256 * 1024,
+        maxImageBytes: 256 * 1024,
+        maxBatchFileBytes: 8 * 1024,
+        minImageSide: 32,
+        maxImageSide: 512,
+      },
       webhookPolicy: { allowPrivate: false, allowHttp: false, allowedHosts: [] },
       gpuTaskQueue: 'gpu-entry-q',
     }),
@@ -322,6 +328,114 @@ describe('POST /v1/batches refuses bad input before storing or starting anything
       422,
       'image_dimensions',
       'images[2].image.sha256',
+    );
+  });
+
+  it('an uploaded JSONL list (imagesFile) gives the same batch as the inline list', async () => {
+    const text = `${batchBody()
+      .images.map((l) => JSON.stringify(l))
+      .join('\r\n')}\n\n`; // CRLF and trailing blank lines are fine
+    const list = await images.put(new TextEncoder().encode(text), BATCH_FILE_CONTENT_TYPE);
+    const fromFile = await post({ imagesFile: { sha256: list.sha256 }, sample: { seed: 7 } });
+    expect(fromFile.res.status).toBe(202);
+    expect(fromFile.json.images).toBe(3);
+    const inline = await post({ ...batchBody(), sample: { seed: 7 } });
+    expect(inline.res.status).toBe(202);
+    // Same lines, same draw order, same image refs: the stored manifests are the same bytes.
+    expect(fromFile.json.manifest.sha256).toBe(inline.json.manifest.sha256);
+    const input = batches.runs.get(fromFile.json.id)!.input;
+    const lines = parseBatchManifest(new TextDecoder().decode(await images.get(input.manifest)));
+    expect(lines.map((l) => [l.dataset, l.id, l.drawIndex])).toEqual([
+      ['coco', '100', 0],
+      ['coco', '101', 1],
+      ['celeba-hq', '102', 2],
+    ]);
+  });
+
+  it('a bad image list → 422 invalid_batch_file naming the line; nothing stored or started', async () => {
+    const upload = async (text: string) =>
+      (await images.put(new TextEncoder().encode(text), BATCH_FILE_CONTENT_TYPE)).sha256;
+    const refuse = async (text: string, code: string, message: RegExp, field = 'imagesFile') => {
+      const sha = await upload(text);
+      const err = await expectRefused(post({ imagesFile: { sha256: sha } }), 422, code, field);
+      expect(err.message).toMatch(message);
+    };
+    const ok = (i: number) => JSON.stringify(line(i));
+    await refuse(`${ok(0)}\n{"dataset": "coco"`, 'invalid_batch_file', /^line 2: not JSON/);
+    await refuse(
+      `${ok(0)}\n\n${JSON.stringify({ ...line(1), caption: '' })}`,
+      'invalid_batch_file',
+      /^line 3: caption: /,
+    );
+    await refuse(
+      `${JSON.stringify({ ...line(0), extra: 1 })}`,
+      'invalid_batch_file',
+      /^line 1: unknown field 'extra'/,
+    );
+    await refuse(
+      `${ok(0)}\n${ok(1)}\n${JSON.stringify({ ...line(2), dataset: 'coco', id: '100' })}`,
+      'invalid_batch_file',
+      /^line 3: image coco\/100 is already listed on line 1/,
+    );
+    await refuse('\n  \n', 'invalid_batch_file', /no lines/);
+    await refuse(
+      `${ok(0)}\n${JSON.stringify({ ...line(1), image: { sha256: 'ab'.repeat(32) } })}`,
+      'unknown_artifact',
+      /^line 2: no uploaded image with sha256 abab/,
+    );
+    // a line naming the list itself (an upload that is no image)
+    const self = await upload(ok(0));
+    await refuse(
+      `${ok(1)}\n${JSON.stringify({ ...line(2), image: { sha256: self } })}`,
+      'invalid_image',
+      /^line 2: the upload .* is application\/x-ndjson, not a PNG, JPEG or WebP image/,
+    );
+    // not UTF-8
+    const latin1 = (await images.put(new Uint8Array([0x7b, 0xff, 0xfe, 0x7d]), BATCH_FILE_CONTENT_TYPE))
+      .sha256;
+    await expectRefused(post({ imagesFile: { sha256: latin1 } }), 422, 'invalid_batch_file', 'imagesFile');
+  });
+
+  it('imagesFile: missing upload, an image instead of a list, over the size limit; images and imagesFile together', async () => {
+    await expectRefused(
+      post({ imagesFile: { sha256: 'cd'.repeat(32) } }),
+      422,
+      'unknown_artifact',
+      'imagesFile.sha256',
+    );
+    const asImage = await expectRefused(
+      post({ imagesFile: { sha256: uploaded[0] } }),
+      422,
+      'invalid_batch_file',
+      'imagesFile.sha256',
+    );
+    expect(asImage.message).toContain('is image/png; expected a application/x-ndjson image list');
+    const huge = JSON.stringify(line(0)).padEnd(9 * 1024, ' '); // limit in makeApp: 8 KiB
+    const big = (await images.put(new TextEncoder().encode(huge), BATCH_FILE_CONTENT_TYPE)).sha256;
+    await expectRefused(post({ imagesFile: { sha256: big } }), 413, 'payload_too_large', 'imagesFile.sha256');
+    const both = await expectRefused(
+      post({ ...batchBody(), imagesFile: { sha256: uploaded[0] } }),
+      400,
+      'validation_error',
+      'imagesFile',
+    );
+    expect(both.message).toContain('give images or imagesFile, not both');
+    const neither = await expectRefused(post({}), 400, 'validation_error', 'images');
+    expect(neither.message).toContain('neither was given');
+  });
+
+  it('POST /v1/uploads takes an image list up to its own limit', async () => {
+    const ask = (bytes: number) =>
+      app.request('/v1/uploads', {
+        method: 'POST',
+        headers: { ...auth(), 'content-type': 'application/json' },
+        body: JSON.stringify({ contentType: BATCH_FILE_CONTENT_TYPE, bytes, sha256: 'ef'.repeat(32) }),
+      });
+    expect((await ask(8 * 1024)).status).toBe(201);
+    const over = await ask(8 * 1024 + 1);
+    expect(over.status).toBe(413);
+    expect(((await over.json()) as Body).error.message).toContain(
+      'image list of 8193 bytes exceeds the limit of 8192',
     );
   });
 

@@ -15,6 +15,7 @@ describe('loadApiConfig', () => {
     expect(api.limits).toEqual({
       maxJsonBytes: 1048576,
       maxImageBytes: 20971520,
+      maxBatchFileBytes: 67108864,
       minImageSide: 64,
       maxImageSide: 4096,
     });
