@@ -5,7 +5,6 @@
 // (they stand in for the VLM; the judge is skipped) → read the run manifest and every artifact back from
 // S3, checksum-verified → report.html → stop workers and stack.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -20,6 +19,7 @@ import { type RunManifest, RunManifestSchema } from '../../core/schemas/run-mani
 import { REPO_ROOT, servicesDown, servicesUp } from '../../infra/local/services.js';
 import { CliError } from '../cli-error.js';
 import { formatNumber, type ReportIntervention, renderDemoReport } from '../demo/report-html.js';
+import { ensureTinyModels } from '../tiny-models.js';
 
 const EXAMPLE = join(REPO_ROOT, 'examples/rainy-street');
 const CLI = join(REPO_ROOT, 'bin/cgm.mjs');
@@ -42,10 +42,7 @@ export async function run(argv: string[]): Promise<number> {
   await mkdir(outDir, { recursive: true });
 
   // 1. Models: the tiny randomly initialised SDXL-architecture bundle (real weights are a user's concern).
-  if (!existsSync(join(modelDir, 'cgm-model.json'))) {
-    log(`no model bundle in ${modelDir}: exporting the tiny models`);
-    process.stderr.write(await runCli(['export-models', '--tiny', '--out', exportDir], process.env));
-  }
+  await ensureTinyModels(exportDir, log);
 
   // 2. The local stack, on its own state folder and free ports.
   const stateDir = join(REPO_ROOT, '.state/demo-services');

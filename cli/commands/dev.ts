@@ -4,7 +4,7 @@
 // this `cgm dev` started them, not when it found them already running in its state folder).
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type Config, ConfigError, loadConfig } from '../../core/config/index.js';
 import { isPortFree } from '../../infra/local/ports.js';
@@ -12,6 +12,7 @@ import { REPO_ROOT, ServicesStartError, servicesDown, servicesUp } from '../../i
 import type { ServicesState } from '../../infra/local/state.js';
 import { CliError } from '../cli-error.js';
 import { type SupervisedProcess, superviseProcess } from '../dev/supervised-process.js';
+import { ensureTinyModels } from '../tiny-models.js';
 
 const USAGE = `usage: cgm dev [--state-dir DIR] [--no-api] [--api-port N] [--vlm-url URL] [--model DIR]
                [--lpips DIR] [--fresh] [--quiet] [--json]
@@ -21,7 +22,8 @@ const USAGE = `usage: cgm dev [--state-dir DIR] [--no-api] [--api-port N] [--vlm
   --no-api     do not start the HTTP API
   --api-port   API port (default $CGM_API_PORT, 8787)
   --vlm-url    OpenAI-compatible VLM endpoint for the light worker (default $CGM_VLM_BASE_URL)
-  --model      model bundle for the GPU worker (default $CGM_MODEL_DIR)
+  --model      model bundle for the GPU worker (default $CGM_MODEL_DIR, else the tiny bundle in
+               .cache/models/tiny, exported on first use)
   --lpips      LPIPS graph folder for the GPU worker (LPIPS per output)
   --fresh      wipe the services' data first
   --quiet      logs only to the files in <state-dir>/logs, not to the terminal
@@ -74,6 +76,10 @@ export async function run(argv: string[]): Promise<number> {
 async function planDev(values: ReturnType<typeof parse>['values'], config: Config): Promise<DevPlan> {
   const stateDir = abs(values['state-dir'] ?? '.state/dev');
   const modelDir = resolve(values.model ?? config.engine.modelDir);
+  // No model named anywhere: the tiny bundle at its default place, exported on first use (as the demo).
+  const defaultTiny = values.model === undefined && !process.env.CGM_MODEL_DIR?.trim();
+  if (defaultTiny && basename(modelDir) === 'bundle' && !existsSync(join(modelDir, 'cgm-model.json')))
+    await ensureTinyModels(dirname(modelDir), (line) => process.stderr.write(`cgm dev: ${line}\n`));
   if (!existsSync(join(modelDir, 'cgm-model.json')))
     throw new CliError(
       `--model ${modelDir}: no cgm-model.json there; make the tiny bundle with ` +
