@@ -195,8 +195,7 @@ export const ErrorSchema = ErrorBodySchema.openapi('Error');
 
 // ---- batches ----------------------------------------------------------------------------------------
 
-/** Most images one POST /v1/batches may list (inline lines; the paper's evaluation uses 2 × 75). */
-/** Lines of an inline batch (`images`); longer lists are uploaded as a file (`imagesFile`). */
+/** Lines of an inline batch (`images`; the paper's evaluation uses 2 × 75); longer lists go in `imagesFile`. */
 export const MAX_BATCH_IMAGES = 500;
 /** Lines of an uploaded batch image list. */
 export const MAX_BATCH_FILE_IMAGES = 100_000;

@@ -15,7 +15,8 @@ export const uploadRoute = createRoute({
   path: '/v1/uploads',
   summary: 'Get a presigned PUT URL for an image or a batch image list',
   description:
-    'PUT the exact bytes to `upload.url` with `upload.headers`; then start a run with `{"image": {"sha256": …}}`. ' +
+    'PUT the exact bytes to `upload.url` with `upload.headers`; then start a run with `{"image": {"sha256": …}}` ' +
+    '(or, for an application/x-ndjson image list, a batch with `{"imagesFile": {"sha256": …}}`). ' +
     'When the same bytes are already stored, `alreadyUploaded` is true and `upload` is null (200).',
   security: [{ apiKey: [] }],
   request: { body: { required: true, content: { 'application/json': { schema: UploadRequestSchema } } } },
