@@ -7,9 +7,9 @@
 // the engine's own seconds inside it, the ratio of the walls, the time the workflow spends outside the
 // engine (Temporal scheduling, S3 uploads/downloads, process hops), and the manifest's per-stage times.
 // Caveats printed with the numbers: `cgm edit` pays process start + model load inside its wall time
-// (the workers loaded the model before the clock started), and batches the CSG edits of all
-// interventions into one UNet call per step, while the workflow edits one intervention × method per
-// activity. Timings belong here, never in tests.
+// (the workers loaded the model before the clock started). Both paths batch the edits of one method
+// for all interventions into one UNet call per step (the workflow with its default editBatch), so
+// their UNet sample evaluations agree. Timings belong here, never in tests.
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -226,7 +226,7 @@ async function main(): Promise<void> {
         values['no-warmup']
           ? 'no warm-up: the timed workflow run was the workers’ first'
           : `the workers ran one untimed ${WARMUP_STEPS}-step workflow first (warm-up)`,
-        'local batches the CSG edits of all interventions per UNet call; the workflow runs one intervention × method per edit activity',
+        'both paths batch the edits of one method for all interventions per UNet call (the workflow: one edit activity per method, editBatch default)',
         'workflow editActivitySeconds include the edit activity’s inversion reload (if any), not its S3 uploads',
       ],
     };
