@@ -16,7 +16,7 @@ GPU defaults and runs on the CUDA provider (needs onnxruntime-gpu). Attention fu
 Measured on CPU (2 threads): attention fusion fails on our export (the UNet attention matcher cannot read
 the head count from its reshape shapes); Gelu / SkipLayerNormalization / LayerNormalization fuse, both
 outputs stay within 1e-6, and a UNet call takes 0.76-0.95x the time on the tiny model (three runs, batch 4)
-and 0.97x on a 594M-parameter one (batch 2). Not applied at export: too little on CPU to pay for a second
+and 0.97-1.00x on a 594M-parameter one (two runs, batch 2). Not applied at export: too little on CPU to pay for a second
 graph variant; the fusions that matter on CUDA (self-attention, GroupNorm) need a GPU to measure.
 
 Usage: python -m cgm_export.fusion_check --unet BUNDLE/unet/model.onnx --out REPORT.json
