@@ -8,6 +8,7 @@ import type { ArtifactRef } from '../core/schemas/artifact.js';
 import { formatZodPath } from '../core/schemas/zod-path.js';
 import { ApiError } from './errors.js';
 import { type ImageStore, uploadRef } from './images.js';
+import { mapInChunks } from './map-in-chunks.js';
 import {
   BATCH_FILE_CONTENT_TYPE,
   type BatchImageLine,
@@ -123,37 +124,27 @@ export async function checkListedImageHeads(
   images: ImageStore,
   maxImageBytes: number,
 ): Promise<ArtifactRef[]> {
-  const refs: ArtifactRef[] = new Array(listed.length);
-  for (let start = 0; start < listed.length; start += HEAD_CONCURRENCY) {
-    const chunk = listed.slice(start, start + HEAD_CONCURRENCY);
-    const settled = await Promise.allSettled(
-      chunk.map(async ({ line, image }, k) => {
-        const sha = image.image.sha256;
-        const head = await images.head(sha);
-        if (!head)
-          throw new ApiError(
-            'unknown_artifact',
-            `line ${line}: no uploaded image with sha256 ${sha}; upload it first (POST /v1/uploads, then PUT)`,
-            FIELD,
-          );
-        if (!IMAGE_TYPES.has(head.contentType))
-          throw new ApiError(
-            'invalid_image',
-            `line ${line}: the upload ${sha} is ${head.contentType}, not a PNG, JPEG or WebP image`,
-            FIELD,
-          );
-        if (head.bytes > maxImageBytes)
-          throw new ApiError(
-            'payload_too_large',
-            `line ${line}: the uploaded image is ${head.bytes} bytes; the limit is ${maxImageBytes}`,
-            FIELD,
-          );
-        refs[start + k] = uploadRef(images.bucket, sha, head.bytes, head.contentType);
-      }),
-    );
-    // The first failure in list order, so the message names the earliest bad line.
-    const failed = settled.find((s) => s.status === 'rejected');
-    if (failed) throw (failed as PromiseRejectedResult).reason;
-  }
-  return refs;
+  return mapInChunks(listed, HEAD_CONCURRENCY, async ({ line, image }) => {
+    const sha = image.image.sha256;
+    const head = await images.head(sha);
+    if (!head)
+      throw new ApiError(
+        'unknown_artifact',
+        `line ${line}: no uploaded image with sha256 ${sha}; upload it first (POST /v1/uploads, then PUT)`,
+        FIELD,
+      );
+    if (!IMAGE_TYPES.has(head.contentType))
+      throw new ApiError(
+        'invalid_image',
+        `line ${line}: the upload ${sha} is ${head.contentType}, not a PNG, JPEG or WebP image`,
+        FIELD,
+      );
+    if (head.bytes > maxImageBytes)
+      throw new ApiError(
+        'payload_too_large',
+        `line ${line}: the uploaded image is ${head.bytes} bytes; the limit is ${maxImageBytes}`,
+        FIELD,
+      );
+    return uploadRef(images.bucket, sha, head.bytes, head.contentType);
+  });
 }

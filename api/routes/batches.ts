@@ -21,6 +21,7 @@ import { ApiError, fromZodError } from '../errors.js';
 import { isReplay, parseIdempotencyKey } from '../idempotency.js';
 import { checkImage, type ImageLimits } from '../image-check.js';
 import { type ImageStore, uploadRef } from '../images.js';
+import { mapInChunks } from '../map-in-chunks.js';
 import type { AuthEnv } from '../middleware/auth.js';
 import { limitBody, parseJsonBody } from '../middleware/body.js';
 import { withPresignedUrls } from '../presign.js';
@@ -101,35 +102,26 @@ async function checkLineImages(
   images: ImageStore,
   limits: ImageLimits & { maxImageBytes: number },
 ): Promise<ArtifactRef[]> {
-  const refs: ArtifactRef[] = new Array(lines.length);
-  for (let start = 0; start < lines.length; start += IMAGE_CHECK_CONCURRENCY) {
-    const chunk = lines.slice(start, start + IMAGE_CHECK_CONCURRENCY);
-    const settled = await Promise.allSettled(
-      chunk.map(async (line, k) => {
-        const field = `images[${start + k}].image.sha256`;
-        const sha = line.image.sha256;
-        const head = await images.head(sha);
-        if (!head)
-          throw new ApiError(
-            'unknown_artifact',
-            `no uploaded image with sha256 ${sha}; upload it first (POST /v1/uploads, then PUT)`,
-            field,
-          );
-        if (head.bytes > limits.maxImageBytes)
-          throw new ApiError(
-            'payload_too_large',
-            `the uploaded image is ${head.bytes} bytes; the limit is ${limits.maxImageBytes}`,
-            field,
-          );
-        const ref = uploadRef(images.bucket, sha, head.bytes, head.contentType);
-        const checked = await checkImage(await images.get(ref), head.contentType, limits, field);
-        refs[start + k] = { ...ref, contentType: checked.contentType };
-      }),
-    );
-    const failed = settled.find((s) => s.status === 'rejected');
-    if (failed) throw (failed as PromiseRejectedResult).reason;
-  }
-  return refs;
+  return mapInChunks(lines, IMAGE_CHECK_CONCURRENCY, async (line, i) => {
+    const field = `images[${i}].image.sha256`;
+    const sha = line.image.sha256;
+    const head = await images.head(sha);
+    if (!head)
+      throw new ApiError(
+        'unknown_artifact',
+        `no uploaded image with sha256 ${sha}; upload it first (POST /v1/uploads, then PUT)`,
+        field,
+      );
+    if (head.bytes > limits.maxImageBytes)
+      throw new ApiError(
+        'payload_too_large',
+        `the uploaded image is ${head.bytes} bytes; the limit is ${limits.maxImageBytes}`,
+        field,
+      );
+    const ref = uploadRef(images.bucket, sha, head.bytes, head.contentType);
+    const checked = await checkImage(await images.get(ref), head.contentType, limits, field);
+    return { ...ref, contentType: checked.contentType };
+  });
 }
 
 function toBatchInput(

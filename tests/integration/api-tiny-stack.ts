@@ -34,6 +34,8 @@ export interface TinyStack {
   /** The artifact store the workers write to (same bucket as the API's uploads). */
   readonly store: ArtifactStore;
   readonly workflowBundle: Awaited<ReturnType<typeof bundleWorkflowCode>>;
+  /** The GPU worker's engine, for tests that compare with a direct engine call. */
+  readonly engine: GpuEngine;
   close(): Promise<void>;
 }
 
@@ -94,7 +96,7 @@ export async function startTinyStack(options: TinyStackOptions): Promise<TinySta
       shutdownGraceTime: '2s',
     });
     running.push(light.run(), gpu.run());
-    return { lightQueue, gpuQueue, hostQueue: gpu.hostQueue, store, workflowBundle, close };
+    return { lightQueue, gpuQueue, hostQueue: gpu.hostQueue, store, workflowBundle, engine, close };
   } catch (err) {
     await close();
     throw err;

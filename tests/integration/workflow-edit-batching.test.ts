@@ -8,23 +8,20 @@ import { fileURLToPath } from 'node:url';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure, defaultPayloadConverter } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
-import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createLightWorker, WORKFLOWS_PATH } from '../../activities/worker.js';
-import { type ArtifactStore, createArtifactStore, createS3Client } from '../../core/artifacts/index.js';
 import type { EditMethod } from '../../core/schemas/edit-plan.js';
 import { ConceptGraphSchema, InterventionSetSchema } from '../../core/schemas/paper.js';
 import { type RunManifest, RunManifestSchema } from '../../core/schemas/run-manifest.js';
 import {
+  type CounterfactualInput,
   CounterfactualInputSchema,
   type EditInput,
   type RunProgress,
 } from '../../core/schemas/workflow-io.js';
-import { type GpuEngine, startEngine } from '../../gpu-worker/activities/engine.js';
 import { engineSettings } from '../../gpu-worker/engine/settings.js';
-import { createGpuWorkers, type GpuWorkers } from '../../gpu-worker/worker.js';
 import type { counterfactualWorkflow } from '../../workflows/counterfactual.js';
-import { ensureTinyFixtures } from '../support/fixtures.js';
+import { startTinyStack, type TinyStack, uniqueName } from './api-tiny-stack.js';
 
 const services = inject('cgmServices');
 const EXAMPLE = fileURLToPath(new URL('../../examples/rainy-street/', import.meta.url));
@@ -32,8 +29,6 @@ const HISTORIES = fileURLToPath(new URL('../fixtures/histories/', import.meta.ur
 // protobufjs 7's own JSON form, as in workflow-counterfactual.test.ts (which replays every fixture).
 const History = temporal.api.history.v1.History;
 const JSON_OPTIONS = { longs: String, enums: String, bytes: String, defaults: false } as const;
-const unique = (name: string) =>
-  `${name}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
 
 // Few steps keep the tiny model quick; warmup 2 of them, so batching has warmup steps to share.
 const ENGINE = { inversion: { numSteps: 12 }, baselines: { numSteps: 12 } };
@@ -44,65 +39,38 @@ const interventions = InterventionSetSchema.parse(
 ).interventions;
 const caption = readFileSync(`${EXAMPLE}caption.txt`, 'utf8').trim();
 
+let stack: TinyStack;
 let connection: Connection;
-let native: NativeConnection;
 let client: Client;
-let store: ArtifactStore;
-let engine: GpuEngine;
-let workflowBundle: Awaited<ReturnType<typeof bundleWorkflowCode>>;
-let lightWorker: Worker;
-let gpu: GpuWorkers;
-const running: Promise<void>[] = [];
-const lightQueue = unique('eb-light');
-const gpuQueue = unique('eb-gpu');
 
 beforeAll(async () => {
-  try {
-    Runtime.install({ logger: new DefaultLogger('WARN') });
-  } catch {
-    // installed by another file in this process
-  }
+  stack = await startTinyStack({ temporal: services.temporal, s3: services.s3, name: 'eb' });
   connection = await Connection.connect({ address: services.temporal.address });
-  native = await NativeConnection.connect({ address: services.temporal.address });
   client = new Client({ connection, namespace: services.temporal.namespace });
-  store = createArtifactStore({
-    client: createS3Client(services.s3),
-    bucket: services.s3.bucket,
-    prefix: 'eb-test',
-  });
-  const [fixtures, bundle] = await Promise.all([
-    ensureTinyFixtures(),
-    bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: new DefaultLogger('WARN') }),
-  ]);
-  workflowBundle = bundle;
-  engine = await startEngine({ modelDir: fixtures.bundleDir, lpipsDir: fixtures.lpipsDir, device: 'cpu' });
-  lightWorker = await createLightWorker({
-    connection: native,
-    namespace: services.temporal.namespace,
-    taskQueue: lightQueue,
-    store,
-    vlm: { settings: { baseURL: 'http://127.0.0.1:9/v1', model: 'unused-in-the-user-graph-path' } },
-    workflowBundle,
-  });
-  gpu = await createGpuWorkers({
-    connection: native,
-    namespace: services.temporal.namespace,
-    entryQueue: gpuQueue,
-    engine,
-    store,
-    shutdownGraceTime: '2s',
-  });
-  running.push(lightWorker.run(), gpu.run());
 });
 
 afterAll(async () => {
-  lightWorker?.shutdown();
-  gpu?.shutdown();
-  await Promise.allSettled(running);
-  await engine?.close();
-  await native?.close();
+  await stack?.close();
   await connection?.close();
 });
+
+/** The bundled example with a freshly stored image, CSG + DDIM on the test's GPU queue. */
+async function exampleInput(): Promise<CounterfactualInput> {
+  const image = (
+    await stack.store.put(readFileSync(`${EXAMPLE}image.png`), { contentType: 'image/png', prefix: 'inputs' })
+  ).ref;
+  return CounterfactualInputSchema.parse({
+    image,
+    caption,
+    graph,
+    interventions,
+    methods: METHODS,
+    engine: ENGINE,
+    planning: { warmup: 2 },
+    evaluate: { judge: false },
+    hosts: { gpuTaskQueue: stack.gpuQueue },
+  });
+}
 
 interface Run {
   manifest: RunManifest;
@@ -113,26 +81,10 @@ interface Run {
 }
 
 async function run(maxPlans: number): Promise<Run> {
-  const image = (
-    await store.put(readFileSync(`${EXAMPLE}image.png`), { contentType: 'image/png', prefix: 'inputs' })
-  ).ref;
   const handle = await client.workflow.start<typeof counterfactualWorkflow>('counterfactualWorkflow', {
-    taskQueue: lightQueue,
-    workflowId: unique(`cf-batch-${maxPlans}`),
-    args: [
-      CounterfactualInputSchema.parse({
-        image,
-        caption,
-        graph,
-        interventions,
-        methods: METHODS,
-        engine: ENGINE,
-        planning: { warmup: 2 },
-        evaluate: { judge: false },
-        hosts: { gpuTaskQueue: gpuQueue },
-        editBatch: { maxPlans },
-      }),
-    ],
+    taskQueue: stack.lightQueue,
+    workflowId: uniqueName(`cf-batch-${maxPlans}`),
+    args: [{ ...(await exampleInput()), editBatch: { maxPlans } }],
     workflowExecutionTimeout: '5m',
   });
   const result = await handle.result();
@@ -142,7 +94,7 @@ async function run(maxPlans: number): Promise<Run> {
     .filter((a) => a?.activityType?.name === 'edit')
     .map((a) => defaultPayloadConverter.fromPayload<EditInput>(a!.input!.payloads![0]).plans);
   return {
-    manifest: await store.getJson(RunManifestSchema, result.manifest),
+    manifest: await stack.store.getJson(RunManifestSchema, result.manifest),
     editCalls,
     history,
     workflowId: handle.workflowId,
@@ -195,9 +147,9 @@ describe('counterfactualWorkflow batches the edits of one method into one GPU ca
     for (const o of single.manifest.outputs) expect(o.nfeCall?.sharedWith).toBe(1);
 
     // The activity's count is the engine's: the same CSG plans edited directly on the same inversion.
-    const state = await store.get(batched.manifest.inversions.find((i) => i.method === 'csg')!.ref);
-    const key = await engine.importInversion(state);
-    const direct = await engine.edit(
+    const state = await stack.store.get(batched.manifest.inversions.find((i) => i.method === 'csg')!.ref);
+    const key = await stack.engine.importInversion(state);
+    const direct = await stack.engine.edit(
       { key, plans: batched.editCalls[0], settings: engineSettings(ENGINE) },
       {},
     );
@@ -217,7 +169,11 @@ describe('counterfactualWorkflow batches the edits of one method into one GPU ca
     );
 
     // The batched history replays, and is kept as a fixture for the replay test.
-    await Worker.runReplayHistory({ workflowBundle }, batched.history, batched.workflowId);
+    await Worker.runReplayHistory(
+      { workflowBundle: stack.workflowBundle },
+      batched.history,
+      batched.workflowId,
+    );
     const file = `${HISTORIES}counterfactual-batched-edits.json`;
     if (!existsSync(file) || process.env.CGM_RECORD_HISTORIES === '1') {
       mkdirSync(HISTORIES, { recursive: true });
@@ -229,22 +185,10 @@ describe('counterfactualWorkflow batches the edits of one method into one GPU ca
   });
 
   it('fails a run whose maxPlans bypassed the schema before any GPU work, naming the field and value', async () => {
-    const image = (
-      await store.put(readFileSync(`${EXAMPLE}image.png`), { contentType: 'image/png', prefix: 'inputs' })
-    ).ref;
-    const valid = CounterfactualInputSchema.parse({
-      image,
-      caption,
-      graph,
-      interventions,
-      methods: METHODS,
-      engine: ENGINE,
-      evaluate: { judge: false },
-      hosts: { gpuTaskQueue: gpuQueue },
-    });
+    const valid = await exampleInput();
     const handle = await client.workflow.start<typeof counterfactualWorkflow>('counterfactualWorkflow', {
-      taskQueue: lightQueue,
-      workflowId: unique('cf-batch-bad'),
+      taskQueue: stack.lightQueue,
+      workflowId: uniqueName('cf-batch-bad'),
       args: [{ ...valid, editBatch: { maxPlans: 0 } }],
       workflowExecutionTimeout: '2m',
     });
@@ -267,7 +211,7 @@ describe('counterfactualWorkflow batches the edits of one method into one GPU ca
     );
     expect(gpuCalls).toHaveLength(0);
     const progress = await handle.query<RunProgress>('progress');
-    const manifest = await store.getJson(RunManifestSchema, progress.manifest!);
+    const manifest = await stack.store.getJson(RunManifestSchema, progress.manifest!);
     expect(manifest.status).toBe('failed');
     expect(manifest.outputs).toEqual([]);
     expect(manifest.stages.plan).toMatchObject({
