@@ -90,6 +90,35 @@ function runExport(outDir: string, flags: readonly string[]): Promise<void> {
   });
 }
 
+/**
+ * Runs `python -m <module> ...args` of the export tool in its venv (its diagnostics: fp16_check,
+ * fusion_check); killed after timeoutMs. Resolves with the exit code and stderr, never rejects on a
+ * non-zero exit: the tests judge it.
+ */
+export function runExportModule(
+  module: string,
+  args: readonly string[],
+  timeoutMs: number,
+): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(PYTHON, ['-m', module, ...args], {
+    cwd: EXPORT_DIR,
+    env: { ...process.env, PYTHONPATH: EXPORT_DIR, PYTHONDONTWRITEBYTECODE: '1' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  return new Promise((done, fail) => {
+    child.on('error', fail);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      done({ code, stderr });
+    });
+  });
+}
+
 /** Removes fixtures of other tool versions (stale after a source change) unless they are being generated. */
 async function pruneOtherVersions(cache: string, keep: string): Promise<void> {
   const names = await readdir(cache);

@@ -2,10 +2,9 @@
 // fp32 for the VAE, its graph I/O is the fp32 bundle's exactly, and the Python-side check
 // (cgm_export.fp16_check, onnxruntime CPU) finds the fp16 outputs within tolerance of the fp32 ones with the
 // attention probabilities computed in fp32. The check is also shown to fail on a bundle that is not fp16.
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -14,10 +13,13 @@ import {
   parseBundleManifest,
 } from '../../gpu-worker/engine/bundle-manifest.js';
 import { readModelBundle } from '../../gpu-worker/engine/model-bundle.js';
-import { ensureTinyFixtures, ensureTinyFp16Bundle, type TinyFixtures } from '../support/fixtures.js';
+import {
+  ensureTinyFixtures,
+  ensureTinyFp16Bundle,
+  runExportModule,
+  type TinyFixtures,
+} from '../support/fixtures.js';
 
-const ROOT = resolve(import.meta.dirname, '../..');
-const EXPORT_DIR = join(ROOT, 'gpu-worker/export');
 const CHECK_TIMEOUT_MS = 120_000;
 
 let fx: TinyFixtures;
@@ -36,27 +38,15 @@ interface CheckReport {
 }
 
 /** Runs cgm_export.fp16_check; resolves with its exit code, report (when written) and stderr. */
-function runCheck(fp32Dir: string, fp16BundleDir: string, out: string) {
-  const args = ['-m', 'cgm_export.fp16_check', '--fp32', fp32Dir, '--fp16', fp16BundleDir];
-  args.push('--inputs', fx.verifyDir, '--out', out, '--repeats', '5');
-  const child = spawn(join(ROOT, '.venv/bin/python'), args, {
-    cwd: EXPORT_DIR,
-    env: { ...process.env, PYTHONPATH: EXPORT_DIR, PYTHONDONTWRITEBYTECODE: '1' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr.on('data', (d) => {
-    stderr += d;
-  });
-  const timer = setTimeout(() => child.kill('SIGKILL'), CHECK_TIMEOUT_MS);
-  return new Promise<{ code: number | null; stderr: string; report: CheckReport }>((done, fail) => {
-    child.on('error', fail);
-    child.on('exit', async (code) => {
-      clearTimeout(timer);
-      const report = await readFile(out, 'utf8').then(JSON.parse, () => undefined);
-      done({ code, stderr, report });
-    });
-  });
+async function runCheck(fp32Dir: string, fp16BundleDir: string, out: string) {
+  const args = ['--fp32', fp32Dir, '--fp16', fp16BundleDir, '--inputs', fx.verifyDir, '--out', out];
+  const { code, stderr } = await runExportModule(
+    'cgm_export.fp16_check',
+    [...args, '--repeats', '5'],
+    CHECK_TIMEOUT_MS,
+  );
+  const report: CheckReport = await readFile(out, 'utf8').then(JSON.parse, () => undefined);
+  return { code, stderr, report };
 }
 
 beforeAll(async () => {

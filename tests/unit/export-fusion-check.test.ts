@@ -2,15 +2,12 @@
 // both graph outputs, noise_pred and the cross-attention probabilities xattn_mean the CSG masks read,
 // within 1e-4 of the plain graph; the report names what fused and whether the attention fusion applied.
 // Timings are reported by the tool, never asserted here.
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureTinyFixtures } from '../support/fixtures.js';
+import { ensureTinyFixtures, runExportModule } from '../support/fixtures.js';
 
-const ROOT = resolve(import.meta.dirname, '../..');
-const EXPORT_DIR = join(ROOT, 'gpu-worker/export');
 const CHECK_TIMEOUT_MS = 240_000;
 
 interface FusionReport {
@@ -23,25 +20,7 @@ interface FusionReport {
   seconds_per_call: { plain: number; fused: number; ratio: number };
 }
 
-function runCheck(args: string[]) {
-  const child = spawn(join(ROOT, '.venv/bin/python'), ['-m', 'cgm_export.fusion_check', ...args], {
-    cwd: EXPORT_DIR,
-    env: { ...process.env, PYTHONPATH: EXPORT_DIR, PYTHONDONTWRITEBYTECODE: '1' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr.on('data', (d) => {
-    stderr += d;
-  });
-  const timer = setTimeout(() => child.kill('SIGKILL'), CHECK_TIMEOUT_MS);
-  return new Promise<{ code: number | null; stderr: string }>((done, fail) => {
-    child.on('error', fail);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      done({ code, stderr });
-    });
-  });
-}
+const runCheck = (args: string[]) => runExportModule('cgm_export.fusion_check', args, CHECK_TIMEOUT_MS);
 
 let tmp: string;
 let unet: string;
