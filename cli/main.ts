@@ -62,6 +62,11 @@ const commands: Record<string, Command> = {
     summary: 'dev [--no-api] [--vlm-url URL]: services + both workers + API in one command, until Ctrl-C',
     load: () => import('./commands/dev.js'),
   },
+  world: {
+    summary:
+      'world render|dataset|train|check|graph|solve|read: the causal street world (SCM, renderer, trained model, oracle)',
+    load: () => import('./commands/world.js'),
+  },
 };
 
 function usage(): string {

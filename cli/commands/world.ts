@@ -1,0 +1,340 @@
+// `cgm world render|dataset|train|check|graph|solve|read|vlm`: the causal street world (world/scm.json).
+// vlm serves the world VLM (core/world/vlm-server.ts), an OpenAI-compatible server for the workflow's prompts.
+// graph, solve and read (the oracle, onnxruntime-node) run here (core/world/scm.ts); render, dataset, train and check run the Python package
+// world/cgm_world in the repo's .venv (bash scripts/setup.sh installs it), output streamed through.
+// Exit codes: 0 done; 2 bad arguments or inputs (one line on stderr naming the field and value) or a
+// missing venv; otherwise the Python tool's.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { constants } from 'node:os';
+import { delimiter, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { WorldInputError } from '../../core/world/errors.js';
+import { WorldOracle } from '../../core/world/oracle.js';
+import {
+  changedAttributes,
+  checkDo,
+  constantNoise,
+  counterfactual,
+  loadWorldScm,
+  parseDoList,
+  solve,
+  type WorldDo,
+  type WorldScm,
+  worldConceptGraph,
+} from '../../core/world/scm.js';
+import { DEFAULT_WORLD_VLM_PORT, startWorldVlmServer } from '../../core/world/vlm-server.js';
+import { CliError } from '../cli-error.js';
+import { readBytes, readJsonFile } from '../input-files.js';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const WORLD_DIR = join(ROOT, 'world');
+
+const USAGE = `usage: cgm world <render|dataset|train|check|graph|solve|read|vlm> [options]
+
+  render   --seed S [--do K=V …] [--out PNG]   draw one scene (and its counterfactual with --do)
+  dataset  --n N --seed S --out DIR            N scenes, each with 3 interventions and their true counterfactuals
+  train    [--out DIR]                         train the world model + oracle (resumable; reproduces world/model)
+  check    [--out DIR] [--quick]               the trained model's quality figures (oracle, fidelity, inversion, masks)
+  read     IMAGE… [--json]                     the oracle's reading of each attribute (world/model/oracle.onnx)
+  graph    [--attributes FILE.json]            the scene as a concept graph (paper Fig. 2 JSON)
+  solve    --noise FILE.json [--do K=V …]      the SCM's attributes (and counterfactual) for given noise
+  vlm      [--port P] [--model DIR] [--dataset DIR]   an OpenAI-compatible VLM for world images (loopback)
+
+render, dataset, train and check run \`python -m cgm_world\` in .venv; graph, solve, read and vlm run here; 'cgm world <sub> --help' for each.`;
+
+const PYTHON_NOTE = `Runs .venv/bin/python -m cgm_world in world/; other options are passed through to it.`;
+
+const SUB_USAGE: Record<string, string> = {
+  render: `usage: cgm world render --seed S [--do K=V …] [--out PNG]
+
+  --seed S     scene seed: draws the exogenous noise, hence every attribute
+  --do K=V     intervention, e.g. --do season=winter (repeatable); the counterfactual keeps the noise
+  --out PNG    output image
+${PYTHON_NOTE}`,
+  dataset: `usage: cgm world dataset --n N --seed S --out DIR
+
+  --n N        number of scenes
+  --seed S     data set seed: scene i's noise is drawn from (S, i)
+  --out DIR    output folder: world-dataset.json, images/, scenes/ (caption, attributes, noise U,
+               regions, interventions), counterfactuals/ (the true counterfactual of each intervention)
+${PYTHON_NOTE}`,
+  train: `usage: cgm world train [--out DIR]
+
+  --out DIR    where the trained model goes (default world/model); resumable: rerun to continue,
+               and from scratch it reproduces world/model
+${PYTHON_NOTE}`,
+  check: `usage: cgm world check [--model DIR] [--out DIR] [--quick]
+
+  --model DIR  trained model folder (default world/model)
+  --out DIR    where results.json and report.md go (default bench/results/world-check); the contact
+               sheet goes to docs/world/contact-sheet.png
+  --quick      a small sample only
+${PYTHON_NOTE}`,
+  graph: `usage: cgm world graph [--attributes FILE.json]
+
+  --attributes FILE.json   JSON object attribute id → value, e.g. {"season": "winter", …} (every
+                           attribute, values from world/scm.json); default: the SCM solved with all noise 0.5
+Prints the concept graph (paper Fig. 2 JSON): concepts c1…c9 in scm.json order, one relationship per edge.`,
+  read: `usage: cgm world read IMAGE… [--model DIR] [--json]
+
+  --model DIR  folder with oracle.onnx and oracle.json (default world/model)
+  --json       one JSON object per image: attribute → {value, probability, probabilities}
+Prints, per image, each attribute's value as the oracle reads it and its probability.`,
+  solve: `usage: cgm world solve --noise FILE.json [--do K=V …]
+
+  --noise FILE.json   JSON object attribute id → exogenous noise u in [0, 1), one per attribute
+  --do K=V            intervention, e.g. --do season=winter (repeatable)
+Prints {"attributes": …}; with --do also {"do": …, "counterfactual": …, "changed": [attribute ids]}.`,
+  vlm: `usage: cgm world vlm [--port P] [--model DIR] [--dataset DIR]
+
+  --port P       port on 127.0.0.1 (default ${DEFAULT_WORLD_VLM_PORT}; 0: any free port)
+  --model DIR    folder with oracle.onnx and oracle.json (default world/model)
+  --dataset DIR  a \`cgm world dataset\` folder: its scene images are recognised by sha256 and propagated
+                 with their exact noise U (else U is abduced from what the oracle reads)
+Answers the workflow's VLM prompts (describe, extract, manipulate, do() propagation, judge) for street-world
+images from the oracle's reading and the SCM. Prints its base URL (for CGM_VLM_BASE_URL) on the first line,
+one JSON log line per request on stderr; GET /stats counts requests per kind. Runs until SIGINT/SIGTERM.`,
+};
+
+const PYTHON_SUBS = new Set(['render', 'dataset', 'train', 'check']);
+/** Options whose value is a path: made absolute here, since the Python tool runs in world/. */
+const PATH_OPTIONS = new Set(['out', 'work', 'model']);
+
+export async function run(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub === '--help' || sub === '-h' || sub === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (!sub) throw new CliError(USAGE, 2);
+  if (!Object.hasOwn(SUB_USAGE, sub)) throw new CliError(`unknown world command '${sub}'\n${USAGE}`, 2);
+  try {
+    if (PYTHON_SUBS.has(sub)) return await runPython(sub, rest);
+    if (sub === 'read') return await runRead(rest);
+    if (sub === 'vlm') return await runVlm(rest);
+    return sub === 'graph' ? await runGraph(rest) : await runSolve(rest);
+  } catch (err) {
+    if (err instanceof WorldInputError) throw new CliError(err.message, 2);
+    throw err;
+  }
+}
+
+/** parseArgs for graph and solve; a bad option names itself and shows the sub-command's usage. */
+function parseOrThrow<T>(sub: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    throw new CliError(`${(err as Error).message}\n${SUB_USAGE[sub]}`, 2);
+  }
+}
+
+const loadScm = (): WorldScm => loadWorldScm();
+
+async function runGraph(argv: string[]): Promise<number> {
+  const { values } = parseOrThrow('graph', () =>
+    parseArgs({
+      args: argv,
+      options: { attributes: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    }),
+  );
+  if (values.help) {
+    process.stdout.write(`${SUB_USAGE.graph}\n`);
+    return 0;
+  }
+  const scm = loadScm();
+  let attributes: Record<string, string>;
+  if (values.attributes) {
+    const file = values.attributes;
+    attributes = await readJsonFile(file, z.record(z.string(), z.string()), 'world attributes file');
+    try {
+      worldConceptGraph(scm, attributes);
+    } catch (err) {
+      if (err instanceof WorldInputError) throw new CliError(`${file}: ${err.message}`, 2);
+      throw err;
+    }
+  } else {
+    attributes = solve(scm, constantNoise(scm, 0.5));
+  }
+  process.stdout.write(`${JSON.stringify(worldConceptGraph(scm, attributes), null, 2)}\n`);
+  return 0;
+}
+
+async function runRead(argv: string[]): Promise<number> {
+  const { values, positionals } = parseOrThrow('read', () =>
+    parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        model: { type: 'string' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }),
+  );
+  if (values.help) {
+    process.stdout.write(`${SUB_USAGE.read}\n`);
+    return 0;
+  }
+  if (positionals.length === 0) throw new CliError(`expected at least one IMAGE\n${SUB_USAGE.read}`, 2);
+  const images = await Promise.all(positionals.map((p) => readBytes(p, 'image')));
+  const oracle = await WorldOracle.open(loadScm(), values.model ? resolve(values.model) : undefined);
+  try {
+    const readings = await oracle.read(images);
+    for (const [i, reading] of readings.entries()) {
+      if (values.json) process.stdout.write(`${JSON.stringify({ image: positionals[i], reading })}\n`);
+      else {
+        const cells = Object.entries(reading).map(
+          ([id, r]) => `${id}=${r.value} (${r.probability.toFixed(2)})`,
+        );
+        process.stdout.write(`${positionals[i]}: ${cells.join(', ')}\n`);
+      }
+    }
+  } finally {
+    await oracle.release();
+  }
+  return 0;
+}
+
+async function runVlm(argv: string[]): Promise<number> {
+  const { values } = parseOrThrow('vlm', () =>
+    parseArgs({
+      args: argv,
+      options: {
+        port: { type: 'string' },
+        model: { type: 'string' },
+        dataset: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }),
+  );
+  if (values.help) {
+    process.stdout.write(`${SUB_USAGE.vlm}\n`);
+    return 0;
+  }
+  const port = values.port === undefined ? DEFAULT_WORLD_VLM_PORT : Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new CliError(`--port: '${values.port}' is not a port number (0–65535)\n${SUB_USAGE.vlm}`, 2);
+  const server = await startWorldVlmServer({
+    port,
+    modelDir: values.model ? resolve(values.model) : undefined,
+    dataset: values.dataset ? resolve(values.dataset) : undefined,
+    log: (line) => process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), ...line })}\n`),
+  }).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'EADDRINUSE')
+      throw new CliError(`--port: 127.0.0.1:${port} is in use; pick another port`, 2);
+    throw err;
+  });
+  process.stdout.write(`${server.baseURL}\n`);
+  const signal = await new Promise<string>((done) => {
+    const on = (sig: string) => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+      done(sig);
+    };
+    process.once('SIGINT', on);
+    process.once('SIGTERM', on);
+  });
+  await server.close();
+  process.stderr.write(`world VLM stopped (${signal}); ${JSON.stringify(server.stats())}\n`);
+  return 0;
+}
+
+async function runSolve(argv: string[]): Promise<number> {
+  const { values } = parseOrThrow('solve', () =>
+    parseArgs({
+      args: argv,
+      options: {
+        noise: { type: 'string' },
+        do: { type: 'string', multiple: true },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }),
+  );
+  if (values.help) {
+    process.stdout.write(`${SUB_USAGE.solve}\n`);
+    return 0;
+  }
+  if (!values.noise) throw new CliError(`--noise is required\n${SUB_USAGE.solve}`, 2);
+  const scm = loadScm();
+  const doMap = checkedDo(scm, values.do ?? []);
+  const file = values.noise;
+  const noise = await readJsonFile(file, z.record(z.string(), z.number()), 'world noise file');
+  let attributes: Record<string, string>;
+  try {
+    attributes = solve(scm, noise);
+  } catch (err) {
+    if (err instanceof WorldInputError) throw new CliError(`${file}: ${err.message}`, 2);
+    throw err;
+  }
+  const out: Record<string, unknown> = { attributes };
+  if (Object.keys(doMap).length > 0) {
+    const cf = counterfactual(scm, noise, doMap);
+    Object.assign(out, { do: doMap, counterfactual: cf, changed: changedAttributes(scm, attributes, cf) });
+  }
+  process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+  return 0;
+}
+
+/** `--do K=V` texts → a map checked against the SCM (WorldInputError → exit 2). */
+function checkedDo(scm: WorldScm, texts: readonly string[]): WorldDo {
+  const doMap = parseDoList(texts);
+  checkDo(scm, doMap);
+  return doMap;
+}
+
+/**
+ * render, dataset, train, check: `python -m cgm_world <sub> <args…>` in world/, stdio inherited, its exit
+ * code passed through. Arguments go through unchanged except path options (made absolute) and `--do`,
+ * which is checked against the SCM first.
+ */
+async function runPython(sub: string, argv: string[]): Promise<number> {
+  const { tokens } = parseArgs({
+    args: argv,
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+    options: {
+      do: { type: 'string', multiple: true },
+      out: { type: 'string' },
+      work: { type: 'string' },
+      model: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const args = [...argv];
+  const doTexts: string[] = [];
+  for (const token of tokens) {
+    if (token.kind === 'option-terminator') break;
+    if (token.kind !== 'option') continue;
+    if (token.name === 'help') {
+      process.stdout.write(`${SUB_USAGE[sub]}\n`);
+      return 0;
+    }
+    if (token.name === 'do' || PATH_OPTIONS.has(token.name)) {
+      if (token.value === undefined)
+        throw new CliError(`${token.rawName} needs a value\n${SUB_USAGE[sub]}`, 2);
+      if (token.name === 'do') doTexts.push(token.value);
+      else {
+        const abs = resolve(token.value);
+        if (token.inlineValue) args[token.index] = `${token.rawName}=${abs}`;
+        else args[token.index + 1] = abs;
+      }
+    }
+  }
+  if (doTexts.length > 0) checkedDo(loadScm(), doTexts);
+
+  const python = join(ROOT, '.venv/bin/python');
+  if (!existsSync(python)) throw new CliError(`${python} not found: run \`bash scripts/setup.sh\` first`, 2);
+  const pythonPath = [WORLD_DIR, process.env.PYTHONPATH].filter(Boolean).join(delimiter);
+  const child = spawn(python, ['-m', 'cgm_world', sub, ...args], {
+    cwd: WORLD_DIR,
+    env: { ...process.env, PYTHONPATH: pythonPath },
+    stdio: 'inherit',
+  });
+  return await new Promise<number>((done, fail) => {
+    child.on('error', fail);
+    child.on('exit', (code, signal) => done(code ?? (signal ? 128 + (constants.signals[signal] ?? 0) : 1)));
+  });
+}
