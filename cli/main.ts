@@ -55,7 +55,8 @@ const commands: Record<string, Command> = {
     load: () => import('./commands/api.js'),
   },
   demo: {
-    summary: 'demo: run the bundled example end to end on the tiny models',
+    summary:
+      'demo [--tiny]: one world scene through the whole stack on the trained world model (--tiny: random models)',
     load: () => import('./commands/demo.js'),
   },
   dev: {

@@ -33,7 +33,7 @@ const WORLD_DIR = join(ROOT, 'world');
 
 const USAGE = `usage: cgm world <render|dataset|train|check|graph|solve|read|vlm> [options]
 
-  render   --seed S [--do K=V …] [--out PNG]   draw one scene (and its counterfactual with --do)
+  render   --seed S|--scene F [--do K=V …]     draw one scene (and its true counterfactual with --do)
   dataset  --n N --seed S --out DIR            N scenes, each with 3 interventions and their true counterfactuals
   train    [--out DIR]                         train the world model + oracle (resumable; reproduces world/model)
   check    [--out DIR] [--quick]               the trained model's quality figures (oracle, fidelity, inversion, masks)
@@ -47,11 +47,13 @@ render, dataset, train and check run \`python -m cgm_world\` in .venv; graph, so
 const PYTHON_NOTE = `Runs .venv/bin/python -m cgm_world in world/; other options are passed through to it.`;
 
 const SUB_USAGE: Record<string, string> = {
-  render: `usage: cgm world render --seed S [--do K=V …] [--out PNG]
+  render: `usage: cgm world render (--seed S | --scene FILE) [--do K=V …] [--out PNG]
 
-  --seed S     scene seed: draws the exogenous noise, hence every attribute
-  --do K=V     intervention, e.g. --do season=winter (repeatable); the counterfactual keeps the noise
-  --out PNG    output image
+  --seed S      scene seed: draws the exogenous noise, hence every attribute
+  --scene FILE  a scene JSON of \`cgm world dataset\` (scenes/<id>.json): its own noise
+  --do K=V      intervention, e.g. --do season=winter (repeatable); the counterfactual keeps the noise
+                and is written beside the scene as <out>-counterfactual.png
+  --out PNG     output image (default scene.png); prints attributes and caption as JSON
 ${PYTHON_NOTE}`,
   dataset: `usage: cgm world dataset --n N --seed S --out DIR
 
@@ -100,7 +102,7 @@ one JSON log line per request on stderr; GET /stats counts requests per kind. Ru
 
 const PYTHON_SUBS = new Set(['render', 'dataset', 'train', 'check']);
 /** Options whose value is a path: made absolute here, since the Python tool runs in world/. */
-const PATH_OPTIONS = new Set(['out', 'work', 'model']);
+const PATH_OPTIONS = new Set(['out', 'work', 'model', 'scene']);
 
 export async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
@@ -300,6 +302,7 @@ async function runPython(sub: string, argv: string[]): Promise<number> {
       out: { type: 'string' },
       work: { type: 'string' },
       model: { type: 'string' },
+      scene: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });

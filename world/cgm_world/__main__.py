@@ -22,6 +22,24 @@ def _do(items: list[str]) -> dict[str, str]:
     return out
 
 
+def _scene_file(scm, path: Path):
+    """U and attributes of a data set scene file; the attributes must be what the SCM gives for its noise."""
+    from .scm import WorldInputError
+
+    try:
+        data = json.loads(path.read_text())
+        u = data["u"]
+        noise, layout = u["noise"], u["layout"]
+    except FileNotFoundError:
+        raise WorldInputError(f"{path}: no such scene file") from None
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise WorldInputError(f"{path}: not a scene of `cgm world dataset` (u.noise / u.layout: {e})") from None
+    attrs = scm.solve(noise)
+    if data.get("attributes") not in (None, attrs):
+        raise WorldInputError(f"{path}: attributes are not what the SCM gives for u.noise")
+    return {"noise": noise, "layout": layout}, attrs
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="cgm world")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -30,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--work", type=Path, default=ROOT / ".cache" / "world" / "train")
     t.add_argument("--stop-after", choices=["vae", "oracle"])
     r = sub.add_parser("render", help="render one scene (and its counterfactual under --do)")
-    r.add_argument("--seed", type=int, required=True)
+    r.add_argument("--seed", type=int, help="scene seed (or --scene)")
+    r.add_argument("--scene", type=Path, help="a scene JSON of `cgm world dataset`: its own noise U")
     r.add_argument("--do", action="append", default=[], metavar="ATTRIBUTE=VALUE")
     r.add_argument("--out", type=Path, default=Path("scene.png"))
     d = sub.add_parser("dataset", help="a seeded data set with true counterfactuals")
@@ -56,7 +75,12 @@ def main(argv: list[str] | None = None) -> int:
             from .data import scene
             from .render import render
 
-            u, attrs = scene(scm, a.seed)
+            if (a.seed is None) == (a.scene is None):
+                raise WorldInputError("give exactly one of --seed S or --scene FILE")
+            if a.scene is not None:
+                u, attrs = _scene_file(scm, a.scene)
+            else:
+                u, attrs = scene(scm, a.seed)
             render(attrs, u).save(a.out)
             info = {"seed": a.seed, "attributes": attrs, "caption": caption(scm, attrs), "image": str(a.out)}
             if a.do:

@@ -35,6 +35,13 @@ def _log(msg: str) -> None:
     print(f"[world-train] {msg}", flush=True)
 
 
+def _save(obj, path: Path) -> None:
+    """torch.save through a temporary file and a rename, so a kill mid-write never leaves a torn checkpoint."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    tmp.replace(path)
+
+
 def _gen(seed: int, stage: int, step: int) -> tuple[torch.Generator, np.random.Generator]:
     s = (seed * 1_000_003 + stage * 7_919 + step) % (2**63)
     return torch.Generator().manual_seed(s), np.random.default_rng(s)
@@ -99,7 +106,7 @@ def train_vae(cfg: dict, images: np.ndarray, work: Path, log: LossLog, seed: int
         bar.set_postfix(l1=f"{float(l1):.4f}")
         if (k + 1) % 250 == 0 or k + 1 == cfg["steps"]:
             m = minutes + (time.time() - t0) / 60
-            torch.save({"model": vae.state_dict(), "opt": opt.state_dict(), "step": k + 1, "minutes": m}, ckpt)
+            _save({"model": vae.state_dict(), "opt": opt.state_dict(), "step": k + 1, "minutes": m}, ckpt)
     return vae.eval(), minutes + (time.time() - t0) / 60
 
 
@@ -155,7 +162,7 @@ def train_oracle(cfg: dict, scm: Scm, images: np.ndarray, labels: np.ndarray, wo
         log.add(stage="oracle", step=k + 1, loss=float(loss))
         bar.set_postfix(loss=f"{float(loss):.4f}")
     minutes = (time.time() - t0) / 60
-    torch.save({"model": model.state_dict(), "minutes": minutes}, ckpt)
+    _save({"model": model.state_dict(), "minutes": minutes}, ckpt)
     return model.eval(), minutes
 
 
@@ -219,7 +226,7 @@ def train_unet(cfg: dict, scm: Scm, latents: np.ndarray, labels: np.ndarray, tex
         bar.set_postfix(loss=f"{float(loss):.4f}")
         if (k + 1) % cfg["checkpoint_every"] == 0 or k + 1 == cfg["steps"]:
             m = minutes + (time.time() - t0) / 60
-            torch.save({"model": unet.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "step": k + 1, "minutes": m}, ckpt)
+            _save({"model": unet.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "step": k + 1, "minutes": m}, ckpt)
     return ema.eval(), minutes + (time.time() - t0) / 60
 
 
