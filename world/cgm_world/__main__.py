@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--model", type=Path, default=ROOT / "world" / "model")
     c.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "world-check")
     c.add_argument("--quick", action="store_true", help="small counts, for a smoke run")
+    c.add_argument("--only", help="comma-separated sections (oracle,fidelity,roundtrip,localisation); merged into --out")
     a = p.parse_args(argv)
 
     from .scm import Scm, WorldInputError
@@ -99,7 +100,13 @@ def main(argv: list[str] | None = None) -> int:
         elif a.cmd == "check":
             from .check import run_check
 
-            run_check(scm, a.model, a.out, quick=a.quick)
+            from .check import SECTIONS
+
+            only = [x.strip() for x in a.only.split(",")] if a.only else None
+            for x in only or []:
+                if x not in SECTIONS:
+                    raise WorldInputError(f"--only: unknown section {x!r}; expected some of {', '.join(SECTIONS)}")
+            run_check(scm, a.model, a.out, quick=a.quick, only=only)
     except WorldInputError as e:
         print(f"cgm world {a.cmd}: {e}", file=sys.stderr)
         return 2

@@ -81,7 +81,12 @@ def _pil_batch(images) -> np.ndarray:
     return np.stack([np.asarray(im.convert("RGB")) for im in images])
 
 
-def run_check(scm: Scm, model_dir: Path, out: Path, quick: bool = False) -> dict:
+SECTIONS = ("oracle", "fidelity", "roundtrip", "localisation")
+
+
+def run_check(scm: Scm, model_dir: Path, out: Path, quick: bool = False, only: list[str] | None = None) -> dict:
+    """Runs the sections (all, or `only`), merging into an existing results.json, which is rewritten after
+    every section so a long run keeps what it measured."""
     from diffusers import StableDiffusionXLPipeline
     from diffusers.utils import logging as dlog
 
@@ -89,15 +94,48 @@ def run_check(scm: Scm, model_dir: Path, out: Path, quick: bool = False) -> dict
     dlog.set_verbosity_error()
     torch.set_num_threads(TRAIN["threads"])
     out.mkdir(parents=True, exist_ok=True)
-    n_oracle, n_fid, n_rt, n_loc = (100, 24, 4, 4) if quick else (1000, 200, 20, 20)
+    n_oracle, n_fid, n_rt, n_loc = (100, 20, 2, 2) if quick else (1000, 200, 20, 20)
     scales = [5.0] if quick else [3.0, 5.0, 7.5]
-    results: dict = {"quick": quick, "model": str(model_dir), "counts": {"oracle": n_oracle, "fidelity": n_fid, "roundtrip": n_rt, "localisation": n_loc}}
-    t_start = time.time()
+    only = list(only or SECTIONS)
+    prev = json.loads((out / "results.json").read_text()) if (out / "results.json").exists() and len(only) < len(SECTIONS) else {}
+    results: dict = {**prev, "quick": quick, "model": str(model_dir), "counts": {"oracle": n_oracle, "fidelity": n_fid, "roundtrip": n_rt, "localisation": n_loc}}
+    results.setdefault("minutes_per_section", {})
+    def done(section: str, t0: float) -> None:
+        results["minutes_per_section"][section] = round((time.time() - t0) / 60, 2)
+        (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+
     oracle = OnnxOracle(model_dir, scm)
     pipe = StableDiffusionXLPipeline.from_pretrained(str(model_dir / "diffusers"), torch_dtype=torch.float32)
     pipe.set_progress_bar_config(disable=True)
 
     # 1. Oracle on held-out renders and their VAE reconstructions; ONNX vs torch.
+    t0 = time.time()
+    if "oracle" in only:
+        _oracle_section(scm, oracle, pipe, results, n_oracle)
+        done("oracle", t0)
+    # 2. Prompt fidelity.
+    t0 = time.time()
+    if "fidelity" in only:
+        _fidelity_section(scm, oracle, pipe, results, n_fid, scales)
+        done("fidelity", t0)
+    # 3. Inversion round trip; 4. localisation (diffusers' LEDITS++, which the engine matches).
+    if "roundtrip" in only or "localisation" in only:
+        from cgm_export.traces import _RecordingLEdits
+
+        led = _RecordingLEdits.from_pretrained(str(model_dir / "diffusers"), torch_dtype=torch.float32)
+        led.set_progress_bar_config(disable=True)
+        for name, fn, n in (("roundtrip", _roundtrip_section, n_rt), ("localisation", _localisation_section, n_loc)):
+            t0 = time.time()
+            if name in only:
+                fn(scm, led, results, n)
+                done(name, t0)
+    results["minutes"] = round(sum(results["minutes_per_section"].values()), 2)
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / "report.md").write_text(report_md(scm, results))
+    return results
+
+
+def _oracle_section(scm: Scm, oracle: "OnnxOracle", pipe, results: dict, n_oracle: int) -> None:
     held = render_set(scm, TRAIN["heldout_first_seed"], n_oracle)
     results["oracle_renders"] = _per_attribute(scm, oracle.read(held["images"]), held["labels"])
     with torch.no_grad():
@@ -115,7 +153,8 @@ def run_check(scm: Scm, model_dir: Path, out: Path, quick: bool = False) -> dict
         results["oracle_onnx_vs_torch_max_abs"] = float(np.abs(ref - oracle.logits(held["images"][:64])).max())
     _log(f"oracle: {results['oracle_renders']}")
 
-    # 2. Prompt fidelity.
+
+def _fidelity_section(scm: Scm, oracle: "OnnxOracle", pipe, results: dict, n_fid: int, scales: list[float]) -> None:
     fid_scenes = [scene(scm, FIDELITY_SEED + i) for i in range(n_fid)]
     fid_caps = [caption(scm, a, i % 3) for i, (_, a) in enumerate(fid_scenes)]
     fid_labels = np.array([[a.values.index(attrs[a.id]) for a in scm.attributes] for _, attrs in fid_scenes])
@@ -135,25 +174,29 @@ def run_check(scm: Scm, model_dir: Path, out: Path, quick: bool = False) -> dict
     contact_sheet(scm, fid_scenes[:8], generations, ROOT / "docs" / "world" / "contact-sheet.png")
     results["fp16_weights"] = fp16_effect(pipe, fid_caps[:20], generations[5.0][:20] if 5.0 in generations else None)
 
-    # 3 + 4. LEDITS++ on held-out renders: round trip with no edit, then one-concept edits for localisation.
-    from cgm_export.traces import _RecordingLEdits
 
-    led = _RecordingLEdits.from_pretrained(str(model_dir / "diffusers"), torch_dtype=torch.float32)
-    led.set_progress_bar_config(disable=True)
-    rt = []
-    for i in range(n_rt):
-        u, attrs = scene(scm, ROUNDTRIP_SEED + i)
-        img = render(attrs, u)
-        led.invert(image=img, source_prompt=caption(scm, attrs, 0), source_guidance_scale=3.5, num_inversion_steps=50, skip=0.15, generator=torch.Generator().manual_seed(i))
-        outimg = np.asarray(led(output_type="pil").images[0])
-        with torch.no_grad():
-            x = torch.from_numpy(_to_batch(np.asarray(img)[None])) * 2 - 1
-            r = led.vae.decode(led.vae.encode(x).latent_dist.mean).sample
-            recon = ((r.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()[0]
-        rt.append({"psnr_vs_render": _psnr(outimg, np.asarray(img)), "psnr_vs_vae_reconstruction": _psnr(outimg, recon), "vae_psnr": _psnr(recon, np.asarray(img))})
-    results["roundtrip"] = {k: float(np.mean([r[k] for r in rt])) for k in rt[0]}
+def _roundtrip_section(scm: Scm, led, results: dict, n_rt: int) -> None:
+    """Two inversions per render: the paper's (source prompt = the caption, guidance 3.5) and an unguided
+    one (empty source prompt). Generation with no edit denoises with the unconditional prediction, so only
+    the unguided inversion's fitted noise reproduces its own trajectory."""
+    results["roundtrip"] = {}
+    for label, guided in (("caption, source guidance 3.5", True), ("empty source prompt", False)):
+        rt = []
+        for i in range(n_rt):
+            u, attrs = scene(scm, ROUNDTRIP_SEED + i)
+            img = render(attrs, u)
+            led.invert(image=img, source_prompt=caption(scm, attrs, 0) if guided else "", source_guidance_scale=3.5, num_inversion_steps=50, skip=0.15, generator=torch.Generator().manual_seed(i))
+            outimg = np.asarray(led(output_type="pil").images[0])
+            with torch.no_grad():
+                x = torch.from_numpy(_to_batch(np.asarray(img)[None])) * 2 - 1
+                r = led.vae.decode(led.vae.encode(x).latent_dist.mean).sample
+                recon = ((r.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()[0]
+            rt.append({"psnr_vs_render": _psnr(outimg, np.asarray(img)), "psnr_vs_vae_reconstruction": _psnr(outimg, recon), "vae_psnr": _psnr(recon, np.asarray(img))})
+        results["roundtrip"][label] = {k: float(np.mean([r[k] for r in rt])) for k in rt[0]}
     _log(f"round trip: {results['roundtrip']}")
 
+
+def _localisation_section(scm: Scm, led, results: dict, n_loc: int) -> None:
     region_attrs = [a for a in scm.attributes if a.region]
     share: dict[str, list[float]] = {a.id: [] for a in region_attrs}
     area: dict[str, list[float]] = {a.id: [] for a in region_attrs}
@@ -177,10 +220,6 @@ def run_check(scm: Scm, model_dir: Path, out: Path, quick: bool = False) -> dict
             area[a.id].append(float(region.mean()))
     results["localisation"] = {a: {"mask_share_in_region": float(np.mean(share[a])) if share[a] else None, "region_share_of_image": float(np.mean(area[a]))} for a in share}
     _log(f"localisation: {results['localisation']}")
-    results["minutes"] = round((time.time() - t_start) / 60, 2)
-    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    (out / "report.md").write_text(report_md(scm, results))
-    return results
 
 
 def fp16_effect(pipe, captions: list[str], fp16_images) -> dict | None:
@@ -213,26 +252,33 @@ def contact_sheet(scm: Scm, scenes: list, generations: dict, path: Path) -> None
 
 def report_md(scm: Scm, r: dict) -> str:
     ids = [a.id for a in scm.attributes]
-    lines = ["# World model check", "", f"`cgm world check{' --quick' if r['quick'] else ''}`, {r['minutes']} minutes. Counts: {r['counts']}.", ""]
-    head = "| | " + " | ".join(ids) + " | mean |"
-    lines += [head, "|" + "---|" * (len(ids) + 2)]
+    lines = ["# World model check", "", f"`cgm world check{' --quick' if r['quick'] else ''}`: {r['minutes']} minutes ({r['minutes_per_section']}). Counts: {r['counts']}.", ""]
 
     def row(name, per):
         return f"| {name} | " + " | ".join(f"{per[i]:.3f}" for i in ids) + f" | {np.mean(list(per.values())):.3f} |"
 
-    lines.append(row("oracle, held-out renders", r["oracle_renders"]))
-    lines.append(row("oracle, VAE reconstructions", r["oracle_vae_reconstructions"]))
-    for g, f in r["fidelity"].items():
+    lines += ["| | " + " | ".join(ids) + " | mean |", "|" + "---|" * (len(ids) + 2)]
+    if "oracle_renders" in r:
+        lines.append(row("oracle, held-out renders", r["oracle_renders"]))
+        lines.append(row("oracle, VAE reconstructions", r["oracle_vae_reconstructions"]))
+    for g, f in r.get("fidelity", {}).items():
         lines.append(row(f"prompt fidelity, CFG {g}", f["per_attribute"]))
-    lines += ["", f"All nine attributes right in one generation: " + ", ".join(f"CFG {g}: {f['all_correct']:.3f}" for g, f in r["fidelity"].items()), ""]
-    lines += [f"VAE reconstruction PSNR {r['vae_psnr_mean']:.2f} dB. ONNX vs torch oracle: max |Δlogit| {r.get('oracle_onnx_vs_torch_max_abs', float('nan')):.2e}.", ""]
+    lines.append("")
+    if "fidelity" in r:
+        lines += ["All nine attributes right in one generation: " + ", ".join(f"CFG {g}: {f['all_correct']:.3f}" for g, f in r["fidelity"].items()), ""]
+    if "oracle_renders" in r:
+        lines += [f"VAE reconstruction PSNR {r['vae_psnr_mean']:.2f} dB. ONNX vs torch oracle: max |Δlogit| {r.get('oracle_onnx_vs_torch_max_abs', float('nan')):.2e}.", ""]
     if r.get("fp16_weights"):
         f = r["fp16_weights"]
         lines += [f"fp16 weights vs the fp32 EMA they were cast from ({f['images']} generations, CFG 5): mean |Δpixel| {f['mean_abs_pixel']:.3f}, max {f['max_abs_pixel']} (0–255).", ""]
-    rt = r["roundtrip"]
-    lines += [f"Inversion round trip (edit-friendly, 50 steps, skip 0.15, no edit): PSNR {rt['psnr_vs_render']:.2f} dB against the render, {rt['psnr_vs_vae_reconstruction']:.2f} dB against its VAE reconstruction (VAE alone: {rt['vae_psnr']:.2f} dB).", ""]
-    lines += ["| attribute | share of M1 mask in its region | region's share of the 16×16 latent |", "|---|---|---|"]
-    for a, v in r["localisation"].items():
-        s = "n/a" if v["mask_share_in_region"] is None else f"{v['mask_share_in_region']:.3f}"
-        lines.append(f"| {a} | {s} | {v['region_share_of_image']:.3f} |")
+    if "roundtrip" in r:
+        lines += ["Inversion round trip (diffusers' LEDITS++ edit-friendly inversion, 50 steps, skip 0.15, then generation with no edit):", "", "| inversion | PSNR to the render | PSNR to its VAE reconstruction | VAE alone |", "|---|---|---|---|"]
+        for label, rt in r["roundtrip"].items():
+            lines.append(f"| {label} | {rt['psnr_vs_render']:.2f} dB | {rt['psnr_vs_vae_reconstruction']:.2f} dB | {rt['vae_psnr']:.2f} dB |")
+        lines.append("")
+    if "localisation" in r:
+        lines += ["| attribute | share of M1 mask in its region | region's share of the 16×16 latent |", "|---|---|---|"]
+        for a, v in r["localisation"].items():
+            s_ = "n/a" if v["mask_share_in_region"] is None else f"{v['mask_share_in_region']:.3f}"
+            lines.append(f"| {a} | {s_} | {v['region_share_of_image']:.3f} |")
     return "\n".join(lines) + "\n"
