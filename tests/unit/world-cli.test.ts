@@ -43,11 +43,13 @@ describe('cgm world', () => {
   it('--help lists the sub-commands; render --help shows its options', async () => {
     const top = await cgm('world', '--help');
     expect(top.code).toBe(0);
-    for (const sub of ['render', 'dataset', 'train', 'check', 'graph', 'solve'])
+    for (const sub of ['render', 'dataset', 'train', 'check', 'graph', 'solve', 'read', 'vlm'])
       expect(top.stdout).toContain(sub);
     const render = await cgm('world', 'render', '--help');
     expect(render).toMatchObject({ code: 0, stderr: '' });
-    expect(render.stdout).toContain('usage: cgm world render --seed S [--do K=V …] [--out PNG]');
+    expect(render.stdout).toContain(
+      'usage: cgm world render (--seed S | --scene FILE) [--do K=V …] [--out PNG]',
+    );
   });
 
   it('solve prints the attributes, and with --do the counterfactual and what changed', async () => {
