@@ -7,18 +7,16 @@
 import type { ChildProcess } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
-import { createArtifactStore, createS3Client } from '../../core/artifacts/index.js';
 import { checkIntervention } from '../../core/graph/check-intervention.js';
 import { descendants } from '../../core/graph/dag.js';
 import { repairGraph } from '../../core/graph/repair.js';
 import { validateGraph } from '../../core/graph/validate.js';
-import { ArtifactRefSchema } from '../../core/schemas/artifact.js';
 import { ConceptGraphSchema, InterventionSetSchema } from '../../core/schemas/paper.js';
-import { type RunManifest, RunManifestSchema } from '../../core/schemas/run-manifest.js';
 import { REPO_ROOT, servicesDown, servicesUp } from '../../infra/local/services.js';
 import { ensureTinyModels } from '../tiny-models.js';
 import { runCli, startWorker, stopProcesses } from './processes.js';
 import { formatNumber, type ReportIntervention, renderDemoReport } from './report-html.js';
+import { demoWorkerEnv, readFinishedRun } from './stack.js';
 
 const EXAMPLE = join(REPO_ROOT, 'examples/rainy-street');
 
@@ -65,22 +63,7 @@ export async function runTinyDemo(values: DemoOptions): Promise<number> {
     );
 
     // 4. Workers as real processes, configured like production: CGM_* variables only.
-    const s3 = state.endpoints.s3;
-    const suffix = Date.now().toString(36);
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      CGM_TEMPORAL_ADDRESS: state.endpoints.temporal.address,
-      CGM_TEMPORAL_NAMESPACE: state.endpoints.temporal.namespace,
-      CGM_TASK_QUEUE_LIGHT: `demo-light-${suffix}`,
-      CGM_TASK_QUEUE_GPU: `demo-gpu-${suffix}`,
-      CGM_S3_ENDPOINT: s3.endpoint,
-      CGM_S3_REGION: s3.region,
-      CGM_S3_BUCKET: s3.bucket,
-      CGM_S3_ACCESS_KEY_ID: s3.accessKeyId,
-      CGM_S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
-      CGM_MODEL_DIR: modelDir,
-      CGM_ENGINE_DEVICE: 'cpu',
-    };
+    const env = demoWorkerEnv(state, modelDir);
     workers.push(await startWorker('light', env), await startWorker('gpu', env));
     log('light and GPU workers are polling');
 
@@ -101,22 +84,8 @@ export async function runTinyDemo(values: DemoOptions): Promise<number> {
       ],
       env,
     );
-    const last = JSON.parse(runOut.trim().split('\n').at(-1) ?? '{}') as {
-      workflowId?: string;
-      manifest?: unknown;
-    };
-    const manifestRef = ArtifactRefSchema.parse(last.manifest);
-    const store = createArtifactStore({
-      client: createS3Client({
-        endpoint: s3.endpoint,
-        region: s3.region,
-        accessKeyId: s3.accessKeyId,
-        secretAccessKey: s3.secretAccessKey,
-      }),
-      bucket: s3.bucket,
-    });
-    const manifest: RunManifest = await store.getJson(RunManifestSchema, manifestRef);
-    log(`workflow ${last.workflowId} ${manifest.status}: ${manifest.outputs.length} counterfactuals`);
+    const { workflowId, manifestRef, manifest, store } = await readFinishedRun(state, runOut);
+    log(`workflow ${workflowId} ${manifest.status}: ${manifest.outputs.length} counterfactuals`);
 
     // 6. Every artifact back from S3 (checksums verified by the store) into the report folder.
     const runDir = join(outDir, 'run');
@@ -175,7 +144,7 @@ export async function runTinyDemo(values: DemoOptions): Promise<number> {
       interventions: reportInterventions,
       stack: {
         ...stack,
-        workflow: `${last.workflowId} (${manifest.status}); hosts ${(manifest.hosts ?? []).join(', ')}`,
+        workflow: `${workflowId} (${manifest.status}); hosts ${(manifest.hosts ?? []).join(', ')}`,
         'run manifest': `${manifestRef.bucket}/${manifestRef.key}`,
         'inversions (NFE)': manifest.inversions.map((i) => `${i.method} ${i.nfe}`).join(', '),
         'counterfactual NFE': formatNumber(manifest.outputs.reduce((n, o) => n + o.nfe, 0)),

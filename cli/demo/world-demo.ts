@@ -9,11 +9,8 @@
 import type { ChildProcess } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
-import { createArtifactStore, createS3Client } from '../../core/artifacts/index.js';
 import { checkIntervention } from '../../core/graph/check-intervention.js';
 import { descendants as graphDescendants } from '../../core/graph/dag.js';
-import { ArtifactRefSchema } from '../../core/schemas/artifact.js';
-import { type RunManifest, RunManifestSchema } from '../../core/schemas/run-manifest.js';
 import { loadWorldDataset } from '../../core/world/dataset.js';
 import { decodeRgb, type GroundTruthScores, groundTruthScores } from '../../core/world/ground-truth.js';
 import { agreement, WorldOracle } from '../../core/world/oracle.js';
@@ -24,6 +21,7 @@ import { CliError } from '../cli-error.js';
 import { ensureWorldBundle } from '../world-model.js';
 import { runCli, startWorker, startWorldVlm, stopProcesses } from './processes.js';
 import { formatNumber, type ReportIntervention, renderDemoReport } from './report-html.js';
+import { demoWorkerEnv, readFinishedRun } from './stack.js';
 
 const log = (line: string) => process.stderr.write(`[demo] ${line}\n`);
 const safe = (id: string) => id.replace(/[^A-Za-z0-9._-]/g, '_');
@@ -61,44 +59,14 @@ export async function runWorldDemo(values: WorldDemoOptions): Promise<number> {
     const vlm = await startWorldVlm(['--dataset', worldDir]);
     children.push(vlm.child);
     log(`world VLM at ${vlm.baseURL}`);
-    const s3 = state.endpoints.s3;
-    const suffix = Date.now().toString(36);
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      CGM_TEMPORAL_ADDRESS: state.endpoints.temporal.address,
-      CGM_TEMPORAL_NAMESPACE: state.endpoints.temporal.namespace,
-      CGM_TASK_QUEUE_LIGHT: `demo-light-${suffix}`,
-      CGM_TASK_QUEUE_GPU: `demo-gpu-${suffix}`,
-      CGM_S3_ENDPOINT: s3.endpoint,
-      CGM_S3_REGION: s3.region,
-      CGM_S3_BUCKET: s3.bucket,
-      CGM_S3_ACCESS_KEY_ID: s3.accessKeyId,
-      CGM_S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
-      CGM_MODEL_DIR: modelDir,
-      CGM_ENGINE_DEVICE: 'cpu',
-      CGM_VLM_BASE_URL: vlm.baseURL,
-    };
+    const env = demoWorkerEnv(state, modelDir, { CGM_VLM_BASE_URL: vlm.baseURL });
     children.push(await startWorker('light', env), await startWorker('gpu', env));
     log('light and GPU workers are polling');
 
     // 4. The scene through counterfactualWorkflow on the VLM path: no caption, graph or interventions given.
     const runOut = await runCli(['run', scene.imagePath, '--steps', values.steps], env);
-    const last = JSON.parse(runOut.trim().split('\n').at(-1) ?? '{}') as {
-      workflowId?: string;
-      manifest?: unknown;
-    };
-    const manifestRef = ArtifactRefSchema.parse(last.manifest);
-    const store = createArtifactStore({
-      client: createS3Client({
-        endpoint: s3.endpoint,
-        region: s3.region,
-        accessKeyId: s3.accessKeyId,
-        secretAccessKey: s3.secretAccessKey,
-      }),
-      bucket: s3.bucket,
-    });
-    const manifest: RunManifest = await store.getJson(RunManifestSchema, manifestRef);
-    log(`workflow ${last.workflowId} ${manifest.status}: ${manifest.outputs.length} counterfactuals`);
+    const { workflowId, manifestRef, manifest, store } = await readFinishedRun(state, runOut);
+    log(`workflow ${workflowId} ${manifest.status}: ${manifest.outputs.length} counterfactuals`);
     if (!manifest.graph)
       throw new CliError('the run has no concept graph: the VLM extraction did not happen', 1);
     const graph = manifest.graph.graph;
@@ -234,7 +202,7 @@ export async function runWorldDemo(values: WorldDemoOptions): Promise<number> {
       repairs: manifest.graph.repairs.map((r) => r.reason),
       interventions: reportInterventions,
       stack: {
-        workflow: `${last.workflowId} (${manifest.status}); hosts ${(manifest.hosts ?? []).join(', ')}`,
+        workflow: `${workflowId} (${manifest.status}); hosts ${(manifest.hosts ?? []).join(', ')}`,
         'run manifest': `${manifestRef.bucket}/${manifestRef.key}`,
         'world VLM': `${vlm.baseURL} (cgm world vlm --dataset ${relative(REPO_ROOT, worldDir)})`,
         'model bundle': relative(REPO_ROOT, modelDir),
