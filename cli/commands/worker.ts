@@ -11,6 +11,7 @@ import { type Config, loadConfig, temporalConnectOptions } from '../../core/conf
 import { startEngine } from '../../gpu-worker/activities/engine.js';
 import { createGpuWorkers } from '../../gpu-worker/worker.js';
 import { CliError } from '../cli-error.js';
+import { stopSignal } from '../stop-signal.js';
 
 const USAGE = `usage: cgm worker light|gpu [--model DIR] [--lpips DIR] [--device cpu|cuda] [--allow-cpu-fallback]
 
@@ -33,19 +34,6 @@ function storeOf(config: Config) {
       secretAccessKey: config.s3.secretAccessKey,
       forcePathStyle: config.s3.forcePathStyle,
     },
-  });
-}
-
-/** Resolves on the first SIGINT/SIGTERM. */
-function stopSignal(): Promise<string> {
-  return new Promise((done) => {
-    const on = (sig: string) => {
-      process.off('SIGINT', on);
-      process.off('SIGTERM', on);
-      done(sig);
-    };
-    process.once('SIGINT', on);
-    process.once('SIGTERM', on);
   });
 }
 

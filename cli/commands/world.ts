@@ -27,6 +27,7 @@ import {
 import { DEFAULT_WORLD_VLM_PORT, startWorldVlmServer } from '../../core/world/vlm-server.js';
 import { CliError } from '../cli-error.js';
 import { readBytes, readJsonFile } from '../input-files.js';
+import { stopSignal } from '../stop-signal.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const WORLD_DIR = join(ROOT, 'world');
@@ -229,15 +230,7 @@ async function runVlm(argv: string[]): Promise<number> {
     throw err;
   });
   process.stdout.write(`${server.baseURL}\n`);
-  const signal = await new Promise<string>((done) => {
-    const on = (sig: string) => {
-      process.off('SIGINT', on);
-      process.off('SIGTERM', on);
-      done(sig);
-    };
-    process.once('SIGINT', on);
-    process.once('SIGTERM', on);
-  });
+  const signal = await stopSignal();
   await server.close();
   process.stderr.write(`world VLM stopped (${signal}); ${JSON.stringify(server.stats())}\n`);
   return 0;

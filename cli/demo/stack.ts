@@ -1,10 +1,13 @@
 // What both demos do with the local stack once it is up: configure worker processes as production does
 // (CGM_* variables only, queues of their own), and read a finished run's manifest back from S3.
+
+import type { ChildProcess } from 'node:child_process';
 import { createArtifactStore, createS3Client } from '../../core/artifacts/index.js';
 import type { ArtifactStore } from '../../core/artifacts/store.js';
 import { type ArtifactRef, ArtifactRefSchema } from '../../core/schemas/artifact.js';
 import { type RunManifest, RunManifestSchema } from '../../core/schemas/run-manifest.js';
-import type { UpResult } from '../../infra/local/services.js';
+import { servicesDown, type UpResult } from '../../infra/local/services.js';
+import { stopProcesses } from './processes.js';
 
 type StackState = UpResult['state'];
 
@@ -59,4 +62,17 @@ export async function readFinishedRun(state: StackState, runStdout: string): Pro
   });
   const manifest = await store.getJson(RunManifestSchema, manifestRef);
   return { workflowId: last.workflowId, manifestRef, manifest, store };
+}
+
+/** Stops the demo's child processes, then the stack unless it is to be kept. */
+export async function stopDemo(
+  children: ChildProcess[],
+  stateDir: string,
+  keepServices: boolean,
+  log: (line: string) => void,
+): Promise<void> {
+  await stopProcesses(children);
+  if (keepServices) return;
+  const down = await servicesDown(stateDir);
+  log(`stack stopped (${down.stopped.map((s) => `${s.name}: ${s.outcome}`).join(', ')})`);
 }

@@ -12,11 +12,11 @@ import { descendants } from '../../core/graph/dag.js';
 import { repairGraph } from '../../core/graph/repair.js';
 import { validateGraph } from '../../core/graph/validate.js';
 import { ConceptGraphSchema, InterventionSetSchema } from '../../core/schemas/paper.js';
-import { REPO_ROOT, servicesDown, servicesUp } from '../../infra/local/services.js';
+import { REPO_ROOT, servicesUp } from '../../infra/local/services.js';
 import { ensureTinyModels } from '../tiny-models.js';
-import { runCli, startWorker, stopProcesses } from './processes.js';
+import { runCli, startWorker } from './processes.js';
 import { formatNumber, type ReportIntervention, renderDemoReport } from './report-html.js';
-import { demoWorkerEnv, readFinishedRun } from './stack.js';
+import { demoWorkerEnv, readFinishedRun, stopDemo } from './stack.js';
 
 const EXAMPLE = join(REPO_ROOT, 'examples/rainy-street');
 
@@ -168,11 +168,7 @@ export async function runTinyDemo(values: DemoOptions): Promise<number> {
     process.stdout.write(`${reportPath}\n`);
     return 0;
   } finally {
-    await stopProcesses(workers);
-    if (!values.keepServices) {
-      const down = await servicesDown(stateDir);
-      log(`stack stopped (${down.stopped.map((s) => `${s.name}: ${s.outcome}`).join(', ')})`);
-    }
+    await stopDemo(workers, stateDir, values.keepServices, log);
   }
 }
 

@@ -16,12 +16,12 @@ import { decodeRgb, type GroundTruthScores, groundTruthScores } from '../../core
 import { agreement, WorldOracle } from '../../core/world/oracle.js';
 import { counterfactual, loadWorldScm, type WorldDo, worldConceptIds } from '../../core/world/scm.js';
 import { valueForText } from '../../core/world/vlm-answers.js';
-import { REPO_ROOT, servicesDown, servicesUp } from '../../infra/local/services.js';
+import { REPO_ROOT, servicesUp } from '../../infra/local/services.js';
 import { CliError } from '../cli-error.js';
 import { ensureWorldBundle } from '../world-model.js';
-import { runCli, startWorker, startWorldVlm, stopProcesses } from './processes.js';
+import { runCli, startWorker, startWorldVlm } from './processes.js';
 import { formatNumber, type ReportIntervention, renderDemoReport } from './report-html.js';
-import { demoWorkerEnv, readFinishedRun } from './stack.js';
+import { demoWorkerEnv, readFinishedRun, stopDemo } from './stack.js';
 
 const log = (line: string) => process.stderr.write(`[demo] ${line}\n`);
 const safe = (id: string) => id.replace(/[^A-Za-z0-9._-]/g, '_');
@@ -227,10 +227,6 @@ export async function runWorldDemo(values: WorldDemoOptions): Promise<number> {
     process.stdout.write(`${reportPath}\n`);
     return 0;
   } finally {
-    await stopProcesses(children);
-    if (!values.keepServices) {
-      const down = await servicesDown(stateDir);
-      log(`stack stopped (${down.stopped.map((s) => `${s.name}: ${s.outcome}`).join(', ')})`);
-    }
+    await stopDemo(children, stateDir, values.keepServices, log);
   }
 }

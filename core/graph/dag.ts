@@ -43,7 +43,7 @@ function parentsOf(graph: ConceptGraph): Map<string, string[]> {
 }
 
 /** Nodes reachable from `start` in one or more steps; `start` itself is left out even on a cycle. */
-function reach(next: Map<string, string[]>, start: string): Set<string> {
+export function reach(next: Map<string, string[]>, start: string): Set<string> {
   if (!next.has(start)) throw new UnknownConceptError(start);
   const seen = new Set<string>();
   const stack = [...next.get(start)!];

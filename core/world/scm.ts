@@ -11,6 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { reach } from '../graph/dag.js';
 import type { ConceptGraph } from '../schemas/paper.js';
 import { formatZodPath } from '../schemas/zod-path.js';
 import { WorldInputError } from './errors.js';
@@ -437,14 +438,7 @@ export function changedAttributes(scm: WorldScm, before: WorldAttributes, after:
 export function descendants(scm: WorldScm, id: string): string[] {
   attributeOrThrow(scm, id, 'descendants()');
   const { order, children } = derived(scm);
-  const seen = new Set<string>();
-  const stack = [...children.get(id)!];
-  while (stack.length > 0) {
-    const at = stack.pop()!;
-    if (seen.has(at)) continue;
-    seen.add(at);
-    stack.push(...children.get(at)!);
-  }
+  const seen = reach(children, id);
   return order.filter((a) => seen.has(a));
 }
 

@@ -3,6 +3,8 @@
 // captions (text-to-image, DDIM 50 steps, CFG 5), and the oracle reads them back. Prompt fidelity is
 // measured on 200 captions by `cgm world check` (bench); here a few fixed seeds must mostly agree.
 import { execFile } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureWorldBundle } from '../../cli/world-model.js';
@@ -20,7 +22,15 @@ function renderInfo(seed: number): Promise<{ caption: string; attributes: Record
   return new Promise((resolve, reject) => {
     execFile(
       process.execPath,
-      ['bin/cgm.mjs', 'world', 'render', '--seed', String(seed), '--out', `/tmp/cgm-world-model-${seed}.png`],
+      [
+        'bin/cgm.mjs',
+        'world',
+        'render',
+        '--seed',
+        String(seed),
+        '--out',
+        join(tmpdir(), `cgm-world-model-${seed}.png`),
+      ],
       { cwd: root },
       (err, stdout) => (err ? reject(err) : resolve(JSON.parse(stdout))),
     );
