@@ -88,6 +88,20 @@ const webhook = proxyActivities<WebhookActivities>({
   },
 });
 
+/** The batch's engine settings with a variant's step count for the inversion and the baselines. */
+function withSteps(engine: CounterfactualInput['engine'], steps: number | undefined) {
+  if (steps === undefined) return engine;
+  const section = (key: string) => {
+    const v = engine[key];
+    return v !== null && typeof v === 'object' && !Array.isArray(v) ? v : {};
+  };
+  return {
+    ...engine,
+    inversion: { ...section('inversion'), numSteps: steps },
+    baselines: { ...section('baselines'), numSteps: steps },
+  };
+}
+
 interface Unit {
   /** Position in the batch order (images in sample order, variants inside each image). */
   index: number;
@@ -224,6 +238,7 @@ export async function batchWorkflow(input: BatchInput, carry?: BatchCarry): Prom
       outcomePages: state.outcomePages,
       run: { methods: run.methods, planning: run.planning },
       variants,
+      manifest: input.manifest,
     });
     report = written;
     await notify(cancelled ? 'cancelled' : 'succeeded', { result: written });
@@ -273,9 +288,9 @@ export async function batchWorkflow(input: BatchInput, carry?: BatchCarry): Prom
       runId: unit.workflowId,
       image: unit.image.image.ref,
       caption: unit.image.caption,
-      methods: run.methods,
+      methods: unit.variant.methods ?? run.methods,
       planning: { ...run.planning, ...unit.variant.planning },
-      engine: run.engine,
+      engine: withSteps(run.engine, unit.variant.steps),
       evaluate: run.evaluate,
       hosts: run.hosts,
       ...(run.proposeCount === undefined ? {} : { proposeCount: run.proposeCount }),

@@ -1,6 +1,7 @@
-// The batch's last step: every child's manifest → evaluation records (core/eval/from-manifest.ts) →
-// results.jsonl, report.json and report.md in S3 (content-addressed), plus all outcome pages joined into
-// one outcomes.jsonl in draw order. Only the references go back through Temporal.
+// The batch's last step: every child's manifest → evaluation records (core/eval/from-manifest.ts), street-
+// world records scored against their ground truth (ground-truth.ts) → results.jsonl, report.json and
+// report.md in S3 (content-addressed), plus all outcome pages joined into one outcomes.jsonl in draw
+// order. Only the references go back through Temporal.
 import sharp from 'sharp';
 import type { ArtifactStore } from '../../core/artifacts/store.js';
 import { DatasetNameSchema } from '../../core/eval/datasets/types.js';
@@ -17,6 +18,11 @@ import {
   type BatchVariant,
 } from '../../core/schemas/batch-io.js';
 import { type RunManifest, RunManifestSchema } from '../../core/schemas/run-manifest.js';
+import { WorldOracle } from '../../core/world/oracle.js';
+import { loadWorldScm } from '../../core/world/scm.js';
+import type { WorldTruth } from '../../core/world/truth.js';
+import { type GroundTruthDeps, withGroundTruth } from './ground-truth.js';
+import { parseS3Manifest } from './sample-manifest.js';
 
 export const JSONL = 'application/x-ndjson';
 
@@ -28,6 +34,8 @@ export interface ReportBatchInput {
   outcomePages: ArtifactRef[];
   run: Pick<BatchRunSettings, 'methods' | 'planning'>;
   variants: BatchVariant[];
+  /** The batch's data set manifest: street-world lines carry the ground truth the records are scored against. */
+  manifest?: ArtifactRef;
 }
 
 export async function readOutcomePages(
@@ -51,16 +59,18 @@ async function imageSize(store: ArtifactStore, ref: ArtifactRef): Promise<LpipsR
 export async function recordsOfOutcome(
   store: ArtifactStore,
   outcome: BatchOutcome,
-  ctx: Omit<ReportBatchInput, 'total' | 'outcomePages'>,
+  ctx: Omit<ReportBatchInput, 'total' | 'outcomePages' | 'manifest'>,
   sizes: Map<string, Promise<LpipsResolution | null>>,
+  world?: { truth: WorldTruth; deps: GroundTruthDeps },
 ): Promise<EvalRecord[]> {
   const variant = ctx.variants.find((v) => v.name === outcome.variant);
   const base = {
     batchId: ctx.batchId,
     dataset: DatasetNameSchema.parse(outcome.dataset),
     imageId: outcome.imageId,
-    methods: ctx.run.methods,
+    methods: variant?.methods ?? ctx.run.methods,
     planning: { ...ctx.run.planning, ...(variant?.planning ?? {}) },
+    ...(variant?.steps === undefined ? {} : { steps: variant.steps }),
   };
   if (!outcome.manifest) {
     const why = outcome.error?.message ?? `the child run ended ${outcome.status} without a manifest`;
@@ -77,11 +87,25 @@ export async function recordsOfOutcome(
     size = sizes.get(pre.sha256) ?? imageSize(store, pre);
     sizes.set(pre.sha256, size); // variants of one image share the preprocessed input
   }
-  return recordsFromManifest(
+  const records = recordsFromManifest(
     manifest,
     { ...base, originalImage: { kind: 's3', ref: manifest.input.image } },
     size ? await size : null,
   );
+  return world ? withGroundTruth(world.deps, records, manifest, world.truth) : records;
+}
+
+/** `${dataset}/${id}` → the ground truth its manifest line carries. */
+async function truthsOf(
+  store: ArtifactStore,
+  ref: ArtifactRef | undefined,
+): Promise<Map<string, WorldTruth>> {
+  const truths = new Map<string, WorldTruth>();
+  if (!ref) return truths;
+  const text = new TextDecoder().decode(await store.get(ref));
+  for (const line of parseS3Manifest(text, `s3://${ref.bucket}/${ref.key}`))
+    if (line.truth) truths.set(`${line.dataset}/${line.id}`, line.truth);
+  return truths;
 }
 
 export async function reportBatch(
@@ -90,11 +114,30 @@ export async function reportBatch(
   heartbeat: (done: number) => void = () => {},
 ): Promise<BatchResult> {
   const outcomes = await readOutcomePages(store, input.outcomePages);
+  const truths = await truthsOf(store, input.manifest);
   const sizes = new Map<string, Promise<LpipsResolution | null>>();
   const records: EvalRecord[] = [];
-  for (const [i, outcome] of outcomes.entries()) {
-    records.push(...(await recordsOfOutcome(store, outcome, input, sizes)));
-    heartbeat(i + 1);
+  let oracle: Promise<WorldOracle> | null = null;
+  const deps: GroundTruthDeps | null =
+    truths.size === 0
+      ? null
+      : {
+          store,
+          scm: loadWorldScm(),
+          oracle: () => {
+            oracle ??= WorldOracle.open(loadWorldScm());
+            return oracle;
+          },
+        };
+  try {
+    for (const [i, outcome] of outcomes.entries()) {
+      const truth = truths.get(`${outcome.dataset}/${outcome.imageId}`);
+      const world = truth && deps ? { truth, deps } : undefined;
+      records.push(...(await recordsOfOutcome(store, outcome, input, sizes, world)));
+      heartbeat(i + 1);
+    }
+  } finally {
+    if (oracle) await (await (oracle as Promise<WorldOracle>)).release();
   }
   const put = async (text: string, contentType: string) =>
     (await store.put(new TextEncoder().encode(text), { contentType, prefix: `batches/${input.batchId}` }))

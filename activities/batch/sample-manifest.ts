@@ -81,13 +81,13 @@ export function checkVariants(
 ) {
   const owner = new Map<string, string>();
   for (const v of variants) {
-    for (const m of run.methods) {
-      const row = methodName(m, { ...run.planning, ...v.planning });
+    for (const m of v.methods ?? run.methods) {
+      const row = methodName(m, { ...run.planning, ...v.planning }, v.steps);
       const prior = owner.get(row);
       if (prior !== undefined) {
         throw invalid(
           `variants: '${prior}' and '${v.name}' both give report row '${row}'; variants must differ in ` +
-            'promptStyle, includeNonDescendantChanges, reverseOldValues or protectNonDescendants',
+            'promptStyle, includeNonDescendantChanges, reverseOldValues, protectNonDescendants or steps',
         );
       }
       owner.set(row, v.name);

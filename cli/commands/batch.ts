@@ -1,5 +1,7 @@
 // `cgm batch`: a data set sample through batchWorkflow (architecture §3) and the Table 1 report back.
 //   cgm batch --dataset coco=DIR --dataset celeba-hq=DIR [options]   local copies, read by the loaders
+//   cgm batch --dataset world=DIR [options]                            a `cgm world dataset` folder: its
+//                                                                     ground truth rides on each line
 //   cgm batch MANIFEST.jsonl [options]                                a batch manifest; local paths are
 //                                                                     relative to the manifest's folder
 // The sample (seeded, without replacement, per data set: core/eval/sampling.ts) is drawn here, only its
@@ -25,6 +27,7 @@ import { loadCelebaHq } from '../../core/eval/datasets/celeba.js';
 import { loadCoco } from '../../core/eval/datasets/coco.js';
 import { assertImagesExist } from '../../core/eval/datasets/files.js';
 import { DatasetError, type DatasetName, DatasetNameSchema } from '../../core/eval/datasets/types.js';
+import { loadWorld } from '../../core/eval/datasets/world.js';
 import { JsonlError } from '../../core/eval/jsonl.js';
 import type { Seed } from '../../core/eval/sampling.js';
 import type { ArtifactRef } from '../../core/schemas/artifact.js';
@@ -37,6 +40,7 @@ import {
   BatchVariantSchema,
 } from '../../core/schemas/batch-io.js';
 import { EditChoicesSchema, EditMethodSchema } from '../../core/schemas/edit-plan.js';
+import { WorldInputError } from '../../core/world/errors.js';
 import type { batchWorkflow } from '../../workflows/batch.js';
 import { CliError } from '../cli-error.js';
 import { parseEditBatch } from '../edit-batch-arg.js';
@@ -46,7 +50,9 @@ const DEFAULT_SEED = 'fm-cgm-batch';
 const USAGE = `usage: cgm batch (--dataset coco=DIR --dataset celeba-hq=DIR | MANIFEST.jsonl) [options]
 
   --dataset NAME=DIR   a local data set copy (coco: annotations/captions_{split}2017.json + {split}2017/;
-                       celeba-hq: image/{idx}.jpg + text/celeba-caption/{idx}.txt); repeatable
+                       celeba-hq: image/{idx}.jpg + text/celeba-caption/{idx}.txt;
+                       world: a \`cgm world dataset\` folder, scored against its true counterfactuals);
+                       repeatable
   --coco-split S       val (default) or train
   --per-dataset N      images sampled per data set (default ${PAPER_DEFAULTS.imagesPerDataset}; with MANIFEST: all lines)
   --seed S             sampling seed, an integer or a string (default ${DEFAULT_SEED})
@@ -55,9 +61,10 @@ const USAGE = `usage: cgm batch (--dataset coco=DIR --dataset celeba-hq=DIR | MA
   --methods M,...      csg,ddpm,ddim (default all three)
   --steps N            inversion and baseline steps (default: the engine's, the paper's 100)
   --edit-batch N       edits of one method per GPU call, 1..16 (default 4; GPU memory grows with it)
-  --variant NAME:choice=value,...  a planning variant, e.g. reverse:reverseOldValues=true; repeatable
-                       (choices: promptStyle, includeNonDescendantChanges, reverseOldValues,
-                       protectNonDescendants); default one variant 'paper'
+  --variant NAME:choice=value,...  a variant, e.g. reverse:reverseOldValues=true; repeatable
+                       (planning choices: promptStyle, includeNonDescendantChanges, reverseOldValues,
+                       protectNonDescendants; run choices: steps=N (report rows get +stepsN) and
+                       methods=csg/ddpm (slash-separated)); default one variant 'paper'
   --no-judge           skip the VLM judge (the report then has no VLM-Eff)
   --id ID              workflow id and batch id (default batch-<time>)
   --out DIR            where the results and the report go (default out/batches/<id>)
@@ -267,12 +274,16 @@ async function datasetSample(
     const eq = spec.indexOf('=');
     const name = DatasetNameSchema.safeParse(eq > 0 ? spec.slice(0, eq) : '');
     if (!name.success || eq === spec.length - 1) {
-      throw new CliError(`--dataset: expected coco=DIR or celeba-hq=DIR (got '${spec}')`, 2);
+      throw new CliError(`--dataset: expected coco=DIR, celeba-hq=DIR or world=DIR (got '${spec}')`, 2);
     }
     if (base[name.data]) throw new CliError(`--dataset: ${name.data} is given twice`, 2);
     const dir = spec.slice(eq + 1);
-    const loaded = await guard(() =>
-      name.data === 'coco' ? loadCoco({ root: dir, split, checkImages: false }) : loadCelebaHq({ root: dir }),
+    const loaded = await guard(async () =>
+      name.data === 'coco'
+        ? loadCoco({ root: dir, split, checkImages: false })
+        : name.data === 'world'
+          ? loadWorld({ root: dir })
+          : loadCelebaHq({ root: dir }),
     );
     base[name.data] = loaded.root;
     // Every item as a line (drawIndex = its position by id); sampleManifest then draws from them.
@@ -304,7 +315,10 @@ async function manifestSample(file: string, perDataset: number | undefined, seed
   }
   const lines = await guard(async () => parseBatchManifest(text, file));
   const dir = dirname(resolve(file));
-  return { lines: sampleManifest(lines, { perDataset, seed }), base: { coco: dir, 'celeba-hq': dir } };
+  return {
+    lines: sampleManifest(lines, { perDataset, seed }),
+    base: { coco: dir, 'celeba-hq': dir, world: dir },
+  };
 }
 
 /** Uploads the local images of the sample and stores the manifest of S3 refs; returns its ref. */
@@ -333,7 +347,11 @@ async function uploadSample(store: ArtifactStore, lines: BatchManifestLine[], ba
       );
     }
     const { ref } = await store.put(bytes, { contentType, prefix: 'inputs' });
-    uploaded.push({ ...line, image: { kind: 's3', ref } });
+    uploaded.push({
+      ...line,
+      image: { kind: 's3', ref },
+      ...(line.truth ? { truth: await uploadTruth(store, line, base) } : {}),
+    });
   }
   const text = serialiseBatchManifest(uploaded);
   return (
@@ -342,6 +360,31 @@ async function uploadSample(store: ArtifactStore, lines: BatchManifestLine[], ba
       prefix: 'batches/manifests',
     })
   ).ref;
+}
+
+/** A world line's true counterfactual images to S3 (content-addressed, like the inputs). */
+async function uploadTruth(store: ArtifactStore, line: BatchManifestLine, base: Sample['base']) {
+  const truth = line.truth!;
+  const interventions = [];
+  for (const iv of truth.interventions) {
+    if (iv.image.kind === 's3') {
+      interventions.push(iv);
+      continue;
+    }
+    const path = resolve(base[line.dataset] ?? '.', iv.image.path);
+    let bytes: Uint8Array;
+    try {
+      bytes = new Uint8Array(await readFile(path));
+    } catch (err) {
+      throw new CliError(
+        `${path}: cannot read the true counterfactual of ${line.dataset} id ${line.id}, intervention ${iv.id} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+        2,
+      );
+    }
+    const { ref } = await store.put(bytes, { contentType: 'image/png', prefix: 'inputs/truth' });
+    interventions.push({ ...iv, image: { kind: 's3' as const, ref } });
+  }
+  return { ...truth, interventions };
 }
 
 function imageType(bytes: Uint8Array): string | null {
@@ -356,7 +399,8 @@ async function guard<T>(load: () => Promise<T>): Promise<T> {
   try {
     return await load();
   } catch (err) {
-    if (err instanceof DatasetError || err instanceof JsonlError) throw new CliError(err.message, 2);
+    if (err instanceof DatasetError || err instanceof JsonlError || err instanceof WorldInputError)
+      throw new CliError(err.message, 2);
     throw err;
   }
 }
@@ -383,11 +427,15 @@ function parseSeed(text: string): Seed {
 
 const CHOICES = EditChoicesSchema.shape;
 
-/** `name:choice=value,...`, e.g. `reverse:reverseOldValues=true` or `names:promptStyle=name_value`. */
+/**
+ * `name:choice=value,...`, e.g. `reverse:reverseOldValues=true`, `names:promptStyle=name_value` or
+ * `csg25:methods=csg,steps=25` (methods slash-separated: `methods=csg/ddpm`).
+ */
 export function parseVariant(text: string): BatchVariant {
   const colon = text.indexOf(':');
   const name = colon < 0 ? text : text.slice(0, colon);
   const planning: Record<string, unknown> = {};
+  const run: { methods?: string[]; steps?: number } = {};
   const pairs =
     colon < 0
       ? []
@@ -395,18 +443,22 @@ export function parseVariant(text: string): BatchVariant {
           .slice(colon + 1)
           .split(',')
           .filter((p) => p.trim() !== '');
+  const choices = [...Object.keys(CHOICES), 'steps', 'methods'];
   for (const pair of pairs) {
     const [key, value, ...rest] = pair.split('=').map((s) => s.trim());
-    if (!(key in CHOICES) || value === undefined || rest.length > 0) {
+    if (!choices.includes(key) || value === undefined || rest.length > 0) {
       throw new CliError(
-        `--variant ${text}: expected choice=value with choice one of ${Object.keys(CHOICES).join(', ')} (got '${pair}')`,
+        `--variant ${text}: expected choice=value with choice one of ${choices.join(', ')} (got '${pair}')`,
         2,
       );
     }
-    planning[key] =
-      key === 'promptStyle' ? value : value === 'true' ? true : value === 'false' ? false : value;
+    if (key === 'steps') run.steps = /^\d+$/.test(value) ? Number(value) : Number.NaN;
+    else if (key === 'methods') run.methods = value.split('/').map((m) => m.trim());
+    else
+      planning[key] =
+        key === 'promptStyle' ? value : value === 'true' ? true : value === 'false' ? false : value;
   }
-  const parsed = BatchVariantSchema.safeParse({ name, planning }, { reportInput: true });
+  const parsed = BatchVariantSchema.safeParse({ name, planning, ...run }, { reportInput: true });
   if (!parsed.success) throw new CliError(`--variant ${text}: ${describeIssues(parsed.error)}`, 2);
   return parsed.data;
 }

@@ -7,8 +7,15 @@ import { CliError } from '../cli-error.js';
 
 export const CLI = join(REPO_ROOT, 'bin/cgm.mjs');
 
-export function startWorker(kind: 'light' | 'gpu', env: NodeJS.ProcessEnv): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [CLI, 'worker', kind], { env, stdio: ['ignore', 'inherit', 'pipe'] });
+export function startWorker(
+  kind: 'light' | 'gpu',
+  env: NodeJS.ProcessEnv,
+  args: readonly string[] = [],
+): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [CLI, 'worker', kind, ...args], {
+    env,
+    stdio: ['ignore', 'inherit', 'pipe'],
+  });
   return new Promise((ready, fail) => {
     let text = '';
     child.stderr?.on('data', (d: Buffer) => {

@@ -2,15 +2,13 @@
 // next to the batch in S3. An image is a local path (relative to the data set root, before upload) or
 // the artifact it was uploaded to.
 import { z } from 'zod';
-import { type ArtifactRef, ArtifactRefSchema } from '../schemas/artifact.js';
+import type { ArtifactRef } from '../schemas/artifact.js';
+import { WorldTruthSchema } from '../world/truth.js';
+import { BatchImageSchema } from './batch-image.js';
 import { CaptionRuleSchema, type DatasetItem, DatasetNameSchema } from './datasets/types.js';
 import { JsonlError, parseJsonlLines, toJsonl } from './jsonl.js';
 
-export const BatchImageSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('local'), path: z.string().min(1) }),
-  z.object({ kind: z.literal('s3'), ref: ArtifactRefSchema }),
-]);
-export type BatchImage = z.infer<typeof BatchImageSchema>;
+export { type BatchImage, BatchImageSchema } from './batch-image.js';
 
 export const BatchManifestLineSchema = z.object({
   dataset: DatasetNameSchema,
@@ -20,6 +18,8 @@ export const BatchManifestLineSchema = z.object({
   captionRule: CaptionRuleSchema,
   /** Position in the seeded draw (0-based), so a prefix of the manifest is a smaller sample. */
   drawIndex: z.number().int().nonnegative(),
+  /** Street-world images only: the scene's ground truth (core/world/truth.ts), which the report scores against. */
+  truth: WorldTruthSchema.optional(),
 });
 export type BatchManifestLine = z.infer<typeof BatchManifestLineSchema>;
 
@@ -37,6 +37,7 @@ export function manifestLines(
       caption: item.caption,
       captionRule: item.captionRule,
       drawIndex,
+      ...(item.truth ? { truth: item.truth } : {}),
     };
   });
 }

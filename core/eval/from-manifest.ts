@@ -42,6 +42,8 @@ export interface RunRecordContext {
   methods: readonly EditMethod[];
   /** The variant's planning choices merged over the batch's: they name the method rows (methodName). */
   planning: Partial<EditChoices>;
+  /** The variant's own step count, when it has one (the rows' `+steps<N>` tag). */
+  steps?: number;
   originalImage?: BatchImage;
 }
 
@@ -97,7 +99,7 @@ export function recordsFromManifest(
     return imageLevelFailures(ctx, { runId: manifest.runId, stage, reason });
   }
   return manifest.plans.map((plan): EvalRecord => {
-    const method = methodName(plan.method, ctx.planning);
+    const method = methodName(plan.method, ctx.planning, ctx.steps);
     const head = { ...common, interventionId: plan.interventionId, method };
     const output = manifest.outputs.find(
       (o) => o.interventionId === plan.interventionId && o.method === plan.method,
@@ -158,7 +160,7 @@ export function imageLevelFailures(
     dataset: ctx.dataset,
     imageId: ctx.imageId,
     interventionId: IMAGE_LEVEL_INTERVENTION,
-    method: methodName(m, ctx.planning),
+    method: methodName(m, ctx.planning, ctx.steps),
     ...(ctx.originalImage ? { originalImage: ctx.originalImage } : {}),
     status: 'failed',
     stage: failure.stage,

@@ -20,6 +20,14 @@
 // - By node type: yes / total over all checklist items of that type (pooled over counterfactuals).
 import { DATASET_LABELS, DATASET_ORDER, type DatasetName } from './datasets/types.js';
 import {
+  type GroundTruthSection,
+  GT_DIFF_METRICS,
+  GT_LABELS,
+  type GtEstimate,
+  type GtMetric,
+  groundTruthSection,
+} from './ground-truth-report.js';
+import {
   CHECK_NODE_TYPES,
   type CheckNodeType,
   counterfactualKey,
@@ -114,6 +122,8 @@ export interface Report {
   verdicts: VerdictRow[];
   cost: CostRow[];
   failures: FailureRow[];
+  /** Street-world records only: scores against the world's ground truth (ground-truth-report.ts). */
+  groundTruth?: GroundTruthSection;
   warnings: string[];
 }
 
@@ -260,6 +270,7 @@ export function buildReport(records: readonly EvalRecord[], options: ReportOptio
     }
   }
 
+  const groundTruth = groundTruthSection(evaluated, methods, samples, seed);
   return {
     schemaVersion: 1,
     records: records.length,
@@ -274,6 +285,7 @@ export function buildReport(records: readonly EvalRecord[], options: ReportOptio
     verdicts,
     cost,
     failures,
+    ...(groundTruth ? { groundTruth } : {}),
     warnings,
   };
 }
@@ -414,6 +426,11 @@ export function renderMarkdown(report: Report): string {
     `- ${report.rules.failures[0].toUpperCase()}${report.rules.failures.slice(1)}.`,
     '',
   );
+  if (report.groundTruth)
+    out.push(
+      "> LPIPS needs a VGG backbone with ImageNet weights. Where none can be downloaded (CI, this repository's own runs), the export tool's LPIPS graph has a seeded random backbone and its numbers are not a perceptual distance: read the distances to the true counterfactual in the ground-truth section instead.",
+      '',
+    );
   for (const w of report.warnings) out.push(`> Warning: ${w}`, '');
 
   out.push('## Table 1', '');
@@ -518,6 +535,8 @@ export function renderMarkdown(report: Report): string {
   });
   out.push('');
 
+  if (report.groundTruth) out.push(...renderGroundTruth(report.groundTruth, report.bootstrap.samples));
+
   if (report.failures.length > 0) {
     out.push('## Failed counterfactuals', '');
     out.push(
@@ -539,6 +558,70 @@ export function renderMarkdown(report: Report): string {
     out.push('');
   }
   return out.join('\n');
+}
+
+function renderGroundTruth(gt: GroundTruthSection, samples: number): string[] {
+  const out: string[] = [];
+  const digits = (m: string) => (m.startsWith('psnr') ? 1 : 3);
+  const cell = (e: GtEstimate, m: string) =>
+    e.mean === null
+      ? '—'
+      : `${fixed(e.mean, digits(m))} [${fixed(e.lo, digits(m))}, ${fixed(e.hi, digits(m))}]`;
+  out.push(
+    '## Ground truth (street world)',
+    '',
+    "Scored by the world's oracle against the SCM's counterfactual with the scene's own noise U, and against the true counterfactual image (the same U rendered under the do()). " +
+      "Intervened: the target reads as set. Descendants: share of the target's descendants reading as the SCM says (changed or not); changed descendants: those the SCM changes. " +
+      "Non-descendants kept: share of the other attributes reading as in the original. Mask in region: share of a CSG concept mask's weight inside its attribute's region, beside the share a uniform mask would have (chance). " +
+      `Mean [95% CI], percentile bootstrap over images, B = ${samples}; n = counterfactuals with the metric.`,
+    '',
+  );
+  const effect: GtMetric[] = ['intervened', 'descendants', 'changedDescendants', 'preservation'];
+  const distance: GtMetric[] = ['psnrToTrue', 'ssimToTrue', 'psnrToOriginal', 'ssimToOriginal'];
+  const masks: GtMetric[] = [
+    'maskIntervened',
+    'maskIntervenedChance',
+    'maskDescendants',
+    'maskDescendantsChance',
+  ];
+  for (const [title, metrics] of [
+    ['Effectiveness and preservation', effect],
+    ['Distance to the true counterfactual and to the original', distance],
+    ['CSG masks', masks],
+  ] as const) {
+    const rows = gt.rows.filter((r) => metrics.some((m) => r.metrics[m].mean !== null));
+    if (rows.length === 0) continue;
+    out.push(`### ${title}`, '');
+    out.push(
+      row(['Method', 'n', ...metrics.map((m) => GT_LABELS[m])]),
+      row(Array(metrics.length + 2).fill('---')),
+    );
+    for (const r of rows)
+      out.push(
+        row([
+          methodLabel(r.method),
+          String(r.metrics[metrics[0]].n),
+          ...metrics.map((m) => cell(r.metrics[m], m)),
+        ]),
+      );
+    out.push('');
+  }
+  if (gt.diffs.length > 0) {
+    out.push(
+      '### CSG minus each other method (paired by image)',
+      '',
+      'Positive is better for CSG on every column. An interval that excludes 0 is a difference the sample supports.',
+      '',
+    );
+    out.push(
+      row(['Versus', ...GT_DIFF_METRICS.map((m) => GT_LABELS[m])]),
+      row(Array(GT_DIFF_METRICS.length + 1).fill('---')),
+    );
+    for (const d of gt.diffs)
+      out.push(row([methodLabel(d.versus), ...GT_DIFF_METRICS.map((m) => cell(d.metrics[m], m))]));
+    out.push('');
+  }
+  return out;
 }
 
 const row = (cells: readonly string[]) =>

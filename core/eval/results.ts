@@ -9,7 +9,7 @@
 import { z } from 'zod';
 import { type EditChoices, type EditMethod, EditMethodSchema } from '../schemas/edit-plan.js';
 import { type JudgeVerdict, VerdictSchema } from '../schemas/paper.js';
-import { BatchImageSchema } from './batch-manifest.js';
+import { BatchImageSchema } from './batch-image.js';
 import { DatasetNameSchema } from './datasets/types.js';
 import { JsonlError, parseJsonlLines, toJsonl } from './jsonl.js';
 
@@ -33,9 +33,13 @@ export const ABLATION_TAGS = {
   reverseOldValues: 'reverse',
 } as const;
 
-/** 'csg' for the paper's choices; else 'csg+tag+…' with tags in alphabetical order. */
-export function methodName(base: EditMethod, choices?: Partial<EditChoices>): EvalMethod {
+/**
+ * 'csg' for the paper's choices; else 'csg+tag+…' with tags in alphabetical order. `steps` is a batch
+ * variant's own step count (tag `steps<N>`), absent when the variant runs at the batch's steps.
+ */
+export function methodName(base: EditMethod, choices?: Partial<EditChoices>, steps?: number): EvalMethod {
   const tags: string[] = [];
+  if (steps !== undefined) tags.push(`steps${steps}`);
   if (choices?.promptStyle === 'name_value') tags.push(ABLATION_TAGS.promptStyleNameValue);
   if (choices?.includeNonDescendantChanges) tags.push(ABLATION_TAGS.includeNonDescendantChanges);
   if (choices?.protectNonDescendants) tags.push(ABLATION_TAGS.protectNonDescendants);
@@ -91,6 +95,51 @@ export const LpipsResolutionSchema = z.object({
 });
 export type LpipsResolution = z.infer<typeof LpipsResolutionSchema>;
 
+const share = z.number().min(0).max(1);
+
+/**
+ * Street-world images only: the counterfactual scored against the world's ground truth (core/world/
+ * ground-truth.ts, activities/batch/ground-truth.ts) with the world's oracle reading the image.
+ */
+export const GroundTruthSchema = z.object({
+  sceneId: z.string().min(1),
+  /** The data set intervention the run's do() is (its true image exists); null when it is none of them. */
+  truthInterventionId: z.string().min(1).nullable(),
+  /** The SCM's do() the run's intervention maps to (attribute → value). */
+  do: z.record(z.string(), z.string()),
+  /** The intervened attribute reads as set: 1 or 0. */
+  intervened: share,
+  /** Share of the target's descendants reading as the SCM's counterfactual; null without descendants. */
+  descendants: share.nullable(),
+  /** Share of the descendants the SCM changes that read as their new value; null when none change. */
+  changedDescendants: share.nullable(),
+  /** Share of the non-descendants reading unchanged. */
+  preservation: share,
+  /** PSNR (dB, capped at 100) and SSIM to the true counterfactual image; null without one. */
+  psnrToTrue: z.number().max(100).nullable(),
+  ssimToTrue: z.number().min(-1).max(1).nullable(),
+  /** PSNR (dB, capped at 100) and SSIM to the original image (minimality). */
+  psnrToOriginal: z.number().max(100),
+  ssimToOriginal: z.number().min(-1).max(1),
+  /**
+   * CSG only: mean over the edit concepts (intervened; descendants) with an image region of the share of
+   * the concept's mask inside its region, and the same share for a uniform mask (the region's area);
+   * null for the baselines or when no edited concept has a region.
+   */
+  masks: z
+    .object({
+      intervened: share.nullable(),
+      intervenedChance: share.nullable(),
+      descendants: share.nullable(),
+      descendantsChance: share.nullable(),
+    })
+    .nullable(),
+  /** What the oracle read off the counterfactual (attribute → value). */
+  oracle: z.record(z.string(), z.string()),
+  trueImage: BatchImageSchema.optional(),
+});
+export type GroundTruth = z.infer<typeof GroundTruthSchema>;
+
 export const EvaluatedRecordSchema = z
   .object({
     ...common,
@@ -110,6 +159,7 @@ export const EvaluatedRecordSchema = z
     /** See `common.nfe`: amortised, not necessarily whole. */
     nfe: z.number().nonnegative(),
     seconds: z.number().nonnegative(),
+    groundTruth: GroundTruthSchema.optional(),
   })
   .superRefine((r, ctx) => {
     const scores = scoreChecks(r.checks);

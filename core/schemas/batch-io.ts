@@ -4,7 +4,7 @@
 // edges (CLI, API); the workflow imports the types only.
 import { z } from 'zod';
 import { ArtifactRefSchema } from './artifact.js';
-import { EditChoicesSchema } from './edit-plan.js';
+import { EditChoicesSchema, EditMethodSchema } from './edit-plan.js';
 import { CounterfactualInputSchema, WebhookTargetSchema } from './workflow-io.js';
 
 /** Per-image run settings shared by every child run of the batch (CounterfactualInput minus the image). */
@@ -32,6 +32,13 @@ export const BatchVariantSchema = z.object({
     .default('paper'),
   /** Overrides of the batch's planning choices for this variant. */
   planning: EditChoicesSchema.partial().default({}),
+  /** The methods this variant runs instead of the batch's (e.g. only CSG for an ablation). */
+  methods: z.array(EditMethodSchema).min(1).optional(),
+  /**
+   * Inversion and sampling steps for this variant instead of the batch's (a step sweep); its report
+   * rows carry the tag `+steps<N>`.
+   */
+  steps: z.number().int().min(2).max(1000).optional(),
 });
 export type BatchVariant = z.output<typeof BatchVariantSchema>;
 

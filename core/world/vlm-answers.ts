@@ -14,8 +14,10 @@
 // - extract: worldConceptGraph(scm, seen), concepts c1..c9 with the phrases of the values seen.
 // - manipulate: as Fig. 3 asks, among the roots ranked by descendant count (as world/cgm_world/dataset.py),
 //   one with many descendants (season), one with few (time_of_day), one with none (car_color); then, if
-//   more are asked for, the other attributes in scm.json order. The new value is one of the other values,
-//   chosen by sha256(image sha256, attribute id). Each is propagated by the SCM (abduction.ts).
+//   more are asked for, the other attributes in scm.json order. The new value is the data set's own
+//   do() of that attribute when the image is a known data set scene (so its true counterfactual image
+//   exists and a batch can be scored against it), else one of the other values chosen by
+//   sha256(image sha256, attribute id). Each is propagated by the SCM (abduction.ts).
 // - propagate: the user's do(): the target concept is mapped to an attribute by its attribute id, name or
 //   a value phrase (the prompt graph's concept of that id first), the value by value id or phrase,
 //   case-insensitively. An unknown concept or value is the client's error: HTTP 400 with code
@@ -86,6 +88,8 @@ export interface WorldReader {
 export interface KnownScene {
   readonly sceneId: string;
   readonly noise: WorldNoise;
+  /** The data set's interventions of the scene: attribute → the value its do() sets. */
+  readonly doValues?: Readonly<Record<string, string>>;
 }
 
 export interface WorldVlmDeps {
@@ -500,7 +504,7 @@ export async function answerChatRequest(body: unknown, deps: WorldVlmDeps): Prom
       const index = indexConcepts(scm, prompt.graph);
       const interventions =
         prompt.kind === 'manipulate'
-          ? proposals(scm, index, observed, noise, prompt.count, imageSha256)
+          ? proposals(scm, index, observed, noise, prompt.count, imageSha256, known?.doValues)
           : [userIntervention(scm, index, observed, noise, prompt.target)];
       return answer(JSON.stringify(InterventionSetSchema.parse({ interventions }), null, 2), known?.sceneId);
     }
@@ -594,6 +598,7 @@ function proposals(
   noise: WorldNoise,
   count: number,
   imageSha256: string,
+  doValues: Readonly<Record<string, string>> = {},
 ): Intervention[] {
   const targets = manipulationTargets(scm)
     .filter((id) => index.byAttribute.has(id))
@@ -609,7 +614,10 @@ function proposals(
     intervention(scm, index, observed, noise, {
       id: `intervention_${i + 1}`,
       attribute: id,
-      value: chooseNewValue(scm, id, observed[id], imageSha256),
+      value:
+        doValues[id] !== undefined && doValues[id] !== observed[id]
+          ? doValues[id]
+          : chooseNewValue(scm, id, observed[id], imageSha256),
       concept: index.byAttribute.get(id)!,
     }),
   );

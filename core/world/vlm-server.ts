@@ -65,12 +65,13 @@ export interface WorldVlmAppOptions {
   log?: (line: WorldVlmLogLine) => void;
 }
 
-/** sha256 of each data set scene image → that scene's id and exact noise. */
+/** sha256 of each data set scene image → that scene's id, exact noise and its interventions' values. */
 export function indexWorldDataset(dataset: WorldDataset): Map<string, KnownScene> {
   const index = new Map<string, KnownScene>();
   for (const scene of dataset.scenes) {
     const sha = createHash('sha256').update(readFileSync(scene.imagePath)).digest('hex');
-    index.set(sha, { sceneId: scene.id, noise: scene.u.noise });
+    const doValues = Object.fromEntries(scene.interventions.flatMap((iv) => Object.entries(iv.do)));
+    index.set(sha, { sceneId: scene.id, noise: scene.u.noise, doValues });
   }
   return index;
 }

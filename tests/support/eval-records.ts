@@ -3,7 +3,7 @@ import type { EvalRecord } from '../../core/eval/results.js';
 
 export interface OneCheckRecord {
   method: string;
-  dataset: 'coco' | 'celeba-hq';
+  dataset: 'coco' | 'celeba-hq' | 'world';
   imageId: string;
   /** The judge saw the intervened value (VLM-Eff 1) or not (0). */
   yes: boolean;

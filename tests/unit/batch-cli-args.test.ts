@@ -31,7 +31,7 @@ describe('cgm batch arguments', () => {
     [['m.jsonl', '--dataset', 'coco=x'], /expected either/],
     [
       ['--dataset', 'imagenet=/data'],
-      /--dataset: expected coco=DIR or celeba-hq=DIR \(got 'imagenet=\/data'\)/,
+      /--dataset: expected coco=DIR, celeba-hq=DIR or world=DIR \(got 'imagenet=\/data'\)/,
     ],
     [['--dataset', 'coco='], /--dataset: expected coco=DIR/],
     [['--dataset', 'coco=x', '--per-dataset', '0'], /--per-dataset: expected a positive integer \(got '0'\)/],
@@ -75,10 +75,27 @@ describe('parseVariant', () => {
     });
     expect(parseVariant('paper')).toEqual({ name: 'paper', planning: {} });
   });
+  it('reads the run choices steps=N and methods=a/b', () => {
+    expect(parseVariant('csg25:methods=csg,steps=25')).toEqual({
+      name: 'csg25',
+      planning: {},
+      methods: ['csg'],
+      steps: 25,
+    });
+    expect(parseVariant('fast:methods=csg/ddpm,steps=50,reverseOldValues=true')).toEqual({
+      name: 'fast',
+      planning: { reverseOldValues: true },
+      methods: ['csg', 'ddpm'],
+      steps: 50,
+    });
+  });
   it.each([
     ['Bad Name:reverseOldValues=true', /name: expected 1-32 lowercase letters/],
     ['x:scale=3', /expected choice=value with choice one of promptStyle, /],
     ['x:reverseOldValues=yes', /planning\.reverseOldValues: .*\(got "yes"\)/],
+    ['x:steps=many', /steps: .*number/],
+    ['x:steps=1', /steps: .*>=2/],
+    ['x:methods=csg/sdedit', /methods\[1\]: .*\(got "sdedit"\)/],
   ])('%s is refused with exit 2', (text, message) => {
     try {
       parseVariant(text);

@@ -99,4 +99,19 @@ describe('checkVariants', () => {
       ]),
     ).toThrow(/variants: 'paper' and 'again' both give report row 'csg'/);
   });
+  it('tells a step sweep apart by its steps tag, and checks only the methods a variant runs', () => {
+    expect(() =>
+      checkVariants(run, [
+        { name: 'paper', planning: {} },
+        { name: 'csg50', planning: {}, methods: ['csg'], steps: 50 },
+        { name: 'csg25', planning: {}, methods: ['csg'], steps: 25 },
+      ]),
+    ).not.toThrow();
+    expect(() =>
+      checkVariants(run, [
+        { name: 'a', planning: {}, steps: 50 },
+        { name: 'b', planning: {}, methods: ['ddim'], steps: 50 },
+      ]),
+    ).toThrow(/'a' and 'b' both give report row 'ddim\+steps50'/);
+  });
 });

@@ -158,6 +158,28 @@ describe('cgm world dataset', () => {
     expect(() => loadWorldDataset(noManifest, scm)).toThrow(/world-dataset\.json: missing/);
   });
 
+  it('as a batch data set (`cgm batch --dataset world=DIR`): a broken folder is refused before anything runs', async () => {
+    // The folders of the test above; the loader runs before any service is contacted.
+    const batch = (folder: string) =>
+      cgm('batch', '--dataset', `world=${join(dir, folder)}`, '--per-dataset', '1', '--no-judge');
+    const cases: [string, RegExp][] = [
+      ['no-image', /scenes\/000001\.json: image: .*000001\.png is missing/],
+      ['unknown-attr', /scenes\/000000\.json: .*mood/],
+      ['malformed', /scenes\/000001\.json: not valid JSON/],
+    ];
+    const wrongType = join(dir, 'attributes-not-object');
+    await cp(join(dir, 'ds'), wrongType, { recursive: true });
+    const f = join(wrongType, 'scenes/000002.json');
+    await writeFile(f, JSON.stringify({ ...JSON.parse(await readFile(f, 'utf8')), attributes: 'sunny' }));
+    cases.push(['attributes-not-object', /scenes\/000002\.json: attributes: .*expected record/i]);
+    for (const [folder, message] of cases) {
+      const r = await batch(folder);
+      expect(r.code, `${folder}: ${r.stderr}`).toBe(2);
+      expect(r.stderr, folder).toMatch(message);
+      expect(r.stderr, folder).not.toMatch(/\n\s+at /); // one clear line, no stack trace
+    }
+  });
+
   it('refuses --n 0 with a clear message', async () => {
     const r = await cgm('world', 'dataset', '--n', '0', '--seed', '1', '--out', join(dir, 'zero'));
     expect(r.code).toBe(2);

@@ -1,24 +1,37 @@
 // What a data set loader returns: one image with its caption, and how the caption was chosen.
 import { z } from 'zod';
+import type { WorldTruth } from '../../world/truth.js';
 
-export const DatasetNameSchema = z.enum(['coco', 'celeba-hq']);
+/** The paper's two data sets, and the causal street world (`cgm world dataset`), which has ground truth. */
+export const DatasetNameSchema = z.enum(['coco', 'celeba-hq', 'world']);
 export type DatasetName = z.infer<typeof DatasetNameSchema>;
 
-/** Display names in the paper's Table 1 column order (CelebA-HQ first). */
-export const DATASET_LABELS: Record<DatasetName, string> = { 'celeba-hq': 'CelebA-HQ', coco: 'MS-COCO' };
-export const DATASET_ORDER: readonly DatasetName[] = ['celeba-hq', 'coco'];
+/** Display names in the paper's Table 1 column order (CelebA-HQ first), the world after them. */
+export const DATASET_LABELS: Record<DatasetName, string> = {
+  'celeba-hq': 'CelebA-HQ',
+  coco: 'MS-COCO',
+  world: 'Street world',
+};
+export const DATASET_ORDER: readonly DatasetName[] = ['celeba-hq', 'coco', 'world'];
 
-export const CaptionRuleSchema = z.enum(['coco:lowest-annotation-id', 'mm-celeba-hq:first-non-empty-line']);
+export const CaptionRuleSchema = z.enum([
+  'coco:lowest-annotation-id',
+  'mm-celeba-hq:first-non-empty-line',
+  // The caption `cgm world dataset` wrote for the scene (one of the renderer's three phrasings).
+  'world:scene-caption',
+]);
 export type CaptionRule = z.infer<typeof CaptionRuleSchema>;
 
 export interface DatasetItem {
   dataset: DatasetName;
-  /** COCO: the image id as a decimal string; CelebA-HQ: the file index ("0" … "29999"). */
+  /** COCO: the image id as a decimal string; CelebA-HQ: the file index ("0" … "29999"); world: the scene id. */
   id: string;
   /** Relative to the loader's root, with '/' separators, so a sample is the same on any machine. */
   imagePath: string;
   caption: string;
   captionRule: CaptionRule;
+  /** Street-world scenes: the ground truth (images relative to the loader's root). */
+  truth?: WorldTruth;
 }
 
 export interface LoadedDataset {
