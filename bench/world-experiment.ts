@@ -6,8 +6,10 @@
 //   protect  CSG with the non-descendants' attention regions cut out of the masks (ablation)
 //   csg50, csg25  CSG at 50 and 25 steps (step sweep; the paper variant is the 100-step point)
 // The report (Table 1 beside the ground truth, with bootstrap CIs) is written to --out and, with --docs,
-// copied there with the command and the minutes it took.
+// copied there with the command and the minutes it took. `--variant` (repeatable) replaces the variants
+// above, e.g. for a diagnosis of CSG's settings on fewer scenes.
 //   npx tsx bench/world-experiment.ts [--n 60] [--seed 16] [--steps 100] [--window 2] [--out DIR] [--docs DIR]
+//                                     [--variant NAME:choice=value,...]...
 // LPIPS: the export tool's LPIPS graph with its seeded random VGG backbone (no weights can be downloaded
 // here); the report says so and its LPIPS column is not a perceptual distance.
 import type { ChildProcess } from 'node:child_process';
@@ -29,18 +31,20 @@ const { values } = parseArgs({
     window: { type: 'string', default: '2' },
     out: { type: 'string', default: 'out/world-experiment' },
     docs: { type: 'string' },
+    variant: { type: 'string', multiple: true },
     'keep-services': { type: 'boolean', default: false },
   },
 });
 const log = (line: string) => process.stderr.write(`[experiment] ${new Date().toISOString()} ${line}\n`);
 const out = resolve(values.out);
-const VARIANTS = [
+const DEFAULT_VARIANTS = [
   'paper',
   'reverse:methods=csg,reverseOldValues=true',
   'protect:methods=csg,protectNonDescendants=true',
   'csg50:methods=csg,steps=50',
   'csg25:methods=csg,steps=25',
 ];
+const VARIANTS = values.variant?.length ? values.variant : DEFAULT_VARIANTS;
 
 const t0 = Date.now();
 await mkdir(out, { recursive: true });
@@ -84,7 +88,7 @@ try {
   const header = [
     '<!-- written by bench/world-experiment.ts; do not edit by hand -->',
     '',
-    `Command: \`npx tsx bench/world-experiment.ts --n ${values.n} --seed ${values.seed} --steps ${values.steps} --window ${values.window}\`, which ran`,
+    `Command: \`npx tsx bench/world-experiment.ts --n ${values.n} --seed ${values.seed} --steps ${values.steps} --window ${values.window}${values.variant?.length ? VARIANTS.map((v) => ` --variant ${v}`).join('') : ''}\`, which ran`,
     '',
     `    cgm world dataset --n ${values.n} --seed ${values.seed} --out ${relative(REPO_ROOT, worldDir)}`,
     `    cgm ${batchArgs.join(' ')}`,

@@ -8,7 +8,12 @@ import { DatasetNameSchema } from '../../core/eval/datasets/types.js';
 import { imageLevelFailures, recordsFromManifest } from '../../core/eval/from-manifest.js';
 import { parseJsonl, toJsonl } from '../../core/eval/jsonl.js';
 import { buildReport, renderJson, renderMarkdown } from '../../core/eval/report.js';
-import { type EvalRecord, type LpipsResolution, serialiseEvalRecords } from '../../core/eval/results.js';
+import {
+  type EvalRecord,
+  type LpipsResolution,
+  serialiseEvalRecords,
+  variantTags,
+} from '../../core/eval/results.js';
 import type { ArtifactRef } from '../../core/schemas/artifact.js';
 import {
   type BatchOutcome,
@@ -70,7 +75,7 @@ export async function recordsOfOutcome(
     imageId: outcome.imageId,
     methods: variant?.methods ?? ctx.run.methods,
     planning: { ...ctx.run.planning, ...(variant?.planning ?? {}) },
-    ...(variant?.steps === undefined ? {} : { steps: variant.steps }),
+    variant: variantTags(variant),
   };
   if (!outcome.manifest) {
     const why = outcome.error?.message ?? `the child run ended ${outcome.status} without a manifest`;

@@ -10,7 +10,7 @@ import {
 } from '../../core/eval/batch-manifest.js';
 import { DATASET_ORDER } from '../../core/eval/datasets/types.js';
 import { JsonlError, parseJsonlLines } from '../../core/eval/jsonl.js';
-import { methodName } from '../../core/eval/results.js';
+import { methodName, variantTags } from '../../core/eval/results.js';
 import { type Seed, sampleWithoutReplacement } from '../../core/eval/sampling.js';
 import type { BatchRunSettings, BatchVariant } from '../../core/schemas/batch-io.js';
 
@@ -82,12 +82,12 @@ export function checkVariants(
   const owner = new Map<string, string>();
   for (const v of variants) {
     for (const m of v.methods ?? run.methods) {
-      const row = methodName(m, { ...run.planning, ...v.planning }, v.steps);
+      const row = methodName(m, { ...run.planning, ...v.planning }, variantTags(v));
       const prior = owner.get(row);
       if (prior !== undefined) {
         throw invalid(
           `variants: '${prior}' and '${v.name}' both give report row '${row}'; variants must differ in ` +
-            'promptStyle, includeNonDescendantChanges, reverseOldValues, protectNonDescendants or steps',
+            'promptStyle, includeNonDescendantChanges, reverseOldValues, protectNonDescendants, steps, scale, threshold or warmup',
         );
       }
       owner.set(row, v.name);

@@ -4,6 +4,7 @@
 // (`<batch>/<variant>/<dataset>/<image>`), so a client sends them percent-encoded in one path segment.
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import { parseJsonl } from '../../core/eval/jsonl.js';
+import { baseMethod, type EvaluatedRecord, parseEvalRecords } from '../../core/eval/results.js';
 import type { ArtifactRef } from '../../core/schemas/artifact.js';
 import { type BatchOutcome, BatchOutcomeSchema, BatchResultSchema } from '../../core/schemas/batch-io.js';
 import { type RunManifest, RunManifestSchema } from '../../core/schemas/run-manifest.js';
@@ -45,7 +46,8 @@ export const batchSamplesRoute = createRoute({
 export const batchRunManifestRoute = createRoute({
   method: 'get',
   path: '/v1/batches/{id}/runs/{runId}/manifest',
-  summary: 'The manifest of one run of a finished batch, with presigned artifact URLs',
+  summary:
+    'The manifest of one run of a finished batch, with presigned artifact URLs; street-world outputs also carry their ground truth',
   security: [{ apiKey: [] }],
   request: {
     params: BatchIdParamSchema.extend({
@@ -72,6 +74,13 @@ export function registerBatchRunRoutes(app: OpenAPIHono<AuthEnv>, deps: AppDeps)
 
   /** The outcomes of a batch the caller owns, once it has finished with a result. */
   async function outcomesOf(id: string, keyId: string): Promise<BatchOutcome[]> {
+    const { result } = await finished(id, keyId);
+    const text = new TextDecoder().decode(await images.get(result.outcomes));
+    return parseJsonl(text, BatchOutcomeSchema, result.outcomes.key);
+  }
+
+  /** The batch's result once it has finished with one; not found for another key's batch. */
+  async function finished(id: string, keyId: string) {
     const batches = deps.batches;
     if (!batches) throw new ApiError('unavailable', 'batches are not configured on this server');
     const info = await batches.describe(id);
@@ -83,9 +92,39 @@ export function registerBatchRunRoutes(app: OpenAPIHono<AuthEnv>, deps: AppDeps)
         `batch '${id}' is ${info.status}; its runs are listed once it has finished with a result`,
         'id',
       );
-    const result = BatchResultSchema.parse(outcome.value);
-    const text = new TextDecoder().decode(await images.get(result.outcomes));
-    return parseJsonl(text, BatchOutcomeSchema, result.outcomes.key);
+    return { result: BatchResultSchema.parse(outcome.value) };
+  }
+
+  /**
+   * Street-world batches: each output of the run gets its ground truth from the batch's records
+   * (core/eval/results.ts GroundTruth), the true counterfactual image presigned.
+   */
+  async function withGroundTruth(
+    id: string,
+    keyId: string,
+    runId: string,
+    manifest: Record<string, unknown>,
+  ) {
+    const { result } = await finished(id, keyId);
+    const text = new TextDecoder().decode(await images.get(result.results));
+    const records = parseEvalRecords(text, result.results.key).filter(
+      (r): r is EvaluatedRecord => r.runId === runId && r.status === 'evaluated' && !!r.groundTruth,
+    );
+    if (records.length === 0) return manifest;
+    const outputs = manifest.outputs as { interventionId: string; method: string }[];
+    const withGt = await Promise.all(
+      outputs.map(async (o) => {
+        const r = records.find(
+          (x) => x.interventionId === o.interventionId && baseMethod(x.method) === o.method,
+        );
+        if (!r?.groundTruth) return o;
+        const { trueImage, ...gt } = r.groundTruth;
+        const image =
+          trueImage?.kind === 's3' ? { ...trueImage.ref, url: await presign(trueImage.ref) } : null;
+        return { ...o, groundTruth: { ...gt, trueImage: image } };
+      }),
+    );
+    return { ...manifest, outputs: withGt };
   }
 
   const manifestOf = async (o: BatchOutcome): Promise<RunManifest | null> =>
@@ -124,7 +163,8 @@ export function registerBatchRunRoutes(app: OpenAPIHono<AuthEnv>, deps: AppDeps)
     const manifest = await manifestOf(found);
     if (!manifest)
       throw new ApiError('not_found', `run '${runId}' ended ${found.status} without a manifest`, 'runId');
+    const presigned = (await withPresignedUrls(manifest, presign)) as Record<string, unknown>;
     c.header('Cache-Control', 'no-store');
-    return c.json((await withPresignedUrls(manifest, presign)) as Record<string, unknown>, 200);
+    return c.json(await withGroundTruth(id, c.get('keyId'), runId, presigned), 200);
   });
 }

@@ -63,8 +63,9 @@ const USAGE = `usage: cgm batch (--dataset coco=DIR --dataset celeba-hq=DIR | MA
   --edit-batch N       edits of one method per GPU call, 1..16 (default 4; GPU memory grows with it)
   --variant NAME:choice=value,...  a variant, e.g. reverse:reverseOldValues=true; repeatable
                        (planning choices: promptStyle, includeNonDescendantChanges, reverseOldValues,
-                       protectNonDescendants; run choices: steps=N (report rows get +stepsN) and
-                       methods=csg/ddpm (slash-separated)); default one variant 'paper'
+                       protectNonDescendants; CSG's scale, threshold, warmup and the steps=N, which tag
+                       the report rows (+scale16, +steps50); methods=csg/ddpm, slash-separated);
+                       default one variant 'paper'
   --no-judge           skip the VLM judge (the report then has no VLM-Eff)
   --id ID              workflow id and batch id (default batch-<time>)
   --out DIR            where the results and the report go (default out/batches/<id>)
@@ -443,7 +444,8 @@ export function parseVariant(text: string): BatchVariant {
           .slice(colon + 1)
           .split(',')
           .filter((p) => p.trim() !== '');
-  const choices = [...Object.keys(CHOICES), 'steps', 'methods'];
+  const numeric = ['scale', 'threshold', 'warmup'];
+  const choices = [...Object.keys(CHOICES), ...numeric, 'steps', 'methods'];
   for (const pair of pairs) {
     const [key, value, ...rest] = pair.split('=').map((s) => s.trim());
     if (!choices.includes(key) || value === undefined || rest.length > 0) {
@@ -454,6 +456,7 @@ export function parseVariant(text: string): BatchVariant {
     }
     if (key === 'steps') run.steps = /^\d+$/.test(value) ? Number(value) : Number.NaN;
     else if (key === 'methods') run.methods = value.split('/').map((m) => m.trim());
+    else if (numeric.includes(key)) planning[key] = value.trim() === '' ? Number.NaN : Number(value);
     else
       planning[key] =
         key === 'promptStyle' ? value : value === 'true' ? true : value === 'false' ? false : value;

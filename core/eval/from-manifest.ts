@@ -28,6 +28,7 @@ import {
   type LpipsResolution,
   methodName,
   scoreChecks,
+  type VariantTags,
 } from './results.js';
 
 /** interventionId of the records of a run that failed before its interventions were known. */
@@ -42,8 +43,8 @@ export interface RunRecordContext {
   methods: readonly EditMethod[];
   /** The variant's planning choices merged over the batch's: they name the method rows (methodName). */
   planning: Partial<EditChoices>;
-  /** The variant's own step count, when it has one (the rows' `+steps<N>` tag). */
-  steps?: number;
+  /** What the variant sets itself (steps, CSG scale, …): tags of the rows (results.ts methodName). */
+  variant?: VariantTags;
   originalImage?: BatchImage;
 }
 
@@ -99,7 +100,7 @@ export function recordsFromManifest(
     return imageLevelFailures(ctx, { runId: manifest.runId, stage, reason });
   }
   return manifest.plans.map((plan): EvalRecord => {
-    const method = methodName(plan.method, ctx.planning, ctx.steps);
+    const method = methodName(plan.method, ctx.planning, ctx.variant);
     const head = { ...common, interventionId: plan.interventionId, method };
     const output = manifest.outputs.find(
       (o) => o.interventionId === plan.interventionId && o.method === plan.method,
@@ -160,7 +161,7 @@ export function imageLevelFailures(
     dataset: ctx.dataset,
     imageId: ctx.imageId,
     interventionId: IMAGE_LEVEL_INTERVENTION,
-    method: methodName(m, ctx.planning, ctx.steps),
+    method: methodName(m, ctx.planning, ctx.variant),
     ...(ctx.originalImage ? { originalImage: ctx.originalImage } : {}),
     status: 'failed',
     stage: failure.stage,

@@ -33,18 +33,44 @@ export const ABLATION_TAGS = {
   reverseOldValues: 'reverse',
 } as const;
 
+/** What a batch variant sets beyond the planning choices; each is a tag of its report rows. */
+export interface VariantTags {
+  steps?: number;
+  scale?: number;
+  threshold?: number;
+  warmup?: number;
+}
+
 /**
- * 'csg' for the paper's choices; else 'csg+tag+…' with tags in alphabetical order. `steps` is a batch
- * variant's own step count (tag `steps<N>`), absent when the variant runs at the batch's steps.
+ * 'csg' for the paper's choices; else 'csg+tag+…' with tags in alphabetical order. `variant` holds what
+ * a batch variant sets itself (steps, CSG scale, threshold, warm-up): tags like `steps50`, `scale16`,
+ * `threshold0-5` ('.' written '-'); absent when the variant runs at the batch's settings.
  */
-export function methodName(base: EditMethod, choices?: Partial<EditChoices>, steps?: number): EvalMethod {
+export function methodName(
+  base: EditMethod,
+  choices?: Partial<EditChoices>,
+  variant?: VariantTags,
+): EvalMethod {
   const tags: string[] = [];
-  if (steps !== undefined) tags.push(`steps${steps}`);
+  for (const key of ['steps', 'scale', 'threshold', 'warmup'] as const) {
+    const v = variant?.[key];
+    if (v !== undefined) tags.push(`${key}${String(v).replace('.', '-')}`);
+  }
   if (choices?.promptStyle === 'name_value') tags.push(ABLATION_TAGS.promptStyleNameValue);
   if (choices?.includeNonDescendantChanges) tags.push(ABLATION_TAGS.includeNonDescendantChanges);
   if (choices?.protectNonDescendants) tags.push(ABLATION_TAGS.protectNonDescendants);
   if (choices?.reverseOldValues) tags.push(ABLATION_TAGS.reverseOldValues);
   return [base, ...tags.sort()].join('+');
+}
+
+/** A batch variant's own settings as report-row tags (core/schemas/batch-io.ts BatchVariant). */
+export function variantTags(v: { steps?: number; planning?: VariantTags } | undefined): VariantTags {
+  return {
+    ...(v?.steps === undefined ? {} : { steps: v.steps }),
+    ...(v?.planning?.scale === undefined ? {} : { scale: v.planning.scale }),
+    ...(v?.planning?.threshold === undefined ? {} : { threshold: v.planning.threshold }),
+    ...(v?.planning?.warmup === undefined ? {} : { warmup: v.planning.warmup }),
+  };
 }
 
 export function baseMethod(method: EvalMethod): EditMethod {

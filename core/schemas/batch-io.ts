@@ -4,8 +4,8 @@
 // edges (CLI, API); the workflow imports the types only.
 import { z } from 'zod';
 import { ArtifactRefSchema } from './artifact.js';
-import { EditChoicesSchema, EditMethodSchema } from './edit-plan.js';
-import { CounterfactualInputSchema, WebhookTargetSchema } from './workflow-io.js';
+import { EditMethodSchema } from './edit-plan.js';
+import { CounterfactualInputSchema, RunPlanningSchema, WebhookTargetSchema } from './workflow-io.js';
 
 /** Per-image run settings shared by every child run of the batch (CounterfactualInput minus the image). */
 export const BatchRunSettingsSchema = CounterfactualInputSchema.pick({
@@ -30,8 +30,11 @@ export const BatchVariantSchema = z.object({
     .string()
     .regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'expected 1-32 lowercase letters, digits or dashes')
     .default('paper'),
-  /** Overrides of the batch's planning choices for this variant. */
-  planning: EditChoicesSchema.partial().default({}),
+  /**
+   * Overrides of the batch's planning for this variant; a scale, threshold or warm-up set here tags
+   * its report rows (`+scale<N>`, `+threshold<N>`, `+warmup<N>`, decimals with '-' for '.').
+   */
+  planning: RunPlanningSchema.default({}),
   /** The methods this variant runs instead of the batch's (e.g. only CSG for an ablation). */
   methods: z.array(EditMethodSchema).min(1).optional(),
   /**

@@ -59,6 +59,14 @@ export const EditBatchSchema = z.object({
 });
 export type EditBatch = z.output<typeof EditBatchSchema>;
 
+/** Planning of a run: the paper's open choices, and CSG's edit scale, threshold and warm-up steps. */
+export const RunPlanningSchema = EditChoicesSchema.partial().extend({
+  scale: z.number().positive().optional(),
+  threshold: z.number().min(0).max(1).optional(),
+  warmup: z.number().int().nonnegative().optional(),
+});
+export type RunPlanning = z.infer<typeof RunPlanningSchema>;
+
 export const CounterfactualInputSchema = z.object({
   /** Names the run in the manifest and in derived ids; default the workflow id. */
   runId: z.string().min(1).optional(),
@@ -81,13 +89,7 @@ export const CounterfactualInputSchema = z.object({
     .min(1)
     .default([...ALL_EDIT_METHODS]),
   /** Edit-planning choices (csg-plan.md); unset ones take planEdits' defaults. */
-  planning: EditChoicesSchema.partial()
-    .extend({
-      scale: z.number().positive().optional(),
-      threshold: z.number().min(0).max(1).optional(),
-      warmup: z.number().int().nonnegative().optional(),
-    })
-    .default({}),
+  planning: RunPlanningSchema.default({}),
   /** Engine settings (gpu-worker/engine/settings.ts), validated by the GPU worker. */
   engine: z.record(z.string(), z.json()).default({}),
   evaluate: z

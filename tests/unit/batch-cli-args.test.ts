@@ -82,6 +82,11 @@ describe('parseVariant', () => {
       methods: ['csg'],
       steps: 25,
     });
+    expect(parseVariant('wide:methods=csg,scale=16,threshold=0.5,warmup=5')).toEqual({
+      name: 'wide',
+      planning: { scale: 16, threshold: 0.5, warmup: 5 },
+      methods: ['csg'],
+    });
     expect(parseVariant('fast:methods=csg/ddpm,steps=50,reverseOldValues=true')).toEqual({
       name: 'fast',
       planning: { reverseOldValues: true },
@@ -91,10 +96,12 @@ describe('parseVariant', () => {
   });
   it.each([
     ['Bad Name:reverseOldValues=true', /name: expected 1-32 lowercase letters/],
-    ['x:scale=3', /expected choice=value with choice one of promptStyle, /],
+    ['x:guidance=3', /expected choice=value with choice one of promptStyle, /],
     ['x:reverseOldValues=yes', /planning\.reverseOldValues: .*\(got "yes"\)/],
     ['x:steps=many', /steps: .*number/],
     ['x:steps=1', /steps: .*>=2/],
+    ['x:threshold=2', /planning\.threshold: .*<=1/],
+    ['x:scale=big', /planning\.scale: .*number/],
     ['x:methods=csg/sdedit', /methods\[1\]: .*\(got "sdedit"\)/],
   ])('%s is refused with exit 2', (text, message) => {
     try {

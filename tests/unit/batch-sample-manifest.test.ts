@@ -113,5 +113,11 @@ describe('checkVariants', () => {
         { name: 'b', planning: {}, methods: ['ddim'], steps: 50 },
       ]),
     ).toThrow(/'a' and 'b' both give report row 'ddim\+steps50'/);
+    expect(() =>
+      checkVariants(run, [
+        { name: 'paper', planning: {} },
+        { name: 'wide', planning: { threshold: 0.5, scale: 16 }, methods: ['csg'] },
+      ]),
+    ).not.toThrow();
   });
 });

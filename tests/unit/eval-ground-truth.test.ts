@@ -5,7 +5,14 @@ import { describe, expect, it } from 'vitest';
 import { maskShare } from '../../activities/batch/ground-truth.js';
 import { groundTruthSection } from '../../core/eval/ground-truth-report.js';
 import { buildReport, renderMarkdown } from '../../core/eval/report.js';
-import { EvalRecordSchema, type EvaluatedRecord, type GroundTruth } from '../../core/eval/results.js';
+import {
+  EvalMethodSchema,
+  EvalRecordSchema,
+  type EvaluatedRecord,
+  type GroundTruth,
+  methodName,
+  variantTags,
+} from '../../core/eval/results.js';
 import { oneCheckRecord } from '../support/eval-records.js';
 
 function gt(over: Partial<GroundTruth>): GroundTruth {
@@ -90,6 +97,17 @@ describe('groundTruthSection', () => {
     expect(md).toMatch(/\| CSG \| 3 \| 0\.667 \[/);
     expect(md).toContain('### CSG minus each other method (paired by image)');
     expect(md).toMatch(/seeded random backbone/);
+  });
+});
+
+describe('methodName of a batch variant', () => {
+  it('tags the rows with what the variant sets itself, in alphabetical order', () => {
+    expect(methodName('csg', {}, variantTags({ steps: 50 }))).toBe('csg+steps50');
+    expect(
+      methodName('csg', { reverseOldValues: true }, variantTags({ planning: { threshold: 0.5, scale: 16 } })),
+    ).toBe('csg+reverse+scale16+threshold0-5');
+    expect(methodName('ddim', {}, variantTags(undefined))).toBe('ddim');
+    expect(EvalMethodSchema.safeParse('csg+threshold0-5').success).toBe(true);
   });
 });
 

@@ -228,6 +228,45 @@ describe('report-view and format', () => {
     ]);
   });
 
+  it('a street-world report gets a ground-truth table; others none', () => {
+    expect(reportView.groundTruthCells(report)).toBeNull();
+    const e = (mean: number | null, lo: number | null = null, hi: number | null = null) => ({
+      n: 3,
+      mean,
+      lo,
+      hi,
+    });
+    const metrics = {
+      intervened: e(0.5, 0.25, 0.75),
+      descendants: e(null),
+      preservation: e(1, 1, 1),
+      psnrToTrue: e(21.234, 20, 22.5),
+      ssimToTrue: e(0.8, 0.7, 0.9),
+      maskIntervened: e(0.4, 0.3, 0.5),
+      maskIntervenedChance: e(0.15, 0.15, 0.15),
+      maskDescendants: e(null),
+      maskDescendantsChance: e(null),
+    };
+    const cells = reportView.groundTruthCells({
+      ...report,
+      groundTruth: { rows: [{ method: 'csg', counterfactuals: 3, images: 1, metrics }], diffs: [] },
+    });
+    expect(cells?.head[0]).toBe('method');
+    expect(cells?.rows).toEqual([
+      [
+        'CSG',
+        '3',
+        '0.500 [0.250, 0.750]',
+        '—',
+        '1.000 [1.000, 1.000]',
+        '21.2 [20.0, 22.5]',
+        '0.800 [0.700, 0.900]',
+        '0.400 [0.300, 0.500] (0.150)',
+        '—',
+      ],
+    ]);
+  });
+
   it('node-type rows give yes/total and the rate', () => {
     const { head, rows } = reportView.nodeTypeCells(report);
     expect(head).toEqual(['method', 'data set', 'intervened', 'descendant', 'non descendant must stay']);

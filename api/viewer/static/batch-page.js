@@ -1,11 +1,12 @@
 // @ts-check
 // The batch page: polls GET /v1/batches/{id} while the batch runs, then shows the Table 1 report
-// (GET /v1/batches/{id}/report?format=json) with its 95% intervals, the per-node-type breakdown and a
-// grid of sample runs, each linking to its run page.
+// (GET /v1/batches/{id}/report?format=json) with its 95% intervals, the per-node-type breakdown, the
+// scores against the ground truth for street-world batches, and a grid of sample runs, each linking to
+// its run page.
 import { ApiRequestError, api, describeError, requireKey } from './api-client.js';
 import { byId, el, say } from './dom.js';
 import { batchRunPage, idFromPath } from './navigation.js';
-import { nodeTypeCells, table1Cells } from './report-view.js';
+import { groundTruthCells, nodeTypeCells, table1Cells } from './report-view.js';
 
 const POLL_MS = 2000;
 const SAMPLES = 8;
@@ -46,6 +47,11 @@ async function showReport() {
   fillTable('nodetypes', nodeTypeCells(report));
   byId('table1-section').hidden = false;
   byId('nodetype-section').hidden = false;
+  const truth = groundTruthCells(report);
+  if (truth) {
+    fillTable('groundtruth', truth);
+    byId('groundtruth-section').hidden = false;
+  }
   const notes = [
     `${report.records} evaluation records; ${report.bootstrap?.samples ?? '?'} bootstrap samples`,
     ...(report.warnings ?? []),

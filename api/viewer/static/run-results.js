@@ -1,7 +1,8 @@
 // @ts-check
 // One block per intervention: what changed (intervened value and propagated changes), violations, and
 // original | CSG | DDPM | DDIM side by side with LPIPS, NFE, the judge's checklist and CSG's masks as
-// overlays that can be toggled.
+// overlays that can be toggled; for street-world batch runs also the true counterfactual and each
+// output's scores against the ground truth.
 import { el } from './dom.js';
 import { fmtNfe, fmtNumber, methodLabel } from './format.js';
 
@@ -11,7 +12,8 @@ const METHOD_ORDER = ['csg', 'ddpm', 'ddim'];
  * @typedef {{ url?: string, key: string }} Ref
  * @typedef {{ concept_name: string, expected_value: string, present: string }} Check
  * @typedef {{ verdict: { verdict: string, reasoning: string, concept_checks: Check[] }, checklistScore: number }} Judge
- * @typedef {{ interventionId: string, method: string, image: Ref, masks: Ref[], nfe: number, seconds: number, lpips?: number, judge?: Judge }} Output
+ * @typedef {{ intervened: number, descendants: number | null, preservation: number, psnrToTrue: number | null, ssimToTrue: number | null, psnrToOriginal: number, masks: { intervened: number | null, descendants: number | null } | null, trueImage: Ref | null }} GroundTruth
+ * @typedef {{ interventionId: string, method: string, image: Ref, masks: Ref[], nfe: number, seconds: number, lpips?: number, judge?: Judge, groundTruth?: GroundTruth }} Output
  * @typedef {{ method: string, interventionId: string, concepts?: { prompt: string, conceptId: string, role: string }[] }} Plan
  * @typedef {import('./graph-model.js').InterventionRecord} InterventionRecord
  */
@@ -96,12 +98,34 @@ function csgFigure(out, plan) {
   ]);
 }
 
+/** @param {number | null | undefined} x */
+const pct = (x) => (typeof x === 'number' ? `${Math.round(x * 100)}%` : '—');
+
+/** The output scored against the world's ground truth, as list items. @param {GroundTruth} g */
+export function groundTruthFacts(g) {
+  const items = [
+    `ground truth: intervened ${g.intervened === 1 ? 'reads as set' : 'not read'}`,
+    `descendants right ${pct(g.descendants)}`,
+    `non-descendants kept ${pct(g.preservation)}`,
+    `PSNR / SSIM to true ${fmtNumber(g.psnrToTrue, 1)} dB / ${fmtNumber(g.ssimToTrue)}`,
+    `PSNR to original ${fmtNumber(g.psnrToOriginal, 1)} dB`,
+  ];
+  if (g.masks)
+    items.push(
+      `mask in region: intervened ${pct(g.masks.intervened)}, descendants ${pct(g.masks.descendants)}`,
+    );
+  return items;
+}
+
 /** @param {Output} out */
 function facts(out) {
   return el('ul', { class: 'facts' }, [
     el('li', { text: `LPIPS ${fmtNumber(out.lpips)}` }),
     el('li', { text: `NFE ${fmtNfe(out.nfe)}` }),
     el('li', { text: `${fmtNumber(out.seconds, 1)} s` }),
+    ...(out.groundTruth
+      ? groundTruthFacts(out.groundTruth).map((t) => el('li', { class: 'truth', text: t }))
+      : []),
   ]);
 }
 
@@ -127,6 +151,7 @@ export function interventionBlock(record, manifest) {
     ),
   ]);
   const violations = record.check?.violations ?? [];
+  const truth = outputs.find((o) => o.groundTruth?.trueImage)?.groundTruth?.trueImage ?? undefined;
   const row = el('div', { class: 'results-row' }, [
     figure('original', manifest.original, 'result original'),
     ...outputs.map((o) => {
@@ -139,6 +164,7 @@ export function interventionBlock(record, manifest) {
       fig.append(facts(o), judgeBlock(o.judge));
       return fig;
     }),
+    ...(truth ? [figure('true counterfactual (same noise U)', truth, 'result truth')] : []),
   ]);
   return el('article', { class: 'intervention', attrs: { 'data-intervention-id': iv.id } }, [
     el('h3', { text: `${iv.id}: do(${iv.target_concept_name ?? iv.target_concept_id} = ${iv.new_value})` }),
