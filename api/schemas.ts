@@ -3,14 +3,14 @@
 import { z } from '@hono/zod-openapi';
 import { CaptionRuleSchema, DatasetNameSchema } from '../core/eval/datasets/types.js';
 import { Sha256Hex } from '../core/schemas/artifact.js';
-import { EditChoicesSchema, EditMethodSchema } from '../core/schemas/edit-plan.js';
+import { EditMethodSchema } from '../core/schemas/edit-plan.js';
 import {
   ConceptSchema,
   InterventionSchema,
   PropagatedChangeSchema,
   RelationshipSchema,
 } from '../core/schemas/paper.js';
-import { MAX_EDIT_BATCH_PLANS } from '../core/schemas/workflow-io.js';
+import { MAX_EDIT_BATCH_PLANS, RunPlanningSchema } from '../core/schemas/workflow-io.js';
 import { ErrorBodySchema } from './errors.js';
 
 // The paper's schemas are lenient (VLM answers); user input gets strict copies.
@@ -200,6 +200,33 @@ export const MAX_BATCH_IMAGES = 500;
 /** Lines of an uploaded batch image list. */
 export const MAX_BATCH_FILE_IMAGES = 100_000;
 
+/** A street-world scene's ground truth on a batch line (core/world/truth.ts), its images by sha256. */
+export const WorldTruthRequestSchema = z
+  .strictObject({
+    sceneId: z.string().min(1).max(200),
+    attributes: z.record(z.string(), z.string()).describe("the scene's attribute values"),
+    noise: z.record(z.string(), z.number().min(0).lt(1)).describe('the exogenous noise U of each attribute'),
+    regions: z
+      .record(z.string(), z.tuple([z.number(), z.number(), z.number(), z.number()]))
+      .describe("each region's rectangle [x0, y0, x1, y1) in image pixels"),
+    interventions: z
+      .array(
+        z.strictObject({
+          id: z.string().min(1).max(200),
+          kind: z.string().min(1).max(200),
+          do: z.record(z.string(), z.string()),
+          attributes: z.record(z.string(), z.string()).describe('the SCM counterfactual of do() with U'),
+          image: ImageByHashSchema.describe('the true counterfactual image, uploaded first'),
+        }),
+      )
+      .min(1)
+      .max(16),
+  })
+  .openapi('WorldTruth', {
+    description:
+      'Ground truth of a street-world scene as `cgm world dataset` writes it (scenes/<id>.json); the report scores the counterfactuals against it. Only on lines with dataset "world".',
+  });
+
 export const BatchImageLineSchema = z
   .strictObject({
     dataset: DatasetNameSchema,
@@ -207,6 +234,7 @@ export const BatchImageLineSchema = z
     image: ImageByHashSchema,
     caption: z.string().trim().min(1).max(2000).describe('the base prompt Y of this image'),
     captionRule: CaptionRuleSchema.describe('how the caption was chosen from the data set'),
+    truth: WorldTruthRequestSchema.optional(),
   })
   .openapi('BatchImage', {
     description:
@@ -220,10 +248,21 @@ const BatchVariantRequestSchema = z
       .string()
       .regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'expected 1-32 lowercase letters, digits or dashes')
       .describe('names the variant in child run ids and in the report'),
-    planning: EditChoicesSchema.partial()
-      .strict()
+    planning: RunPlanningSchema.strict()
       .default({})
-      .describe('edit-planning choices of this variant'),
+      .describe(
+        "edit-planning choices of this variant; a CSG scale, threshold or warmup set here tags its report rows (e.g. 'csg+scale16')",
+      ),
+    methods: fields.methods.describe("the methods this variant runs instead of the batch's"),
+    steps: z
+      .number()
+      .int()
+      .min(2)
+      .max(1000)
+      .optional()
+      .describe(
+        "inversion and sampling steps of this variant instead of the batch's; rows tagged '+steps<N>'",
+      ),
   })
   .openapi('BatchVariant');
 

@@ -14,6 +14,7 @@ import {
   type BatchProgress,
   BatchResultSchema,
 } from '../../core/schemas/batch-io.js';
+import type { WorldTruth } from '../../core/world/truth.js';
 import type { AppDeps } from '../app.js';
 import { checkListedImageHeads, readBatchImagesFile } from '../batch-images-file.js';
 import { canonicalJson, runIdForIdempotencyKey, sha256 } from '../canonical.js';
@@ -124,6 +125,42 @@ async function checkLineImages(
   });
 }
 
+/**
+ * Each line's street-world truth with its true counterfactual images resolved to their uploads; a truth
+ * on a line of another data set, or a true image never uploaded, is the caller's error naming the field.
+ */
+async function truthOfLines(
+  lines: readonly BatchImageLine[],
+  images: ImageStore,
+  field: (i: number) => string,
+): Promise<(WorldTruth | undefined)[]> {
+  return mapInChunks(lines, IMAGE_CHECK_CONCURRENCY, async (line, i) => {
+    if (!line.truth) return undefined;
+    if (line.dataset !== 'world')
+      throw new ApiError(
+        'validation_error',
+        `ground truth is only carried by street-world lines; this line's dataset is '${line.dataset}'`,
+        `${field(i)}.truth`,
+      );
+    const interventions = [];
+    for (const [k, iv] of line.truth.interventions.entries()) {
+      const sha = iv.image.sha256;
+      const head = await images.head(sha);
+      if (!head)
+        throw new ApiError(
+          'unknown_artifact',
+          `no uploaded image with sha256 ${sha} (the true counterfactual of ${iv.id}); upload it first (POST /v1/uploads, then PUT)`,
+          `${field(i)}.truth.interventions[${k}].image.sha256`,
+        );
+      interventions.push({
+        ...iv,
+        image: { kind: 's3' as const, ref: uploadRef(images.bucket, sha, head.bytes, head.contentType) },
+      });
+    }
+    return { ...line.truth, interventions };
+  });
+}
+
 function toBatchInput(
   id: string,
   manifest: ArtifactRef,
@@ -198,6 +235,9 @@ export function registerBatchRoutes(app: OpenAPIHono<AuthEnv>, deps: AppDeps): v
       const verdict = await checkWebhookUrl(req.webhookUrl, config.webhookPolicy, deps.lookup);
       if (!verdict.ok) throw new ApiError('webhook_url_forbidden', verdict.reason, 'webhookUrl');
     }
+    const truths = await truthOfLines(listed, images, (i) =>
+      req.imagesFile ? `imagesFile line ${i + 1}` : `images[${i}]`,
+    );
     const lines: BatchManifestLine[] = listed.map((line, drawIndex) => ({
       dataset: line.dataset,
       id: line.id,
@@ -205,6 +245,7 @@ export function registerBatchRoutes(app: OpenAPIHono<AuthEnv>, deps: AppDeps): v
       caption: line.caption,
       captionRule: line.captionRule,
       drawIndex,
+      ...(truths[drawIndex] ? { truth: truths[drawIndex] } : {}),
     }));
     const manifestBytes = new TextEncoder().encode(serialiseBatchManifest(lines));
 

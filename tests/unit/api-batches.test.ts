@@ -303,6 +303,67 @@ describe('POST /v1/batches refuses bad input before storing or starting anything
     );
   });
 
+  it('a street-world line carries its ground truth into the manifest, true images as uploads', async () => {
+    const truth = {
+      sceneId: '000000',
+      attributes: { season: 'summer', car_color: 'red' },
+      noise: { season: 0.4, car_color: 0.1 },
+      regions: { car: [40, 74, 98, 114] },
+      interventions: [
+        {
+          id: 'i3',
+          kind: 'no-descendants',
+          do: { car_color: 'blue' },
+          attributes: { season: 'summer', car_color: 'blue' },
+          image: { sha256: uploaded[1] },
+        },
+      ],
+    };
+    const world = { ...line(0, 'world'), captionRule: 'world:scene-caption', truth };
+    const { res, json } = await post({
+      images: [world],
+      variants: [{ name: 'paper' }, { name: 'csg25', methods: ['csg'], steps: 25, planning: { scale: 16 } }],
+    });
+    expect(res.status, JSON.stringify(json)).toBe(202);
+    const input = batches.runs.get(json.id)!.input;
+    expect(input.variants[1]).toEqual({
+      name: 'csg25',
+      methods: ['csg'],
+      steps: 25,
+      planning: { scale: 16 },
+    });
+    const [stored] = parseBatchManifest(new TextDecoder().decode(await images.get(input.manifest)));
+    expect(stored.truth?.interventions[0].image).toMatchObject({
+      kind: 's3',
+      ref: { sha256: uploaded[1], key: `uploads/sha256/${uploaded[1].slice(0, 2)}/${uploaded[1]}` },
+    });
+    expect(stored.truth?.noise).toEqual(truth.noise);
+    batches.runs.clear(); // the refusals below must start nothing
+
+    await expectRefused(
+      post({ images: [{ ...line(0), truth }] }),
+      400,
+      'validation_error',
+      'images[0].truth',
+    );
+    const missing = {
+      ...truth,
+      interventions: [{ ...truth.interventions[0], image: { sha256: 'cd'.repeat(32) } }],
+    };
+    await expectRefused(
+      post({ images: [{ ...world, truth: missing }] }),
+      422,
+      'unknown_artifact',
+      'images[0].truth.interventions[0].image.sha256',
+    );
+    await expectRefused(
+      post({ images: [{ ...world, truth: { ...truth, noise: { season: 1.5 } } }] }),
+      400,
+      'validation_error',
+      'images[0].truth.noise.season',
+    );
+  });
+
   it('an image never uploaded → 422 unknown_artifact naming the line', async () => {
     const images = batchBody().images;
     images[1] = { ...images[1], image: { sha256: 'ab'.repeat(32) } };
