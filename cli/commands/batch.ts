@@ -331,15 +331,7 @@ async function uploadSample(store: ArtifactStore, lines: BatchManifestLine[], ba
       continue;
     }
     const path = resolve(base[line.dataset] ?? '.', line.image.path);
-    let bytes: Uint8Array;
-    try {
-      bytes = new Uint8Array(await readFile(path));
-    } catch (err) {
-      throw new CliError(
-        `${path}: cannot read the image of ${line.dataset} id ${line.id} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
-        2,
-      );
-    }
+    const bytes = await readLocal(path, `the image of ${line.dataset} id ${line.id}`);
     const contentType = imageType(bytes);
     if (!contentType) {
       throw new CliError(
@@ -363,6 +355,14 @@ async function uploadSample(store: ArtifactStore, lines: BatchManifestLine[], ba
   ).ref;
 }
 
+async function readLocal(path: string, what: string): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await readFile(path));
+  } catch (err) {
+    throw new CliError(`${path}: cannot read ${what} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, 2);
+  }
+}
+
 /** A world line's true counterfactual images to S3 (content-addressed, like the inputs). */
 async function uploadTruth(store: ArtifactStore, line: BatchManifestLine, base: Sample['base']) {
   const truth = line.truth!;
@@ -373,15 +373,10 @@ async function uploadTruth(store: ArtifactStore, line: BatchManifestLine, base: 
       continue;
     }
     const path = resolve(base[line.dataset] ?? '.', iv.image.path);
-    let bytes: Uint8Array;
-    try {
-      bytes = new Uint8Array(await readFile(path));
-    } catch (err) {
-      throw new CliError(
-        `${path}: cannot read the true counterfactual of ${line.dataset} id ${line.id}, intervention ${iv.id} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
-        2,
-      );
-    }
+    const bytes = await readLocal(
+      path,
+      `the true counterfactual of ${line.dataset} id ${line.id}, intervention ${iv.id}`,
+    );
     const { ref } = await store.put(bytes, { contentType: 'image/png', prefix: 'inputs/truth' });
     interventions.push({ ...iv, image: { kind: 's3' as const, ref } });
   }

@@ -8,6 +8,8 @@
 // only when the run's do() is one of the data set's). 95% CIs are percentile bootstraps clustered by
 // image as in Table 1 (report.ts), one mulberry32 stream per (method, metric). A paired difference
 // resamples the images both methods have the metric for, and takes the difference of the two means.
+
+import { quantile } from './quantile.js';
 import type { EvaluatedRecord, GroundTruth } from './results.js';
 import { mulberry32 } from './sampling.js';
 
@@ -107,14 +109,6 @@ function clusters(records: readonly EvaluatedRecord[], metric: GtMetric): Cluste
   return by;
 }
 
-function quantile7(values: number[], p: number): number {
-  const s = [...values].sort((a, b) => a - b);
-  const h = (s.length - 1) * p;
-  const lo = Math.floor(h);
-  const hi = Math.min(lo + 1, s.length - 1);
-  return s[lo] + (h - lo) * (s[hi] - s[lo]);
-}
-
 /** Percentile bootstrap over images of `stat(picked image ids)`. */
 function bootstrapImages(
   ids: readonly string[],
@@ -127,7 +121,7 @@ function bootstrapImages(
   const rng = mulberry32(seed);
   const values: number[] = [];
   for (let b = 0; b < samples; b++) values.push(stat(ids.map(() => ids[rng.below(ids.length)])));
-  return { n, mean: stat(ids), lo: quantile7(values, 0.025), hi: quantile7(values, 0.975) };
+  return { n, mean: stat(ids), lo: quantile(values, 0.025), hi: quantile(values, 0.975) };
 }
 
 const sortedIds = (c: Clusters) => [...c.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));

@@ -27,6 +27,7 @@ import {
   type GtMetric,
   groundTruthSection,
 } from './ground-truth-report.js';
+import { quantile } from './quantile.js';
 import {
   CHECK_NODE_TYPES,
   type CheckNodeType,
@@ -35,6 +36,8 @@ import {
   type EvaluatedRecord,
 } from './results.js';
 import { mulberry32, type Seed } from './sampling.js';
+
+export { quantile } from './quantile.js';
 
 export const DEFAULT_BOOTSTRAP_SAMPLES = 1000;
 export const DEFAULT_REPORT_SEED = 'fm-cgm-report';
@@ -356,15 +359,6 @@ function meanOfGroups(picks: number[][], groups: readonly Cluster[][]): { vlmEff
     l += sl / n;
   });
   return { vlmEff: v / picks.length, lpips: l / picks.length };
-}
-
-/** Linear interpolation between order statistics at h = (n - 1) p (numpy 'linear', type 7). */
-export function quantile(values: readonly number[], p: number): number {
-  const s = [...values].sort((a, b) => a - b);
-  const h = (s.length - 1) * p;
-  const lo = Math.floor(h);
-  const hi = Math.min(lo + 1, s.length - 1);
-  return s[lo] + (h - lo) * (s[hi] - s[lo]);
 }
 
 const empty = (): Estimate => ({ mean: null, lo: null, hi: null });
