@@ -15,12 +15,14 @@ import { loadConfig } from '../../core/config/index.js';
 import { type ConceptGraph, ConceptGraphSchema } from '../../core/schemas/paper.js';
 import { CliError } from '../cli-error.js';
 import { describeIssues, readBytes } from '../input-files.js';
+import { RATE_LIMIT_TRIES, retryRateLimits } from '../vlm-rate-limit.js';
 
 const USAGE = [
   'usage: cgm extract IMAGE [--caption TEXT] [--structured-output json_schema|json_object|none]',
   '       cgm propose IMAGE --graph G.json [--caption TEXT] [--count N] [--do CONCEPT=VALUE] [--structured-output …]',
   'The VLM endpoint comes from CGM_VLM_BASE_URL, CGM_VLM_MODEL, CGM_VLM_API_KEY, CGM_VLM_TIMEOUT_MS,',
   'CGM_VLM_MAX_VALIDATION_RETRIES. Without --caption the VLM first describes the scene (paper §5.1 step 1).',
+  `A rate-limited call (HTTP 429) is retried after the server's Retry-After (else 1 s, at most 60 s), ${RATE_LIMIT_TRIES} tries in all.`,
 ].join('\n');
 
 const MODES: readonly StructuredOutputMode[] = ['json_schema', 'json_object', 'none'];
@@ -50,7 +52,7 @@ export async function run(argv: string[]): Promise<number> {
     maxValidationRetries: vlm.maxValidationRetries,
     structuredOutput: mode as StructuredOutputMode,
   });
-  const ctx: VlmContext = { transport: createVlmTransport(settings) };
+  const ctx: VlmContext = { transport: retryRateLimits(createVlmTransport(settings)) };
 
   try {
     let out: Record<string, unknown>;
@@ -96,6 +98,14 @@ export async function run(argv: string[]): Promise<number> {
   } catch (err) {
     const type = vlmFailureType(err);
     if (type === undefined) throw err;
+    if (type === VLM_FAILURE.rateLimited) {
+      // The failure's own text says when Temporal would retry; here the tries are spent.
+      const where = (err as Error).message.replace(/ is rate limiting.*$/, '');
+      throw new CliError(
+        `${type}: ${where} was still rate limiting (HTTP 429) after ${RATE_LIMIT_TRIES} tries; try again later`,
+        1,
+      );
+    }
     throw new CliError(`${type}: ${(err as Error).message}`, type === VLM_FAILURE.invalidInput ? 2 : 1);
   }
 }

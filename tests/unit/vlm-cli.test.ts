@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  errorReply,
   type FakeVlmServer,
   recorded,
   recordedContent,
@@ -107,5 +108,34 @@ describe('cgm extract / propose', () => {
     expect(code).toBe(2);
     expect(stderr).toContain(`cgm: VlmInvalidInput: ${junk}: cannot decode the image`);
     expect(server.requests).toHaveLength(0);
+  });
+
+  it('waits the Retry-After of a 429 and tries again', async () => {
+    server.requests.length = 0;
+    server.enqueue(errorReply(429, 'slow down', { 'retry-after': '1' }), recorded('street-extract-cyclic'));
+    const t0 = performance.now();
+    const { code, stdout, stderr } = await cgm(['extract', image, '--caption', 'A rainy street.']);
+    const waited = performance.now() - t0;
+    expect(code, stderr).toBe(0);
+    expect(JSON.parse(stdout).graph.graph.concepts.length).toBeGreaterThan(0);
+    expect(stderr).toMatch(/rate limiting \(HTTP 429\); waiting 1000 ms \(Retry-After\), then try 2 of 5/);
+    expect(server.requests.filter((r) => r.path === '/v1/chat/completions')).toHaveLength(2);
+    expect(waited).toBeGreaterThanOrEqual(1000);
+  });
+
+  it('stops after 5 tries of a server that keeps answering 429, with one line', async () => {
+    server.requests.length = 0;
+    const limited = errorReply(429, 'slow down', { 'retry-after-ms': '20' });
+    server.enqueue(limited, limited, limited, limited, limited);
+    const { code, stdout, stderr } = await cgm(['extract', image, '--caption', 'A rainy street.']);
+    expect(code).toBe(1);
+    expect(stdout).toBe('');
+    expect(server.requests.filter((r) => r.path === '/v1/chat/completions')).toHaveLength(5);
+    const last = stderr.trim().split('\n').at(-1);
+    expect(last).toMatch(
+      /^cgm: VlmRateLimited: VLM server .* was still rate limiting \(HTTP 429\) after 5 tries; try again later$/,
+    );
+    expect(stderr).not.toMatch(/\n\s+at /);
+    expect(server.pending()).toBe(0);
   });
 });
