@@ -20,6 +20,7 @@ const MAX_SAMPLES = 50;
 export const batchSamplesRoute = createRoute({
   method: 'get',
   path: '/v1/batches/{id}/samples',
+  operationId: 'getBatchSamples',
   summary: 'The first runs of a finished batch, in draw order: input and first counterfactual (presigned)',
   security: [{ apiKey: [] }],
   request: {
@@ -38,6 +39,13 @@ export const batchSamplesRoute = createRoute({
     200: {
       description: 'samples',
       content: { 'application/json': { schema: z.object({ samples: z.array(z.unknown()) }) } },
+      links: {
+        GetBatchRunManifest: {
+          operationId: 'getBatchRunManifest',
+          parameters: { id: '$request.path.id', runId: '$response.body#/samples/0/runId' },
+          description: "the manifest of a sample's run (here the first; any sample's runId works)",
+        },
+      },
     },
     ...errorResponses(400, 401, 404, 409, 429, 503),
   },
@@ -46,6 +54,7 @@ export const batchSamplesRoute = createRoute({
 export const batchRunManifestRoute = createRoute({
   method: 'get',
   path: '/v1/batches/{id}/runs/{runId}/manifest',
+  operationId: 'getBatchRunManifest',
   summary:
     'The manifest of one run of a finished batch, with presigned artifact URLs; street-world outputs also carry their ground truth',
   security: [{ apiKey: [] }],

@@ -38,6 +38,7 @@ import {
   BatchStatusSchema,
 } from '../schemas.js';
 import { errorResponses } from './error-responses.js';
+import { linksById } from './links.js';
 
 /** Where the API stores the data set manifests it writes for batches (content-addressed). */
 export const BATCH_MANIFEST_PREFIX = 'batches/manifests';
@@ -48,6 +49,7 @@ const IMAGE_CHECK_CONCURRENCY = 4;
 export const postBatchRoute = createRoute({
   method: 'post',
   path: '/v1/batches',
+  operationId: 'startBatch',
   summary: 'Start a batch: one counterfactual run per sampled image and variant, then the Table 1 report',
   description:
     'Upload every image first (POST /v1/uploads), then list them in `images`, or upload the list itself ' +
@@ -57,7 +59,15 @@ export const postBatchRoute = createRoute({
   security: [{ apiKey: [] }],
   request: { body: { required: true, content: { 'application/json': { schema: BatchRequestSchema } } } },
   responses: {
-    202: { description: 'accepted', content: { 'application/json': { schema: BatchAcceptedSchema } } },
+    202: {
+      description: 'accepted',
+      content: { 'application/json': { schema: BatchAcceptedSchema } },
+      links: linksById('the batch', {
+        GetBatch: 'getBatch',
+        GetBatchReport: 'getBatchReport',
+        GetBatchSamples: 'getBatchSamples',
+      }),
+    },
     ...errorResponses(400, 401, 409, 413, 415, 422, 429, 503),
   },
 });
@@ -65,6 +75,7 @@ export const postBatchRoute = createRoute({
 export const getBatchRoute = createRoute({
   method: 'get',
   path: '/v1/batches/{id}',
+  operationId: 'getBatch',
   summary: 'Status, progress and result (artifacts with presigned URLs) of a batch',
   security: [{ apiKey: [] }],
   request: { params: BatchIdParamSchema },
@@ -77,6 +88,7 @@ export const getBatchRoute = createRoute({
 export const getBatchReportRoute = createRoute({
   method: 'get',
   path: '/v1/batches/{id}/report',
+  operationId: 'getBatchReport',
   summary: 'The Table 1 report of a finished batch (JSON, Markdown or one CSV table)',
   description: '409 report_not_ready while the batch runs, or when it ended without a report.',
   security: [{ apiKey: [] }],

@@ -28,10 +28,12 @@ import {
   RunStatusSchema,
 } from '../schemas.js';
 import { errorResponses } from './error-responses.js';
+import { linksById } from './links.js';
 
 export const postRoute = createRoute({
   method: 'post',
   path: '/v1/counterfactuals',
+  operationId: 'startCounterfactual',
   summary: 'Start a counterfactual run',
   description:
     'Multipart (`image` file + `request` JSON field) or JSON naming an upload by sha256. ' +
@@ -46,7 +48,15 @@ export const postRoute = createRoute({
     },
   },
   responses: {
-    202: { description: 'accepted', content: { 'application/json': { schema: RunAcceptedSchema } } },
+    202: {
+      description: 'accepted',
+      content: { 'application/json': { schema: RunAcceptedSchema } },
+      links: linksById('the run', {
+        GetCounterfactual: 'getCounterfactual',
+        CancelCounterfactual: 'cancelCounterfactual',
+        GetCounterfactualManifest: 'getCounterfactualManifest',
+      }),
+    },
     ...errorResponses(400, 401, 409, 413, 415, 422, 429, 503),
   },
 });
@@ -54,6 +64,7 @@ export const postRoute = createRoute({
 export const getRoute = createRoute({
   method: 'get',
   path: '/v1/counterfactuals/{id}',
+  operationId: 'getCounterfactual',
   summary: 'Status, progress and result (artifacts with presigned URLs) of a run',
   security: [{ apiKey: [] }],
   request: { params: RunIdParamSchema },
@@ -66,6 +77,7 @@ export const getRoute = createRoute({
 export const deleteRoute = createRoute({
   method: 'delete',
   path: '/v1/counterfactuals/{id}',
+  operationId: 'cancelCounterfactual',
   summary: 'Cancel a run',
   security: [{ apiKey: [] }],
   request: { params: RunIdParamSchema },

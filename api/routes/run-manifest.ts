@@ -15,6 +15,7 @@ import { errorResponses } from './error-responses.js';
 export const manifestRoute = createRoute({
   method: 'get',
   path: '/v1/counterfactuals/{id}/manifest',
+  operationId: 'getCounterfactualManifest',
   summary: 'The run manifest (graph, interventions, plans, outputs, stages) with presigned artifact URLs',
   description:
     'Every ArtifactRef gains a presigned `url`. 409 `manifest_not_ready` while the run has not written ' +

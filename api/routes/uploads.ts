@@ -13,6 +13,7 @@ const err = { description: 'error', content: { 'application/json': { schema: Err
 export const uploadRoute = createRoute({
   method: 'post',
   path: '/v1/uploads',
+  operationId: 'createUpload',
   summary: 'Get a presigned PUT URL for an image or a batch image list',
   description:
     'PUT the exact bytes to `upload.url` with `upload.headers`; then start a run with `{"image": {"sha256": …}}` ' +
