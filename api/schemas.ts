@@ -28,10 +28,16 @@ const StrictInterventionSchema = InterventionSchema.extend({
   .strict()
   .openapi('Intervention', { description: 'A full intervention in the paper’s Fig. 3 format.' });
 
+/** A trimmed non-empty string; its pattern states the trimming rule in the document. */
+function nonBlank(max?: number) {
+  const base = z.string().trim().regex(/\S/, 'expected at least one non-space character');
+  return max === undefined ? base : base.max(max);
+}
+
 export const DoRequestSchema = z
   .strictObject({
-    concept: z.string().trim().min(1).describe('a concept id (c2) or name (hair color) of the graph'),
-    value: z.string().trim().min(1).max(200).describe('the value set by do(), e.g. "black hair"'),
+    concept: nonBlank().describe('a concept id (c2) or name (hair color) of the graph'),
+    value: nonBlank(200).describe('the value set by do(), e.g. "black hair"'),
   })
   .openapi('DoRequest', { description: 'do(concept = value); the VLM propagates it to the descendants.' });
 export type DoRequest = z.infer<typeof DoRequestSchema>;
@@ -62,11 +68,7 @@ export const RunSettingsSchema = z
 export type RunSettings = z.infer<typeof RunSettingsSchema>;
 
 const fields = {
-  caption: z
-    .string()
-    .trim()
-    .min(1)
-    .max(2000)
+  caption: nonBlank(2000)
     .optional()
     .describe('the base prompt Y; without it the VLM describes the scene first'),
   graph: StrictConceptGraphSchema.optional().describe('your causal graph; without it the VLM extracts one'),
@@ -82,6 +84,7 @@ const fields = {
     .min(1)
     .max(3)
     .refine((m) => new Set(m).size === m.length, 'methods must not repeat')
+    .openapi({ uniqueItems: true })
     .optional()
     .describe('default: all of csg, ddpm, ddim'),
   settings: RunSettingsSchema.default({}),
@@ -93,7 +96,9 @@ const fields = {
     .url({ protocol: /^https?$/, error: 'expected an http(s) URL' })
     .max(2048)
     .optional()
-    .describe('signed Standard Webhooks POST when the run ends'),
+    .describe(
+      'signed Standard Webhooks POST when the run ends; the host must resolve to a public address and the scheme be https unless the server allows http (else 422 webhook_url_forbidden)',
+    ),
 };
 
 export const ImageByHashSchema = z
@@ -106,7 +111,15 @@ export type CounterfactualFields = z.infer<typeof CounterfactualFieldsSchema>;
 
 export const CounterfactualJsonRequestSchema = z
   .strictObject({ image: ImageByHashSchema, ...fields })
-  .openapi('CounterfactualRequest');
+  .openapi('CounterfactualRequest', {
+    description:
+      'interventions and do exclude each other, and interventions need the graph they refer to (stated below as JSON Schema). ' +
+      'Checked on arrival, beyond JSON Schema: the graph is a DAG whose relationships name its concepts (422 invalid_graph); ' +
+      'each intervention names a concept of the graph (422 invalid_intervention), each do() a concept id or name (422 unknown_concept); ' +
+      'the image is an upload (422 unknown_artifact) of a supported type and size.',
+    not: { required: ['interventions', 'do'] },
+    anyOf: [{ not: { required: ['interventions'] } }, { required: ['graph'] }],
+  });
 
 export const CounterfactualMultipartSchema = z.strictObject({
   image: z.instanceof(File).openapi({ type: 'string', format: 'binary', description: 'PNG, JPEG or WebP' }),
@@ -230,13 +243,14 @@ export const WorldTruthRequestSchema = z
 export const BatchImageLineSchema = z
   .strictObject({
     dataset: DatasetNameSchema,
-    id: z.string().trim().min(1).max(200).describe('the image id within its data set, unique per data set'),
+    id: nonBlank(200).describe('the image id within its data set, unique per data set'),
     image: ImageByHashSchema,
-    caption: z.string().trim().min(1).max(2000).describe('the base prompt Y of this image'),
+    caption: nonBlank(2000).describe('the base prompt Y of this image'),
     captionRule: CaptionRuleSchema.describe('how the caption was chosen from the data set'),
     truth: WorldTruthRequestSchema.optional(),
   })
   .openapi('BatchImage', {
+    anyOf: [{ not: { required: ['truth'] } }, { properties: { dataset: { enum: ['world'] } } }],
     description:
       'One image of the data set, uploaded first (POST /v1/uploads); a line of core/eval/batch-manifest.ts with the image named by sha256.',
   });
@@ -312,7 +326,9 @@ export const BatchRequestSchema = z
       .max(8)
       .optional()
       .describe("planning variants, each run on every image; default one 'paper' variant"),
-    webhookUrl: fields.webhookUrl.describe('signed Standard Webhooks POST when the batch ends'),
+    webhookUrl: fields.webhookUrl.describe(
+      'signed Standard Webhooks POST when the batch ends; the host must resolve to a public address and the scheme be https unless the server allows http (else 422 webhook_url_forbidden)',
+    ),
   })
   .superRefine((b, ctx) => {
     if ((b.images === undefined) === (b.imagesFile === undefined))
@@ -345,7 +361,14 @@ export const BatchRequestSchema = z
         message: `variant name '${names[dup]}' is used twice`,
       });
   })
-  .openapi('BatchRequest');
+  .openapi('BatchRequest', {
+    description:
+      'The images inline (images) or as an uploaded list (imagesFile), exactly one of them. Checked on arrival, beyond JSON ' +
+      'Schema: each (dataset, id) at most once, variant names unique, every image an upload (422 unknown_artifact) of a ' +
+      'supported type and size, ground truth only on street-world lines; imagesFile an uploaded JSONL list of BatchImage ' +
+      'lines (else 422 invalid_batch_file naming the line).',
+    oneOf: [{ required: ['images'] }, { required: ['imagesFile'] }],
+  });
 export type BatchRequest = z.infer<typeof BatchRequestSchema>;
 
 export const BatchAcceptedSchema = z

@@ -3,7 +3,8 @@
 // structured output is generated (core/schemas/json-schema.ts).
 import { z } from 'zod';
 
-const text = (what: string) => z.string().trim().min(1, `${what} must be a non-empty string`);
+// Trimmed, then at least one character: as a pattern (not min(1)), so the JSON Schema states it too.
+const text = (what: string) => z.string().trim().regex(/\S/, `${what} must be a non-empty string`);
 
 /** Fig. 2, PART 1: one concept (node of the causal graph). */
 export const ConceptSchema = z.object({
