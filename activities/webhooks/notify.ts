@@ -62,7 +62,7 @@ export interface WebhookActivityOptions {
   fetch?: typeof globalThis.fetch;
   /** Clock in ms (tests freeze it). */
   now?: () => number;
-  /** Default signing secret (the worker's CGM_API_WEBHOOK_SECRET). */
+  /** Default signing secret (the worker's CGM_WEBHOOK_SECRET); without one no webhook is sent. */
   secret?: string;
   policy?: WebhookUrlPolicy;
   lookup?: LookupFn;
@@ -99,7 +99,7 @@ export function createWebhookActivities(options: WebhookActivityOptions = {}) {
     const secret = input.secret ?? options.secret;
     if (!secret)
       throw ApplicationFailure.nonRetryable(
-        'no webhook signing secret: set CGM_API_WEBHOOK_SECRET on the worker',
+        'no webhook signing secret: set CGM_WEBHOOK_SECRET on the light worker (webhooks are never sent unsigned)',
         WEBHOOK_FAILURE.misconfigured,
       );
     const event =

@@ -88,8 +88,11 @@ export function isPrivateAddress(address: string): boolean {
   const b = ipv6Bytes(address);
   const embedded = (at: number) => `${b[at]}.${b[at + 1]}.${b[at + 2]}.${b[at + 3]}`;
   const zeros = (n: number) => b.slice(0, n).every((x) => x === 0);
-  // ::ffff:a.b.c.d (mapped), ::a.b.c.d (compatible), 64:ff9b::a.b.c.d (NAT64): judge the IPv4 inside.
+  // ::ffff:a.b.c.d (mapped), ::ffff:0:a.b.c.d (translated, RFC 2765), ::a.b.c.d (compatible),
+  // 64:ff9b::a.b.c.d (NAT64): judge the IPv4 inside.
   if (zeros(10) && b[10] === 0xff && b[11] === 0xff) return blocked.check(embedded(12), 'ipv4');
+  if (zeros(8) && b[8] === 0xff && b[9] === 0xff && b[10] === 0 && b[11] === 0)
+    return blocked.check(embedded(12), 'ipv4');
   if (zeros(12) && !(b[12] === 0 && b[13] === 0 && b[14] === 0 && b[15]! <= 1))
     return blocked.check(embedded(12), 'ipv4');
   if (

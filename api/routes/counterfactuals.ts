@@ -13,7 +13,7 @@ import { isReplay, parseIdempotencyKey } from '../idempotency.js';
 import { type CheckedImage, checkImage } from '../image-check.js';
 import { uploadRef } from '../images.js';
 import type { AuthEnv } from '../middleware/auth.js';
-import { limitBody, parseJsonBody } from '../middleware/body.js';
+import { isMultipart, limitBody, parseJsonBody } from '../middleware/body.js';
 import { withPresignedUrls } from '../presign.js';
 import { toWorkflowInput } from '../run-input.js';
 import type { RunInfo } from '../runs/types.js';
@@ -159,7 +159,8 @@ export function registerCounterfactualRoutes(app: OpenAPIHono<AuthEnv>, deps: Ap
   app.openapi({ ...postRoute, middleware: [body, parseJsonBody] }, async (c) => {
     const keyId = c.get('keyId');
     const idemKey = parseIdempotencyKey(c.req.header('idempotency-key'));
-    const isForm = !(c.req.header('content-type') ?? '').toLowerCase().includes('json');
+    // The media type before its parameters: a multipart boundary may contain any text, "json" too.
+    const isForm = isMultipart(c.req.header('content-type'));
 
     // 1. Fields and image, checked by content; nothing stored yet.
     let fields: CounterfactualFields;

@@ -165,7 +165,7 @@ export const ENV_VARS = {
     'CGM_WEBHOOK_SECRET',
     nonEmpty,
     undefined,
-    'signing key of outgoing webhooks (whsec_<base64>, Standard Webhooks); unset sends them unsigned',
+    'signing key of outgoing webhooks (whsec_<base64>, Standard Webhooks); unset, no webhook is sent and the run progress says why: webhooks are never unsigned',
     true,
   ),
   apiPort: spec('CGM_API_PORT', port, '8787', 'HTTP API port'),

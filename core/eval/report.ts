@@ -678,7 +678,8 @@ export function renderCsv(report: Report): Record<string, string> {
 function csv(head: readonly string[], rows: readonly (readonly (string | number | null)[])[]): string {
   const cell = (v: string | number | null) => {
     if (v === null) return '';
-    const s = String(v);
+    // A text cell a spreadsheet would run as a formula (= + - @, or a leading tab or CR) gets a quote first.
+    const s = typeof v === 'string' && /^[=+\-@\t\r]/.test(v) ? `'${v}` : String(v);
     return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
   };
   return [head, ...rows].map((r) => r.map(cell).join(',')).join('\n') + '\n';

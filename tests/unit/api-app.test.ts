@@ -115,6 +115,22 @@ async function expectError(
 }
 
 describe('POST /v1/counterfactuals', () => {
+  it('a multipart body whose boundary contains "json" is read as multipart', async () => {
+    // Serialise a form, then send it again under a boundary a browser could have picked.
+    const form = await new Response(multipart(image, { caption: 'a grey square' })).arrayBuffer();
+    const text = Buffer.from(form).toString('latin1');
+    const old = /^--([^\r\n]+)/.exec(text)![1];
+    const boundary = '----WebKitFormBoundaryjsonJSON42';
+    const body = Buffer.from(text.split(old).join(boundary), 'latin1');
+    const res = await app.request('/v1/counterfactuals', {
+      method: 'POST',
+      body,
+      headers: { ...auth(), 'content-type': `multipart/form-data; boundary=${boundary}` },
+    });
+    expect(res.status, await res.clone().text()).toBe(202);
+    expect(runs.runs.size).toBe(1);
+  });
+
   it('accepts a multipart image, stores it by sha256 and starts one run', async () => {
     const { res, json } = await post(
       multipart(image, {

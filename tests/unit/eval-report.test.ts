@@ -366,6 +366,30 @@ describe('renderers', () => {
     expect(md).toMatch(/## Failed counterfactuals/);
   });
 
+  it('CSV text cells that a spreadsheet would run as formulas start with a quote', () => {
+    const failed = (imageId: string, reason: string): EvalRecord => ({
+      schemaVersion: 1,
+      batchId: 'b',
+      dataset: 'coco',
+      imageId,
+      interventionId: 'i1',
+      method: 'csg',
+      status: 'failed',
+      stage: 'edit',
+      reason,
+    });
+    const csv = renderCsv(
+      buildReport([failed('=HYPERLINK("http://x")', '+1'), failed('@SUM(A1)', '-2'), failed('7', 'fine')], {
+        bootstrapSamples: 10,
+      }),
+    )['failures.csv'];
+    expect(csv).toContain(`'=HYPERLINK(""http://x"")`);
+    expect(csv).toContain(",'+1");
+    expect(csv).toContain("'@SUM(A1)");
+    expect(csv).toContain(",'-2");
+    expect(csv).toContain(',7,i1,edit,fine');
+  });
+
   it('CSV carries the same numbers at full precision', () => {
     const files = renderCsv(report);
     expect(Object.keys(files).sort()).toEqual([
