@@ -34,6 +34,13 @@ export function sniffImage(bytes: Uint8Array): ImageFormat | null {
   return null;
 }
 
+/** Width and height from a PNG's IHDR chunk (bytes 16-23, big-endian), when it is where it must be. */
+function pngSize(bytes: Uint8Array): { width: number; height: number } | null {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const isIhdr = bytes[12] === 0x49 && bytes[13] === 0x48 && bytes[14] === 0x44 && bytes[15] === 0x52;
+  return isIhdr ? { width: view.getUint32(16), height: view.getUint32(20) } : null;
+}
+
 const normalType = (t: string | undefined) => t?.split(';')[0]?.trim().toLowerCase() || undefined;
 
 export async function checkImage(
@@ -70,6 +77,16 @@ export async function checkImage(
       `declared type '${declared}' but the bytes are ${format.toUpperCase()}`,
       field,
     );
+  const { minImageSide: min, maxImageSide: max } = limits;
+  const tooLarge = (width: number, height: number) =>
+    new ApiError(
+      'image_dimensions',
+      `image is ${width}×${height} px; width and height must each be between ${min} and ${max} px`,
+      field,
+    );
+  // A PNG states its size in IHDR; libvips refuses sides over 16383 before saying so, so read it here.
+  const ihdr = format === 'png' && bytes.byteLength >= 24 ? pngSize(bytes) : null;
+  if (ihdr && (ihdr.width > max || ihdr.height > max)) throw tooLarge(ihdr.width, ihdr.height);
   let width: number;
   let height: number;
   try {
@@ -83,13 +100,7 @@ export async function checkImage(
       field,
     );
   }
-  const { minImageSide: min, maxImageSide: max } = limits;
-  if (width < min || height < min || width > max || height > max)
-    throw new ApiError(
-      'image_dimensions',
-      `image is ${width}×${height} px; width and height must each be between ${min} and ${max} px`,
-      field,
-    );
+  if (width < min || height < min || width > max || height > max) throw tooLarge(width, height);
   try {
     // Full decode (truncated or corrupt data fails here); limitInputPixels is a second guard.
     await sharp(bytes, { failOn: 'truncated', limitInputPixels: max * max })

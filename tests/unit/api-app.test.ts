@@ -275,6 +275,17 @@ describe('refused requests start and store nothing', () => {
     const e = await expectError(post(multipart(await png(513, 40), {})), 422, 'image_dimensions', 'image');
     expect(e.message).toContain('513×40');
     await expectError(post(multipart(await png(16, 16), {})), 422, 'image_dimensions', 'image');
+    // A PNG whose header declares more than libvips reads (over 16383 px a side): its size, not "invalid".
+    const huge = Buffer.from(await png(64, 64));
+    huge.writeUInt32BE(20_000, 16);
+    huge.writeUInt32BE(30_000, 20);
+    const big = await expectError(
+      post(multipart(new Uint8Array(huge), {})),
+      422,
+      'image_dimensions',
+      'image',
+    );
+    expect(big.message).toContain('20000×30000');
     expectNothingDone();
   });
 
