@@ -141,17 +141,20 @@ export async function checkWebhookUrl(
   else {
     try {
       addresses = (await lookup(host)).map((a) => a.address);
-    } catch (err) {
-      return { ok: false, reason: `host '${host}' does not resolve (${(err as Error).message})` };
+    } catch {
+      // The resolver's own message stays out: it is internal detail (and an oracle) for the caller.
+      return { ok: false, reason: `host '${host}' does not resolve` };
     }
     if (addresses.length === 0) return { ok: false, reason: `host '${host}' has no addresses` };
   }
   if (!policy.allowPrivate) {
     const bad = addresses.find(isPrivateAddress);
+    // Which address is not said: a caller must not learn what an internal name resolves to. An IP
+    // literal is the caller's own, so it is named.
     if (bad !== undefined)
       return {
         ok: false,
-        reason: `host '${host}' resolves to ${bad}, a loopback, private, link-local or reserved address; webhooks must target a public address`,
+        reason: `${isIP(host) ? `address ${host} is` : `host '${host}' resolves to`} a loopback, private, link-local or reserved address; webhooks must target a public address`,
       };
   }
   return { ok: true, url, addresses };

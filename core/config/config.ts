@@ -38,6 +38,9 @@ const hostPort = z
   .string()
   .trim()
   .regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:7233');
+/** API keys shorter than this are refused at start (they could be guessed). */
+export const MIN_API_KEY_LENGTH = 20;
+
 const list = z.string().transform((v) =>
   v
     .split(',')
@@ -169,7 +172,16 @@ export const ENV_VARS = {
     true,
   ),
   apiPort: spec('CGM_API_PORT', port, '8787', 'HTTP API port'),
-  apiKeys: spec('CGM_API_KEYS', list, '', 'comma-separated API keys accepted by the HTTP API', true),
+  apiKeys: spec(
+    'CGM_API_KEYS',
+    list.refine((keys) => keys.every((k) => k.length >= MIN_API_KEY_LENGTH), {
+      // The key itself is never echoed: an error message may end up in a log.
+      error: `every key must be at least ${MIN_API_KEY_LENGTH} characters (a short key can be guessed; \`cgm dev\` makes one of 40)`,
+    }),
+    '',
+    `comma-separated API keys accepted by the HTTP API, each at least ${MIN_API_KEY_LENGTH} characters`,
+    true,
+  ),
   logLevel: spec(
     'CGM_LOG_LEVEL',
     z

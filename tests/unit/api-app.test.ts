@@ -381,6 +381,23 @@ describe('refused requests start and store nothing', () => {
     expectNothingDone();
   });
 
+  it('a refused webhook host does not reveal what it resolves to, nor the resolver’s message', async () => {
+    const inside = await expectError(
+      post(multipart(image, { webhookUrl: 'https://intranet.example.com/hook' })),
+      422,
+      'webhook_url_forbidden',
+    );
+    expect(inside.message).toMatch(/host 'intranet\.example\.com' resolves to a loopback, private/);
+    expect(inside.message).not.toContain('10.1.2.3');
+    const nowhere = await expectError(
+      post(multipart(image, { webhookUrl: 'https://nowhere.example.com/hook' })),
+      422,
+      'webhook_url_forbidden',
+    );
+    expect(nowhere.message).toMatch(/host 'nowhere\.example\.com' does not resolve/);
+    expect(nowhere.message).not.toMatch(/ENOTFOUND|getaddrinfo/);
+  });
+
   it('a public https webhook URL is accepted', async () => {
     const { res, json } = await post(multipart(image, { webhookUrl: 'https://hooks.example.com/cgm' }));
     expect(res.status).toBe(202);

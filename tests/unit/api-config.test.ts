@@ -8,8 +8,9 @@ import { loadConfig } from '../../core/config/index.js';
 describe('loadApiConfig', () => {
   it('keeps only hashes: CGM_API_KEYS hashed at load, CGM_API_KEY_SHA256 taken as is', () => {
     const pre = hashApiKey('from-hash-list');
-    const api = loadApiConfig(loadConfig({ CGM_API_KEYS: 'alpha,beta' }), { CGM_API_KEY_SHA256: pre });
-    expect(api.keyHashes).toEqual([hashApiKey('alpha'), hashApiKey('beta'), pre]);
+    const [alpha, beta] = ['alpha-key-0123456789abc', 'beta-key-0123456789abcd'];
+    const api = loadApiConfig(loadConfig({ CGM_API_KEYS: `${alpha},${beta}` }), { CGM_API_KEY_SHA256: pre });
+    expect(api.keyHashes).toEqual([hashApiKey(alpha), hashApiKey(beta), pre]);
     expect(JSON.stringify(api)).not.toContain('alpha');
     expect(api.webhookPolicy).toEqual({ allowPrivate: false, allowHttp: false, allowedHosts: [] });
     expect(api.limits).toEqual({

@@ -46,7 +46,7 @@ describe('loadConfig', () => {
       CGM_S3_SECRET_ACCESS_KEY: 'sk',
       CGM_VLM_TIMEOUT_MS: '5000',
       CGM_ENGINE_DEVICE: 'cuda',
-      CGM_API_KEYS: ' a, b ,,c ',
+      CGM_API_KEYS: ' key-a-0123456789abcdef, key-b-0123456789abcdef ,,key-c-0123456789abcdef ',
       CGM_LOG_LEVEL: 'WARN',
       CGM_SERVICES_S3_PORT: '18333',
     });
@@ -55,7 +55,11 @@ describe('loadConfig', () => {
     expect(c.s3.accessKeyId).toBe('ak');
     expect(c.vlm.timeoutMs).toBe(5000);
     expect(c.engine.device).toBe('cuda');
-    expect(c.api.keys).toEqual(['a', 'b', 'c']);
+    expect(c.api.keys).toEqual([
+      'key-a-0123456789abcdef',
+      'key-b-0123456789abcdef',
+      'key-c-0123456789abcdef',
+    ]);
     expect(c.logLevel).toBe('warn');
     expect(c.services.s3Port).toBe(18333);
   });
@@ -81,6 +85,14 @@ describe('loadConfig', () => {
     expect(errorOf({ CGM_VLM_BASE_URL: 'ftp://x' }).issues[0]!.variable).toBe('CGM_VLM_BASE_URL');
     expect(errorOf({ CGM_TEMPORAL_ADDRESS: 'localhost' }).message).toContain('expected host:port');
     expect(errorOf({ CGM_S3_BUCKET: 'Bad_Bucket' }).message).toContain('S3 bucket name');
+  });
+
+  it('refuses an API key shorter than 20 characters without echoing it', () => {
+    const err = errorOf({ CGM_API_KEYS: 'long-enough-key-0123456789,short1' });
+    expect(err.issues.map((i) => i.variable)).toEqual(['CGM_API_KEYS']);
+    expect(err.message).toContain('every key must be at least 20 characters');
+    expect(err.message).not.toContain('short1');
+    expect(err.message).not.toContain('long-enough-key');
   });
 
   it('never echoes a secret value', () => {
