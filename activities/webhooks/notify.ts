@@ -6,6 +6,7 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
+import { postPinned } from './pinned-post.js';
 import { WebhookSecretError, webhookHeaders } from './signing.js';
 import {
   checkWebhookUrl,
@@ -59,7 +60,6 @@ export interface NotifyWebhookResult {
 }
 
 export interface WebhookActivityOptions {
-  fetch?: typeof globalThis.fetch;
   /** Clock in ms (tests freeze it). */
   now?: () => number;
   /** Default signing secret (the worker's CGM_WEBHOOK_SECRET); without one no webhook is sent. */
@@ -79,8 +79,8 @@ function currentContext(): Context | undefined {
   }
 }
 
-function retryAfterMs(res: Response, now: number): number | undefined {
-  const v = res.headers.get('retry-after')?.trim();
+function retryAfterMs(retryAfter: string | undefined, now: number): number | undefined {
+  const v = retryAfter?.trim();
   if (!v) return undefined;
   if (/^\d+$/.test(v)) return Number(v) * 1000;
   const at = Date.parse(v);
@@ -88,7 +88,6 @@ function retryAfterMs(res: Response, now: number): number | undefined {
 }
 
 export function createWebhookActivities(options: WebhookActivityOptions = {}) {
-  const doFetch = options.fetch ?? globalThis.fetch;
   const now = options.now ?? Date.now;
   const policy = options.policy ?? STRICT_WEBHOOK_POLICY;
   const timeoutMs = options.timeoutMs ?? 15_000;
@@ -124,17 +123,16 @@ export function createWebhookActivities(options: WebhookActivityOptions = {}) {
     }
     const signals = [AbortSignal.timeout(timeoutMs), ...(ctx ? [ctx.cancellationSignal] : [])];
     const where = `${verdict.url.origin}${verdict.url.pathname}`; // no query: it may hold tokens
-    let res: Response;
+    let res: Awaited<ReturnType<typeof postPinned>>;
     try {
-      res = await doFetch(verdict.url, {
-        method: 'POST',
+      // The address just checked, not a second resolution (DNS rebinding); redirects are not followed.
+      res = await postPinned(verdict.url, verdict.addresses[0], {
         headers: {
           ...headers,
           'content-type': 'application/json',
           'user-agent': options.userAgent ?? 'fm-cgm-webhooks/1',
         },
         body,
-        redirect: 'manual', // a redirect could lead past the URL policy
         signal: AbortSignal.any(signals),
       });
     } catch (err) {
@@ -144,11 +142,10 @@ export function createWebhookActivities(options: WebhookActivityOptions = {}) {
         WEBHOOK_FAILURE.transient,
       );
     }
-    await res.body?.cancel().catch(() => {}); // the receiver's answer body is not used
     const status = res.status;
     if (status >= 200 && status < 300) return { status, attempt };
     if (status === 408 || status === 429 || status >= 500) {
-      const delay = status === 429 ? retryAfterMs(res, now()) : undefined;
+      const delay = status === 429 ? retryAfterMs(res.header('retry-after'), now()) : undefined;
       throw ApplicationFailure.create({
         type: WEBHOOK_FAILURE.transient,
         message: `webhook ${where} answered HTTP ${status} (attempt ${attempt}); retrying`,

@@ -26,6 +26,36 @@ export type LookupFn = (host: string) => Promise<{ address: string; family: numb
 
 export const defaultLookup: LookupFn = (host) => dnsLookup(host, { all: true, verbatim: true });
 
+/** A name that does not resolve within this is refused (the API checks on the request path). */
+export const LOOKUP_TIMEOUT_MS = 5000;
+/**
+ * Lookups in flight at once, per process: getaddrinfo runs on libuv's small thread pool, shared with
+ * file I/O, crypto and sharp, so attacker-chosen names must not be able to fill it.
+ */
+export const LOOKUP_CONCURRENCY = 4;
+
+let lookupsInFlight = 0;
+const waitingLookups: (() => void)[] = [];
+
+/** `lookup(host)` within the process-wide concurrency cap and the timeout. */
+export async function boundedLookup(lookup: LookupFn, host: string, timeoutMs = LOOKUP_TIMEOUT_MS) {
+  if (lookupsInFlight >= LOOKUP_CONCURRENCY) await new Promise<void>((r) => waitingLookups.push(r));
+  lookupsInFlight++;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      lookup(host),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    lookupsInFlight--;
+    waitingLookups.shift()?.();
+  }
+}
+
 export type UrlVerdict = { ok: true; url: URL; addresses: string[] } | { ok: false; reason: string };
 
 const blocked = new BlockList();
@@ -140,7 +170,7 @@ export async function checkWebhookUrl(
   if (isIP(host)) addresses = [host];
   else {
     try {
-      addresses = (await lookup(host)).map((a) => a.address);
+      addresses = (await boundedLookup(lookup, host)).map((a) => a.address);
     } catch {
       // The resolver's own message stays out: it is internal detail (and an oracle) for the caller.
       return { ok: false, reason: `host '${host}' does not resolve` };

@@ -18,6 +18,7 @@ import {
   WebhookVerifyError,
   webhookHeaders,
 } from '../../activities/webhooks/index.js';
+import { boundedLookup, checkWebhookUrl, LOOKUP_CONCURRENCY } from '../../activities/webhooks/url-policy.js';
 
 const secret = generateWebhookSecret();
 
@@ -225,5 +226,47 @@ describe('notifyWebhook against a loopback receiver', () => {
     expect(() =>
       new Webhook(secret).verify(received[0]!.body, received[0]!.headers as Record<string, string>),
     ).not.toThrow();
+  });
+
+  it('dials the address the policy checked: a name that rebinds after the check is not resolved again', async () => {
+    // The receiver listens on 127.0.0.1 only; the name answers 127.0.0.1 to the check and 127.0.0.2
+    // after it. A second resolution would dial 127.0.0.2 and fail.
+    const answersOfName = ['127.0.0.1', '127.0.0.2'];
+    const asked: string[] = [];
+    const lookup = async (host: string) => {
+      asked.push(host);
+      return [{ address: answersOfName.shift() ?? '127.0.0.2', family: 4 }];
+    };
+    const { notifyWebhook } = createWebhookActivities({ policy: devPolicy, secret, lookup });
+    const port = new URL(url).port;
+    const res = await notifyWebhook({ ...input(), url: `http://rebinding.test:${port}/hooks/cgm` });
+    expect(res.status).toBe(204);
+    expect(asked).toEqual(['rebinding.test']);
+    expect(received).toHaveLength(1);
+    expect(received[0]!.headers.host).toBe(`rebinding.test:${port}`);
+  });
+});
+
+describe('webhook host lookups', () => {
+  it('give up after the timeout, and never run more than the cap at once', async () => {
+    let inFlight = 0;
+    let most = 0;
+    const slow = async () => {
+      inFlight++;
+      most = Math.max(most, inFlight);
+      await new Promise((r) => setTimeout(r, 30));
+      inFlight--;
+      return [{ address: '93.184.216.34', family: 4 }];
+    };
+    await Promise.all(Array.from({ length: 12 }, (_, i) => boundedLookup(slow, `h${i}.example.com`)));
+    expect(most).toBe(LOOKUP_CONCURRENCY);
+    const never = () => new Promise<never>(() => {});
+    await expect(boundedLookup(never, 'hang.example.com', 50)).rejects.toThrow(/no answer within 50 ms/);
+    const verdict = await checkWebhookUrl(
+      'https://hang.example.com/hook',
+      { allowPrivate: false, allowHttp: false, allowedHosts: [] },
+      async (host) => boundedLookup(never, host, 50),
+    );
+    expect(verdict).toEqual({ ok: false, reason: "host 'hang.example.com' does not resolve" });
   });
 });
