@@ -277,6 +277,14 @@ const BatchVariantRequestSchema = z
       .describe(
         "inversion and sampling steps of this variant instead of the batch's; rows tagged '+steps<N>'",
       ),
+    sourceGuidance: z
+      .number()
+      .min(1)
+      .max(50)
+      .optional()
+      .describe(
+        "CSG's inversion guidance on the source prompt (1: unconditional); rows tagged '+srcguidance<N>'",
+      ),
   })
   .openapi('BatchVariant');
 

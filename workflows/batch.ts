@@ -88,17 +88,25 @@ const webhook = proxyActivities<WebhookActivities>({
   },
 });
 
-/** The batch's engine settings with a variant's step count for the inversion and the baselines. */
-function withSteps(engine: CounterfactualInput['engine'], steps: number | undefined) {
-  if (steps === undefined) return engine;
+/**
+ * The batch's engine settings with a variant's own: its step count for the inversion and the
+ * baselines, its source guidance for CSG's inversion.
+ */
+function withVariant(engine: CounterfactualInput['engine'], variant: BatchVariant) {
+  const { steps, sourceGuidance } = variant;
+  if (steps === undefined && sourceGuidance === undefined) return engine;
   const section = (key: string) => {
     const v = engine[key];
     return v !== null && typeof v === 'object' && !Array.isArray(v) ? v : {};
   };
   return {
     ...engine,
-    inversion: { ...section('inversion'), numSteps: steps },
-    baselines: { ...section('baselines'), numSteps: steps },
+    inversion: {
+      ...section('inversion'),
+      ...(steps === undefined ? {} : { numSteps: steps }),
+      ...(sourceGuidance === undefined ? {} : { sourceGuidanceScale: sourceGuidance }),
+    },
+    baselines: { ...section('baselines'), ...(steps === undefined ? {} : { numSteps: steps }) },
   };
 }
 
@@ -290,7 +298,7 @@ export async function batchWorkflow(input: BatchInput, carry?: BatchCarry): Prom
       caption: unit.image.caption,
       methods: unit.variant.methods ?? run.methods,
       planning: { ...run.planning, ...unit.variant.planning },
-      engine: withSteps(run.engine, unit.variant.steps),
+      engine: withVariant(run.engine, unit.variant),
       evaluate: run.evaluate,
       hosts: run.hosts,
       ...(run.proposeCount === undefined ? {} : { proposeCount: run.proposeCount }),

@@ -63,8 +63,9 @@ const USAGE = `usage: cgm batch (--dataset coco=DIR --dataset celeba-hq=DIR | MA
   --edit-batch N       edits of one method per GPU call, 1..16 (default 4; GPU memory grows with it)
   --variant NAME:choice=value,...  a variant, e.g. reverse:reverseOldValues=true; repeatable
                        (planning choices: promptStyle, includeNonDescendantChanges, reverseOldValues,
-                       protectNonDescendants; CSG's scale, threshold, warmup and the steps=N, which tag
-                       the report rows (+scale16, +steps50); methods=csg/ddpm, slash-separated);
+                       protectNonDescendants; CSG's scale, threshold, warmup, sourceGuidance (its
+                       inversion's w_src) and steps=N, which tag the report rows (+scale16, +steps50);
+                       methods=csg/ddpm, slash-separated);
                        default one variant 'paper'
   --no-judge           skip the VLM judge (the report then has no VLM-Eff)
   --id ID              workflow id and batch id (default batch-<time>)
@@ -431,7 +432,7 @@ export function parseVariant(text: string): BatchVariant {
   const colon = text.indexOf(':');
   const name = colon < 0 ? text : text.slice(0, colon);
   const planning: Record<string, unknown> = {};
-  const run: { methods?: string[]; steps?: number } = {};
+  const run: { methods?: string[]; steps?: number; sourceGuidance?: number } = {};
   const pairs =
     colon < 0
       ? []
@@ -440,7 +441,7 @@ export function parseVariant(text: string): BatchVariant {
           .split(',')
           .filter((p) => p.trim() !== '');
   const numeric = ['scale', 'threshold', 'warmup'];
-  const choices = [...Object.keys(CHOICES), ...numeric, 'steps', 'methods'];
+  const choices = [...Object.keys(CHOICES), ...numeric, 'steps', 'sourceGuidance', 'methods'];
   for (const pair of pairs) {
     const [key, value, ...rest] = pair.split('=').map((s) => s.trim());
     if (!choices.includes(key) || value === undefined || rest.length > 0) {
@@ -451,6 +452,7 @@ export function parseVariant(text: string): BatchVariant {
     }
     if (key === 'steps') run.steps = /^\d+$/.test(value) ? Number(value) : Number.NaN;
     else if (key === 'methods') run.methods = value.split('/').map((m) => m.trim());
+    else if (key === 'sourceGuidance') run.sourceGuidance = value.trim() === '' ? Number.NaN : Number(value);
     else if (numeric.includes(key)) planning[key] = value.trim() === '' ? Number.NaN : Number(value);
     else
       planning[key] =

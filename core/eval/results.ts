@@ -36,6 +36,7 @@ export const ABLATION_TAGS = {
 /** What a batch variant sets beyond the planning choices; each is a tag of its report rows. */
 export interface VariantTags {
   steps?: number;
+  srcguidance?: number;
   scale?: number;
   threshold?: number;
   warmup?: number;
@@ -43,7 +44,7 @@ export interface VariantTags {
 
 /**
  * 'csg' for the paper's choices; else 'csg+tag+…' with tags in alphabetical order. `variant` holds what
- * a batch variant sets itself (steps, CSG scale, threshold, warm-up): tags like `steps50`, `scale16`,
+ * a batch variant sets itself (steps, CSG scale, threshold, warm-up, source guidance): tags like `steps50`, `scale16`,
  * `threshold0-5` ('.' written '-'); absent when the variant runs at the batch's settings.
  */
 export function methodName(
@@ -52,7 +53,7 @@ export function methodName(
   variant?: VariantTags,
 ): EvalMethod {
   const tags: string[] = [];
-  for (const key of ['steps', 'scale', 'threshold', 'warmup'] as const) {
+  for (const key of ['steps', 'scale', 'threshold', 'warmup', 'srcguidance'] as const) {
     const v = variant?.[key];
     if (v !== undefined) tags.push(`${key}${String(v).replace('.', '-')}`);
   }
@@ -64,9 +65,12 @@ export function methodName(
 }
 
 /** A batch variant's own settings as report-row tags (core/schemas/batch-io.ts BatchVariant). */
-export function variantTags(v: { steps?: number; planning?: VariantTags } | undefined): VariantTags {
+export function variantTags(
+  v: { steps?: number; sourceGuidance?: number; planning?: VariantTags } | undefined,
+): VariantTags {
   return {
     ...(v?.steps === undefined ? {} : { steps: v.steps }),
+    ...(v?.sourceGuidance === undefined ? {} : { srcguidance: v.sourceGuidance }),
     ...(v?.planning?.scale === undefined ? {} : { scale: v.planning.scale }),
     ...(v?.planning?.threshold === undefined ? {} : { threshold: v.planning.threshold }),
     ...(v?.planning?.warmup === undefined ? {} : { warmup: v.planning.warmup }),

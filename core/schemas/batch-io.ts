@@ -42,6 +42,11 @@ export const BatchVariantSchema = z.object({
    * rows carry the tag `+steps<N>`.
    */
   steps: z.number().int().min(2).max(1000).optional(),
+  /**
+   * CSG's inversion guidance w_src on the source prompt instead of the batch's (1: unconditional);
+   * rows tagged `+srcguidance<N>`.
+   */
+  sourceGuidance: z.number().min(1).max(50).optional(),
 });
 export type BatchVariant = z.output<typeof BatchVariantSchema>;
 

@@ -82,6 +82,12 @@ describe('parseVariant', () => {
       methods: ['csg'],
       steps: 25,
     });
+    expect(parseVariant('unguided:methods=csg,sourceGuidance=1')).toEqual({
+      name: 'unguided',
+      planning: {},
+      methods: ['csg'],
+      sourceGuidance: 1,
+    });
     expect(parseVariant('wide:methods=csg,scale=16,threshold=0.5,warmup=5')).toEqual({
       name: 'wide',
       planning: { scale: 16, threshold: 0.5, warmup: 5 },

@@ -107,6 +107,7 @@ describe('methodName of a batch variant', () => {
       methodName('csg', { reverseOldValues: true }, variantTags({ planning: { threshold: 0.5, scale: 16 } })),
     ).toBe('csg+reverse+scale16+threshold0-5');
     expect(methodName('ddim', {}, variantTags(undefined))).toBe('ddim');
+    expect(methodName('csg', {}, variantTags({ sourceGuidance: 1, planning: {} }))).toBe('csg+srcguidance1');
     expect(EvalMethodSchema.safeParse('csg+threshold0-5').success).toBe(true);
   });
 });
