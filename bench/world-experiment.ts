@@ -77,7 +77,7 @@ try {
     '--id',
     `world-experiment-${Date.now().toString(36)}`,
     '--out',
-    join(out, 'batch'),
+    relative(REPO_ROOT, join(out, 'batch')),
   ];
   log(`cgm ${batchArgs.join(' ')}`);
   const tBatch = Date.now();
