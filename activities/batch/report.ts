@@ -122,18 +122,17 @@ export async function reportBatch(
   const truths = await truthsOf(store, input.manifest);
   const sizes = new Map<string, Promise<LpipsResolution | null>>();
   const records: EvalRecord[] = [];
+  // The oracle opens only for a batch with street-world images, once, and is released at the end.
   let oracle: Promise<WorldOracle> | null = null;
-  const deps: GroundTruthDeps | null =
-    truths.size === 0
-      ? null
-      : {
-          store,
-          scm: loadWorldScm(),
-          oracle: () => {
-            oracle ??= WorldOracle.open(loadWorldScm());
-            return oracle;
-          },
-        };
+  const scm = truths.size === 0 ? null : loadWorldScm();
+  const deps: GroundTruthDeps | null = scm && {
+    store,
+    scm,
+    oracle: () => {
+      oracle ??= WorldOracle.open(scm);
+      return oracle;
+    },
+  };
   try {
     for (const [i, outcome] of outcomes.entries()) {
       const truth = truths.get(`${outcome.dataset}/${outcome.imageId}`);

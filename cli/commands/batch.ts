@@ -47,7 +47,7 @@ import { parseEditBatch } from '../edit-batch-arg.js';
 import { describeIssues } from '../input-files.js';
 
 const DEFAULT_SEED = 'fm-cgm-batch';
-const USAGE = `usage: cgm batch (--dataset coco=DIR --dataset celeba-hq=DIR | MANIFEST.jsonl) [options]
+const USAGE = `usage: cgm batch (--dataset NAME=DIR ... | MANIFEST.jsonl) [options]
 
   --dataset NAME=DIR   a local data set copy (coco: annotations/captions_{split}2017.json + {split}2017/;
                        celeba-hq: image/{idx}.jpg + text/celeba-caption/{idx}.txt;
