@@ -8,7 +8,12 @@ import type { ApiConfig } from './config.js';
 import { ApiError, errorResponse, fromZodError } from './errors.js';
 import type { ImageStore } from './images.js';
 import { type AuthEnv, apiKeyAuth, createKeyring } from './middleware/auth.js';
-import { createTokenBuckets, rateLimit } from './middleware/rate-limit.js';
+import {
+  createTokenBuckets,
+  FAILED_AUTH_LIMIT,
+  failedAuthLimit,
+  rateLimit,
+} from './middleware/rate-limit.js';
 import { registerBatchRunRoutes } from './routes/batch-runs.js';
 import { registerBatchRoutes } from './routes/batches.js';
 import { registerCounterfactualRoutes } from './routes/counterfactuals.js';
@@ -87,7 +92,13 @@ export function createApp(deps: AppDeps): OpenAPIHono<AuthEnv> {
   registerDocRoutes(app);
 
   const limiter = createTokenBuckets({ ...deps.config.rateLimit, now: deps.now });
-  app.use('/v1/*', apiKeyAuth(createKeyring(deps.config.keyHashes)), rateLimit(limiter));
+  const failures = createTokenBuckets({ ...FAILED_AUTH_LIMIT, now: deps.now });
+  app.use(
+    '/v1/*',
+    failedAuthLimit(failures),
+    apiKeyAuth(createKeyring(deps.config.keyHashes)),
+    rateLimit(limiter),
+  );
   registerUploadRoutes(app, deps);
   registerCounterfactualRoutes(app, deps);
   registerBatchRoutes(app, deps);

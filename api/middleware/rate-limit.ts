@@ -13,6 +13,8 @@ export interface RateLimitOptions {
 export interface TokenBucketLimiter {
   /** 0 when a token was taken, else the ms until one is available. */
   take(key: string): number;
+  /** The ms until `key` has a token (0: it has one now), without taking it. */
+  wait(key: string): number;
 }
 
 export function createTokenBuckets({
@@ -22,13 +24,21 @@ export function createTokenBuckets({
 }: RateLimitOptions): TokenBucketLimiter {
   const perMs = perMinute / 60_000;
   const buckets = new Map<string, { tokens: number; at: number }>();
+  const refilled = (key: string) => {
+    const t = now();
+    const b = buckets.get(key) ?? { tokens: burst, at: t };
+    b.tokens = Math.min(burst, b.tokens + (t - b.at) * perMs);
+    b.at = t;
+    buckets.set(key, b);
+    return b;
+  };
   return {
+    wait(key) {
+      const b = refilled(key);
+      return b.tokens >= 1 ? 0 : Math.ceil((1 - b.tokens) / perMs);
+    },
     take(key) {
-      const t = now();
-      const b = buckets.get(key) ?? { tokens: burst, at: t };
-      b.tokens = Math.min(burst, b.tokens + (t - b.at) * perMs);
-      b.at = t;
-      buckets.set(key, b);
+      const b = refilled(key);
       if (b.tokens >= 1) {
         b.tokens -= 1;
         return 0;
@@ -53,5 +63,30 @@ export function rateLimit(limiter: TokenBucketLimiter): MiddlewareHandler<AuthEn
       );
     }
     await next();
+  };
+}
+
+/** Failed authentications allowed per client address: a burst of 20, then 10 a minute. */
+export const FAILED_AUTH_LIMIT = { perMinute: 10, burst: 20 };
+
+/**
+ * Limits failed authentications per client address, before the key is checked: once an address has
+ * spent its failures, it gets 429 until a token is back (valid keys from it too, for that long), so keys
+ * cannot be guessed at request rate. The address is the TCP peer's; behind a proxy, limit there.
+ */
+export function failedAuthLimit(limiter: TokenBucketLimiter): MiddlewareHandler {
+  return async (c, next) => {
+    const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined;
+    const address = env?.incoming?.socket?.remoteAddress ?? 'unknown';
+    const waitMs = limiter.wait(address);
+    if (waitMs > 0) {
+      const seconds = Math.max(1, Math.ceil(waitMs / 1000));
+      throw new ApiError('rate_limited', `too many failed authentications; retry in ${seconds} s`, null, {
+        'Retry-After': String(seconds),
+      });
+    }
+    await next();
+    // Hono turns the authentication error into the 401 response before control returns here.
+    if (c.res.status === 401) limiter.take(address);
   };
 }

@@ -245,6 +245,25 @@ describe('refused requests start and store nothing', () => {
     expectNothingDone();
   });
 
+  it('failed authentications are limited per client address, before the key is checked', async () => {
+    const status = async (key: string) =>
+      (await app.request('/v1/counterfactuals/cf-0123456789abcdef', { headers: auth(key) })).status;
+    // A burst of 20 failures, then 429 with Retry-After, for a wrong key and (for that while) a right one.
+    for (let i = 0; i < 20; i++) expect(await status(`guess-${i}-0123456789abcdef`)).toBe(401);
+    const limited = await app.request('/v1/counterfactuals/cf-0123456789abcdef', {
+      headers: auth('guess-x'),
+    });
+    expect(limited.status).toBe(429);
+    expect(((await limited.json()) as Body).error.message).toMatch(/too many failed authentications/);
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(await status(KEY)).toBe(429);
+    // 10 a minute come back.
+    clock += 60_000;
+    expect(await status(KEY)).toBe(404);
+    for (let i = 0; i < 10; i++) expect(await status(`again-${i}-0123456789abcdef`)).toBe(401);
+    expect(await status('guess-y')).toBe(429);
+  });
+
   it('non-image bytes declared image/png → 422 invalid_image', async () => {
     const e = await expectError(
       post(multipart('hello, this is text', {}, 'image/png')),
