@@ -61,20 +61,32 @@ export function createS3ImageStore(client: S3Client, bucket: string): ImageStore
     get: (ref) => store.get(ref),
     async presignPut(sha256, contentType, bytes, ttlSeconds) {
       await store.ensureBucket();
+      // The body's SHA-256 is signed as x-amz-checksum-sha256, which S3 (and SeaweedFS) verify against
+      // the bytes received: a PUT whose bytes do not hash to the content address fails (400 BadDigest),
+      // so nobody holding a ticket for a hash can store other bytes under it.
+      const checksum = Buffer.from(sha256, 'hex').toString('base64');
       const command = new PutObjectCommand({
         Bucket: bucket,
         Key: contentKey(UPLOAD_PREFIX, sha256),
         ContentType: contentType,
         ContentLength: bytes,
+        ChecksumSHA256: checksum,
         Metadata: { sha256 },
       });
-      // content-type and the sha256 metadata are signed: the PUT must send exactly these headers.
+      // These headers are signed: the PUT must send exactly them.
       const url = await getSignedUrl(client, command, {
         expiresIn: ttlSeconds,
-        signableHeaders: new Set(['content-type', 'x-amz-meta-sha256']),
-        unhoistableHeaders: new Set(['x-amz-meta-sha256']),
+        signableHeaders: new Set(['content-type', 'x-amz-meta-sha256', 'x-amz-checksum-sha256']),
+        unhoistableHeaders: new Set(['x-amz-meta-sha256', 'x-amz-checksum-sha256']),
       });
-      return { url, headers: { 'content-type': contentType, 'x-amz-meta-sha256': sha256 } };
+      return {
+        url,
+        headers: {
+          'content-type': contentType,
+          'x-amz-meta-sha256': sha256,
+          'x-amz-checksum-sha256': checksum,
+        },
+      };
     },
     presignGet: (ref, ttlSeconds) => store.presignGet(ref, ttlSeconds),
   };

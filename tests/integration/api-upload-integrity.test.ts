@@ -1,0 +1,88 @@
+// Upload poisoning across keys, end to end against SeaweedFS: the presigned PUT of POST /v1/uploads
+// signs the body's SHA-256 (x-amz-checksum-sha256), which the store verifies. Key B, holding a ticket
+// for the hash of A's image (same size, or size + 1), cannot store other bytes under it; A's upload and
+// run are unaffected.
+import { createHash } from 'node:crypto';
+import sharp from 'sharp';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { createApp } from '../../api/app.js';
+import { defaultApiConfig } from '../../api/config.js';
+import { createS3ImageStore } from '../../api/images.js';
+import { hashApiKey } from '../../api/middleware/auth.js';
+import { createMemoryRunStarter } from '../../api/runs/memory.js';
+import { createS3Client } from '../../core/artifacts/index.js';
+
+const services = inject('cgmServices');
+const KEY_A = 'cgm_integrity_key_a_0123456789';
+const KEY_B = 'cgm_integrity_key_b_0123456789';
+let app: ReturnType<typeof createApp>;
+let images: ReturnType<typeof createS3ImageStore>;
+let real: Uint8Array;
+let sha: string;
+
+beforeAll(async () => {
+  images = createS3ImageStore(createS3Client(services.s3), services.s3.bucket);
+  app = createApp({
+    config: defaultApiConfig({ keyHashes: [hashApiKey(KEY_A), hashApiKey(KEY_B)] }),
+    images,
+    runs: createMemoryRunStarter(),
+  });
+  // Unique bytes per test run, so an earlier run's upload is not already there.
+  const fill = Buffer.alloc(96 * 64 * 3, Date.now() % 251);
+  real = new Uint8Array(
+    await sharp(fill, { raw: { width: 96, height: 64, channels: 3 } })
+      .png()
+      .toBuffer(),
+  );
+  sha = createHash('sha256').update(real).digest('hex');
+});
+
+async function ticket(key: string, bytes: number) {
+  const res = await app.request('/v1/uploads', {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ contentType: 'image/png', bytes, sha256: sha }),
+  });
+  return (await res.json()) as { upload: { url: string; headers: Record<string, string> } | null };
+}
+
+const put = (upload: { url: string; headers: Record<string, string> }, body: Uint8Array) =>
+  fetch(upload.url, { method: 'PUT', headers: upload.headers, body });
+
+describe('presigned uploads', () => {
+  it('store only bytes that hash to their address: another key’s garbage never lands', async () => {
+    // B gets a ticket for the hash it expects A to use and PUTs garbage of the same length.
+    const forB = await ticket(KEY_B, real.byteLength);
+    expect(forB.upload).not.toBeNull();
+    const garbage = new Uint8Array(real.byteLength).fill(7);
+    const poisoned = await put(forB.upload!, garbage);
+    expect(poisoned.status).toBe(400);
+    expect(await images.head(sha)).toBeNull();
+
+    // A uploads the real bytes and starts a run naming them.
+    const forA = await ticket(KEY_A, real.byteLength);
+    expect((await put(forA.upload!, real)).ok).toBe(true);
+    const run = await app.request('/v1/counterfactuals', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${KEY_A}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ image: { sha256: sha }, caption: 'a grey square' }),
+    });
+    expect(run.status).toBe(202);
+
+    // B asks again with size + 1 (a fresh ticket) and tries to overwrite: refused, the object stays.
+    const again = await ticket(KEY_B, real.byteLength + 1);
+    expect(again.upload).not.toBeNull();
+    const over = await put(again.upload!, new Uint8Array(real.byteLength + 1).fill(9));
+    expect(over.status).toBe(400);
+    const head = await images.head(sha);
+    expect(head?.bytes).toBe(real.byteLength);
+    const stored = await images.get({
+      bucket: services.s3.bucket,
+      key: `uploads/sha256/${sha.slice(0, 2)}/${sha}`,
+      sha256: sha,
+      bytes: real.byteLength,
+      contentType: 'image/png',
+    });
+    expect(Buffer.from(stored).equals(Buffer.from(real))).toBe(true);
+  });
+});
