@@ -9,7 +9,9 @@ import { ApiError, errorResponse, fromZodError } from './errors.js';
 import type { ImageStore } from './images.js';
 import { type AuthEnv, apiKeyAuth, createKeyring } from './middleware/auth.js';
 import {
+  addressLimit,
   createTokenBuckets,
+  DOCS_LIMIT,
   FAILED_AUTH_LIMIT,
   failedAuthLimit,
   rateLimit,
@@ -89,6 +91,9 @@ export function createApp(deps: AppDeps): OpenAPIHono<AuthEnv> {
   app.notFound((c) => errorResponse(c, new ApiError('not_found', `no route ${c.req.method} ${c.req.path}`)));
 
   app.get('/healthz', (c) => c.json({ ok: true }));
+  const docs = createTokenBuckets({ ...DOCS_LIMIT, now: deps.now });
+  app.use('/openapi.json', addressLimit(docs));
+  app.use('/docs', addressLimit(docs));
   registerDocRoutes(app);
 
   const limiter = createTokenBuckets({ ...deps.config.rateLimit, now: deps.now });

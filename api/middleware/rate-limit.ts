@@ -1,6 +1,6 @@
 // Per-key token bucket: `burst` tokens, refilled at `perMinute` per minute; one request costs one.
 // In memory, per process: run one API process per key set or put a shared limiter in front.
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { ApiError } from '../errors.js';
 import type { AuthEnv } from './auth.js';
 
@@ -76,8 +76,7 @@ export const FAILED_AUTH_LIMIT = { perMinute: 10, burst: 20 };
  */
 export function failedAuthLimit(limiter: TokenBucketLimiter): MiddlewareHandler {
   return async (c, next) => {
-    const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined;
-    const address = env?.incoming?.socket?.remoteAddress ?? 'unknown';
+    const address = clientAddress(c);
     const waitMs = limiter.wait(address);
     if (waitMs > 0) {
       const seconds = Math.max(1, Math.ceil(waitMs / 1000));
@@ -88,5 +87,28 @@ export function failedAuthLimit(limiter: TokenBucketLimiter): MiddlewareHandler 
     await next();
     // Hono turns the authentication error into the 401 response before control returns here.
     if (c.res.status === 401) limiter.take(address);
+  };
+}
+
+/** The TCP peer's address (@hono/node-server), or 'unknown' (app.request() in tests). */
+function clientAddress(c: Context): string {
+  const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined;
+  return env?.incoming?.socket?.remoteAddress ?? 'unknown';
+}
+
+/** Requests to the unauthenticated documents per client address: a burst of 30, then 60 a minute. */
+export const DOCS_LIMIT = { perMinute: 60, burst: 30 };
+
+/** A per-client-address limit for routes without a key (/openapi.json, /docs). */
+export function addressLimit(limiter: TokenBucketLimiter): MiddlewareHandler {
+  return async (c, next) => {
+    const waitMs = limiter.take(clientAddress(c));
+    if (waitMs > 0) {
+      const seconds = Math.max(1, Math.ceil(waitMs / 1000));
+      throw new ApiError('rate_limited', `too many requests from this address; retry in ${seconds} s`, null, {
+        'Retry-After': String(seconds),
+      });
+    }
+    await next();
   };
 }

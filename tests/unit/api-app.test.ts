@@ -574,6 +574,18 @@ describe('limits, docs', () => {
     expect(html).toContain('idempotency_conflict');
   });
 
+  it('the unauthenticated documents are rate limited per client address', async () => {
+    // A burst of 30, then 429 until the refill (60 a minute).
+    for (let i = 0; i < 30; i++)
+      expect((await app.request(i % 2 ? '/docs' : '/openapi.json')).status).toBe(200);
+    const limited = await app.request('/openapi.json');
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
+    clock += 60_000;
+    expect((await app.request('/docs')).status).toBe(200);
+    expect((await app.request('/healthz')).status).toBe(200);
+  });
+
   it('unknown routes → 404 not_found in the error shape', async () => {
     const res = await app.request('/v2/nothing', { headers: auth() });
     expect(res.status).toBe(404);
