@@ -93,10 +93,11 @@ export async function checkImage(
     const meta = await sharp(bytes, { failOn: 'none' }).metadata();
     width = meta.width ?? 0;
     height = meta.height ?? 0;
-  } catch (err) {
+  } catch {
+    // libvips' own message stays out of the answer: it describes the server's decoder, not the file.
     throw new ApiError(
       'invalid_image',
-      `the ${format.toUpperCase()} header cannot be read: ${(err as Error).message}`,
+      `the ${format.toUpperCase()} header cannot be read (not a valid ${format.toUpperCase()} file)`,
       field,
     );
   }
@@ -107,10 +108,10 @@ export async function checkImage(
       .resize(64, 64, { fit: 'inside' }) // streams the decode; keeps memory small
       .raw()
       .toBuffer();
-  } catch (err) {
+  } catch {
     throw new ApiError(
       'invalid_image',
-      `the ${format.toUpperCase()} image does not decode: ${(err as Error).message}`,
+      `the ${format.toUpperCase()} image does not decode (truncated or corrupt data)`,
       field,
     );
   }
