@@ -34,7 +34,13 @@ export function createKeyring(hashes: readonly string[]): Keyring {
   };
 }
 
-export type AuthEnv = { Variables: { keyId: string } };
+export type AuthEnv = {
+  Variables: {
+    keyId: string;
+    /** Takes `tokens` more from the key's rate limit for a costly request; 429 when they are not there. */
+    charge?: (tokens: number, why: string) => void;
+  };
+};
 
 function presentedKey(authorization: string | undefined, xApiKey: string | undefined): string | undefined {
   if (xApiKey) return xApiKey.trim();

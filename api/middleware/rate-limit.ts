@@ -11,8 +11,9 @@ export interface RateLimitOptions {
 }
 
 export interface TokenBucketLimiter {
-  /** 0 when a token was taken, else the ms until one is available. */
-  take(key: string): number;
+  readonly burst: number;
+  /** 0 when `cost` tokens (default 1, at most the burst) were taken, else the ms until they are there. */
+  take(key: string, cost?: number): number;
   /** The ms until `key` has a token (0: it has one now), without taking it. */
   wait(key: string): number;
 }
@@ -33,24 +34,42 @@ export function createTokenBuckets({
     return b;
   };
   return {
+    burst,
     wait(key) {
       const b = refilled(key);
       return b.tokens >= 1 ? 0 : Math.ceil((1 - b.tokens) / perMs);
     },
-    take(key) {
+    take(key, cost = 1) {
+      const n = Math.min(Math.max(cost, 0), burst);
       const b = refilled(key);
-      if (b.tokens >= 1) {
-        b.tokens -= 1;
+      if (b.tokens >= n) {
+        b.tokens -= n;
         return 0;
       }
-      return Math.ceil((1 - b.tokens) / perMs);
+      return Math.ceil((n - b.tokens) / perMs);
     },
   };
 }
 
 export function rateLimit(limiter: TokenBucketLimiter): MiddlewareHandler<AuthEnv> {
   return async (c, next) => {
-    const waitMs = limiter.take(c.get('keyId'));
+    const keyId = c.get('keyId');
+    c.set('charge', (wanted, why) => {
+      // At most what a full bucket holds besides the request's own token: a costly request is slowed,
+      // never refused for good.
+      const tokens = Math.min(wanted, limiter.burst - 1);
+      const waitMs = limiter.take(keyId, tokens);
+      if (waitMs > 0) {
+        const seconds = Math.max(1, Math.ceil(waitMs / 1000));
+        throw new ApiError(
+          'rate_limited',
+          `rate limit exceeded for this API key: ${why} costs ${tokens} requests' worth; retry in ${seconds} s`,
+          null,
+          { 'Retry-After': String(seconds) },
+        );
+      }
+    });
+    const waitMs = limiter.take(keyId);
     if (waitMs > 0) {
       const seconds = Math.max(1, Math.ceil(waitMs / 1000));
       throw new ApiError(

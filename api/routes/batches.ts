@@ -43,6 +43,11 @@ import { linksById } from './links.js';
 /** Where the API stores the data set manifests it writes for batches (content-addressed). */
 export const BATCH_MANIFEST_PREFIX = 'batches/manifests';
 const MANIFEST_CONTENT_TYPE = 'application/x-ndjson';
+/** Inline batch lines (each downloaded and decoded) per rate-limit token. */
+export const INLINE_LINES_PER_TOKEN = 10;
+/** Lines of an uploaded image list (each a HEAD) per rate-limit token. */
+export const LISTED_LINES_PER_TOKEN = 1000;
+
 /** Uploaded images checked at once while validating a batch. */
 const IMAGE_CHECK_CONCURRENCY = 4;
 
@@ -235,12 +240,18 @@ export function registerBatchRoutes(app: OpenAPIHono<AuthEnv>, deps: AppDeps): v
     // nothing stored yet.
     let listed: BatchImageLine[];
     let refs: ArtifactRef[];
+    // Checking a batch costs more than a request: inline lines are each decoded (one token per
+    // INLINE_LINES_PER_TOKEN), a list's lines each cost a HEAD (one per LISTED_LINES_PER_TOKEN); the
+    // request's own token is already taken, and no charge exceeds the key's burst.
+    const charge = c.get('charge') ?? (() => {});
     if (req.imagesFile) {
       const file = await readBatchImagesFile(images, req.imagesFile.sha256, config.limits.maxBatchFileBytes);
+      charge(Math.ceil(file.length / LISTED_LINES_PER_TOKEN) - 1, `checking ${file.length} listed images`);
       listed = file.map((f) => f.image);
       refs = await checkListedImageHeads(file, images, config.limits.maxImageBytes);
     } else {
       listed = req.images ?? [];
+      charge(Math.ceil(listed.length / INLINE_LINES_PER_TOKEN) - 1, `decoding ${listed.length} images`);
       refs = await checkLineImages(listed, images, config.limits);
     }
     if (req.webhookUrl) {

@@ -364,6 +364,38 @@ describe('POST /v1/batches refuses bad input before storing or starting anything
     );
   });
 
+  it('a batch costs the key tokens by its lines: a large one waits for the bucket, a small one does not', async () => {
+    // A key with a burst of 30 and 30 a minute: 200 inline lines cost 20 tokens (one per 10 decoded).
+    app = createApp({
+      config: defaultApiConfig({
+        keyHashes: [hashApiKey(KEY)],
+        rateLimit: { perMinute: 30, burst: 30 },
+        limits: {
+          maxJsonBytes: 256 * 1024,
+          maxImageBytes: 256 * 1024,
+          maxBatchFileBytes: 8 * 1024,
+          minImageSide: 32,
+          maxImageSide: 512,
+        },
+      }),
+      images,
+      runs,
+      batches,
+      lookup,
+      now: () => clock,
+    });
+    const lines = (n: number, tag: string) =>
+      Array.from({ length: n }, (_, i) => ({ ...line(i % 3), id: `${tag}-${i}` }));
+    expect((await post({ images: lines(200, 'a') })).res.status).toBe(202); // 1 + 19 of 30
+    const second = await post({ images: lines(200, 'b') }); // 1 + 19 more: not there
+    expect(second.res.status).toBe(429);
+    expect(second.json.error.message).toMatch(/decoding 200 images costs 19 requests' worth/);
+    expect(Number(second.res.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect((await post({ images: lines(5, 'c') })).res.status).toBe(202); // a small one still fits
+    clock += 60_000; // refilled
+    expect((await post({ images: lines(200, 'd') })).res.status).toBe(202);
+  });
+
   it('an image never uploaded → 422 unknown_artifact naming the line', async () => {
     const images = batchBody().images;
     images[1] = { ...images[1], image: { sha256: 'ab'.repeat(32) } };
