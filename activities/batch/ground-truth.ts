@@ -5,7 +5,7 @@
 // kept), PSNR/SSIM to the true counterfactual image and to the original, and the masks' share inside
 // their concepts' regions. Records of other data sets, and failed records, pass through unchanged.
 import type { ArtifactStore } from '../../core/artifacts/store.js';
-import type { EvalRecord, GroundTruth } from '../../core/eval/results.js';
+import { baseMethod, type EvalRecord, type GroundTruth } from '../../core/eval/results.js';
 import type { ArtifactRef } from '../../core/schemas/artifact.js';
 import type { CsgEditPlan } from '../../core/schemas/edit-plan.js';
 import type { ConceptGraph } from '../../core/schemas/paper.js';
@@ -99,9 +99,10 @@ export async function withGroundTruth(
       Object.keys(d).length === Object.keys(doMap).length && Object.keys(d).every((k) => d[k] === doMap[k]);
     const matched = truth.interventions.find((t) => sameDo(t.do));
     const trueAttributes = matched?.attributes ?? counterfactual(scm, truth.noise, doMap);
+    // One download serves the oracle and the pixel scores.
     const bytes = await store.get(record.image.ref);
     const [reading] = await (await deps.oracle()).read([bytes]);
-    const generated = await rgb(record.image.ref);
+    const generated = await decodeRgb(bytes);
     const trueImage = matched?.image.kind === 's3' ? await rgb(matched.image.ref) : null;
     const scores = groundTruthScores({
       scm,
@@ -117,7 +118,7 @@ export async function withGroundTruth(
       (p): p is CsgEditPlan => p.method === 'csg' && p.interventionId === record.interventionId,
     );
     const output = manifest.outputs.find(
-      (o) => o.interventionId === record.interventionId && o.method === record.method.split('+')[0],
+      (o) => o.interventionId === record.interventionId && o.method === baseMethod(record.method),
     );
     const groundTruth: GroundTruth = {
       sceneId: truth.sceneId,

@@ -6,7 +6,12 @@ import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import { parseJsonl } from '../../core/eval/jsonl.js';
 import { baseMethod, type EvaluatedRecord, parseEvalRecords } from '../../core/eval/results.js';
 import type { ArtifactRef } from '../../core/schemas/artifact.js';
-import { type BatchOutcome, BatchOutcomeSchema, BatchResultSchema } from '../../core/schemas/batch-io.js';
+import {
+  type BatchOutcome,
+  BatchOutcomeSchema,
+  type BatchResult,
+  BatchResultSchema,
+} from '../../core/schemas/batch-io.js';
 import { type RunManifest, RunManifestSchema } from '../../core/schemas/run-manifest.js';
 import type { AppDeps } from '../app.js';
 import { ApiError } from '../errors.js';
@@ -82,8 +87,8 @@ export function registerBatchRunRoutes(app: OpenAPIHono<AuthEnv>, deps: AppDeps)
   const readJson = async (ref: ArtifactRef) => JSON.parse(new TextDecoder().decode(await images.get(ref)));
 
   /** The outcomes of a batch the caller owns, once it has finished with a result. */
-  async function outcomesOf(id: string, keyId: string): Promise<BatchOutcome[]> {
-    const { result } = await finished(id, keyId);
+  async function outcomesOf(id: string, keyId: string, known?: BatchResult): Promise<BatchOutcome[]> {
+    const result = known ?? (await finished(id, keyId)).result;
     const text = new TextDecoder().decode(await images.get(result.outcomes));
     return parseJsonl(text, BatchOutcomeSchema, result.outcomes.key);
   }
@@ -108,13 +113,7 @@ export function registerBatchRunRoutes(app: OpenAPIHono<AuthEnv>, deps: AppDeps)
    * Street-world batches: each output of the run gets its ground truth from the batch's records
    * (core/eval/results.ts GroundTruth), the true counterfactual image presigned.
    */
-  async function withGroundTruth(
-    id: string,
-    keyId: string,
-    runId: string,
-    manifest: Record<string, unknown>,
-  ) {
-    const { result } = await finished(id, keyId);
+  async function withGroundTruth(result: BatchResult, runId: string, manifest: Record<string, unknown>) {
     const text = new TextDecoder().decode(await images.get(result.results));
     const records = parseEvalRecords(text, result.results.key).filter(
       (r): r is EvaluatedRecord => r.runId === runId && r.status === 'evaluated' && !!r.groundTruth,
@@ -167,13 +166,14 @@ export function registerBatchRunRoutes(app: OpenAPIHono<AuthEnv>, deps: AppDeps)
 
   app.openapi(batchRunManifestRoute, async (c) => {
     const { id, runId } = c.req.valid('param');
-    const found = (await outcomesOf(id, c.get('keyId'))).find((o) => o.runId === runId);
+    const { result } = await finished(id, c.get('keyId')); // one look-up serves outcomes and records
+    const found = (await outcomesOf(id, c.get('keyId'), result)).find((o) => o.runId === runId);
     if (!found) throw new ApiError('not_found', `batch '${id}' has no run '${runId}'`, 'runId');
     const manifest = await manifestOf(found);
     if (!manifest)
       throw new ApiError('not_found', `run '${runId}' ended ${found.status} without a manifest`, 'runId');
     const presigned = (await withPresignedUrls(manifest, presign)) as Record<string, unknown>;
     c.header('Cache-Control', 'no-store');
-    return c.json(await withGroundTruth(id, c.get('keyId'), runId, presigned), 200);
+    return c.json(await withGroundTruth(result, runId, presigned), 200);
   });
 }

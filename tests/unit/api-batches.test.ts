@@ -50,11 +50,11 @@ let images: ReturnType<typeof createMemoryImageStore>;
 let app: ReturnType<typeof createApp>;
 let uploaded: string[]; // sha256 of three uploaded 64×48 images
 
-function makeApp(withBatches = true) {
+function makeApp(withBatches = true, rateLimit = { perMinute: 600, burst: 1000 }) {
   return createApp({
     config: defaultApiConfig({
       keyHashes: [hashApiKey(KEY), hashApiKey(OTHER_KEY)],
-      rateLimit: { perMinute: 600, burst: 1000 },
+      rateLimit,
       limits: {
         maxJsonBytes: 256 * 1024,
         maxImageBytes: 256 * 1024,
@@ -366,24 +366,7 @@ describe('POST /v1/batches refuses bad input before storing or starting anything
 
   it('a batch costs the key tokens by its lines: a large one waits for the bucket, a small one does not', async () => {
     // A key with a burst of 30 and 30 a minute: 200 inline lines cost 20 tokens (one per 10 decoded).
-    app = createApp({
-      config: defaultApiConfig({
-        keyHashes: [hashApiKey(KEY)],
-        rateLimit: { perMinute: 30, burst: 30 },
-        limits: {
-          maxJsonBytes: 256 * 1024,
-          maxImageBytes: 256 * 1024,
-          maxBatchFileBytes: 8 * 1024,
-          minImageSide: 32,
-          maxImageSide: 512,
-        },
-      }),
-      images,
-      runs,
-      batches,
-      lookup,
-      now: () => clock,
-    });
+    app = makeApp(true, { perMinute: 30, burst: 30 });
     const lines = (n: number, tag: string) =>
       Array.from({ length: n }, (_, i) => ({ ...line(i % 3), id: `${tag}-${i}` }));
     expect((await post({ images: lines(200, 'a') })).res.status).toBe(202); // 1 + 19 of 30

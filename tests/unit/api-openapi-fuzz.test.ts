@@ -6,15 +6,9 @@
 // exist, a graph that is not a DAG, an intervention naming no concept, a webhook host that is not
 // public https).
 import fc from 'fast-check';
-import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { LookupFn } from '../../activities/webhooks/url-policy.js';
-import { createApp } from '../../api/app.js';
-import { defaultApiConfig } from '../../api/config.js';
-import { createMemoryImageStore } from '../../api/images.js';
-import { hashApiKey } from '../../api/middleware/auth.js';
-import { createMemoryRunStarter } from '../../api/runs/memory.js';
-import type { BatchInput } from '../../core/schemas/batch-io.js';
+import { memoryApiWithUpload } from '../support/memory-api.js';
 import { arbitraryFor } from '../support/openapi-arbitrary.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: the document is navigated freely
@@ -25,26 +19,15 @@ const KEY = 'cgm_fuzz_key_0123456789';
 const lookup: LookupFn = async () => [{ address: '93.184.216.34', family: 4 }];
 const RUNS = 150;
 
-let app: ReturnType<typeof createApp>;
+let app: Awaited<ReturnType<typeof memoryApiWithUpload>>['app'];
 let doc: Doc;
 let sha: string;
 
 beforeAll(async () => {
-  const images = createMemoryImageStore('bucket');
-  app = createApp({
-    config: defaultApiConfig({
-      keyHashes: [hashApiKey(KEY)],
-      rateLimit: { perMinute: 100_000, burst: 100_000 },
-    }),
-    images,
-    runs: createMemoryRunStarter(),
-    batches: createMemoryRunStarter<BatchInput>(),
+  ({ app, sha } = await memoryApiWithUpload(KEY, {
+    config: { rateLimit: { perMinute: 100_000, burst: 100_000 } },
     lookup,
-  });
-  const png = await sharp({ create: { width: 96, height: 64, channels: 3, background: '#707070' } })
-    .png()
-    .toBuffer();
-  sha = (await images.put(new Uint8Array(png), 'image/png')).sha256;
+  }));
   doc = await (await app.request('/openapi.json')).json();
 });
 

@@ -1,15 +1,5 @@
-// The OpenAPI document's links, walked as a client or a stateful fuzzer would: each POST that creates
-// a resource is made for real (in-memory API), and every link of its answer is followed to the
-// operation it names, with the parameters the link says where to take from. Each target must exist in
-// the document and answer with one of its documented statuses other than 404: the created id reaches it.
-import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../../api/app.js';
-import { defaultApiConfig } from '../../api/config.js';
-import { createMemoryImageStore } from '../../api/images.js';
-import { hashApiKey } from '../../api/middleware/auth.js';
-import { createMemoryRunStarter } from '../../api/runs/memory.js';
-import type { BatchInput } from '../../core/schemas/batch-io.js';
+import { memoryApiWithUpload } from '../support/memory-api.js';
 
 // The document is navigated freely; a wrong path fails the assertion.
 // biome-ignore lint/suspicious/noExplicitAny: see above
@@ -17,22 +7,12 @@ type Doc = any;
 
 const KEY = 'cgm_links_key_0123456789';
 const auth = { authorization: `Bearer ${KEY}` };
-let app: ReturnType<typeof createApp>;
+let app: Awaited<ReturnType<typeof memoryApiWithUpload>>['app'];
 let doc: Doc;
 let sha: string;
 
 beforeAll(async () => {
-  const images = createMemoryImageStore('bucket');
-  app = createApp({
-    config: defaultApiConfig({ keyHashes: [hashApiKey(KEY)] }),
-    images,
-    runs: createMemoryRunStarter(),
-    batches: createMemoryRunStarter<BatchInput>(),
-  });
-  const png = await sharp({ create: { width: 96, height: 64, channels: 3, background: '#808080' } })
-    .png()
-    .toBuffer();
-  sha = (await images.put(new Uint8Array(png), 'image/png')).sha256;
+  ({ app, sha } = await memoryApiWithUpload(KEY));
   doc = await (await app.request('/openapi.json')).json();
 });
 

@@ -1,0 +1,29 @@
+// The API over in-memory runs, batches and images, with one image already uploaded: the starting point of
+// tests that act as an outside client (document links, generated requests).
+import sharp from 'sharp';
+import type { LookupFn } from '../../activities/webhooks/url-policy.js';
+import { createApp } from '../../api/app.js';
+import { type ApiConfig, defaultApiConfig } from '../../api/config.js';
+import { createMemoryImageStore } from '../../api/images.js';
+import { hashApiKey } from '../../api/middleware/auth.js';
+import { createMemoryRunStarter } from '../../api/runs/memory.js';
+import type { BatchInput } from '../../core/schemas/batch-io.js';
+
+export async function memoryApiWithUpload(
+  key: string,
+  options: { config?: Partial<ApiConfig>; lookup?: LookupFn } = {},
+) {
+  const images = createMemoryImageStore('bucket');
+  const app = createApp({
+    config: defaultApiConfig({ keyHashes: [hashApiKey(key)], ...options.config }),
+    images,
+    runs: createMemoryRunStarter(),
+    batches: createMemoryRunStarter<BatchInput>(),
+    ...(options.lookup ? { lookup: options.lookup } : {}),
+  });
+  const png = await sharp({ create: { width: 96, height: 64, channels: 3, background: '#808080' } })
+    .png()
+    .toBuffer();
+  const sha = (await images.put(new Uint8Array(png), 'image/png')).sha256;
+  return { app, sha };
+}
