@@ -285,6 +285,12 @@ const BatchVariantRequestSchema = z
       .describe(
         "CSG's inversion guidance on the source prompt (1: unconditional); rows tagged '+srcguidance<N>'",
       ),
+    spanMode: z
+      .enum(['words', 'padded75'])
+      .optional()
+      .describe(
+        "token span of CSG's attention masks instead of the engine mode's (quirk Q5); rows tagged '+span-<mode>'",
+      ),
   })
   .openapi('BatchVariant');
 

@@ -96,6 +96,7 @@ async function main(): Promise<void> {
       includeNonDescendantChanges: false,
       reverseOldValues: false,
       protectNonDescendants: false,
+      csgBase: 'unconditional',
     },
     violations: [],
     concepts: EDITS.prompts.map((prompt, c) => ({

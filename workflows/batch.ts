@@ -1,4 +1,4 @@
-// The batch workflow (architecture §3): a data set manifest in S3 → seeded sample → one child
+// The batch workflow (docs/architecture.md §3): a data set manifest in S3 → seeded sample → one child
 // counterfactualWorkflow per (image, variant) through a sliding window → continue-as-new every
 // `pageSize` children → every child's manifest turned into evaluation records and the Table 1 report in
 // S3 → one webhook. A failed or cancelled child is an outcome, never the batch's failure.
@@ -90,11 +90,11 @@ const webhook = proxyActivities<WebhookActivities>({
 
 /**
  * The batch's engine settings with a variant's own: its step count for the inversion and the
- * baselines, its source guidance for CSG's inversion.
+ * baselines, its source guidance for CSG's inversion, its token span for CSG's masks.
  */
 function withVariant(engine: CounterfactualInput['engine'], variant: BatchVariant) {
-  const { steps, sourceGuidance } = variant;
-  if (steps === undefined && sourceGuidance === undefined) return engine;
+  const { steps, sourceGuidance, spanMode } = variant;
+  if (steps === undefined && sourceGuidance === undefined && spanMode === undefined) return engine;
   const section = (key: string) => {
     const v = engine[key];
     return v !== null && typeof v === 'object' && !Array.isArray(v) ? v : {};
@@ -107,6 +107,7 @@ function withVariant(engine: CounterfactualInput['engine'], variant: BatchVarian
       ...(sourceGuidance === undefined ? {} : { sourceGuidanceScale: sourceGuidance }),
     },
     baselines: { ...section('baselines'), ...(steps === undefined ? {} : { numSteps: steps }) },
+    ...(spanMode === undefined ? {} : { edit: { ...section('edit'), spanMode } }),
   };
 }
 

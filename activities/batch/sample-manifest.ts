@@ -1,4 +1,4 @@
-// The batch's sample of a data set manifest (architecture §3 batchWorkflow): per data set, a seeded
+// The batch's sample of a data set manifest (docs/architecture.md §3 batchWorkflow): per data set, a seeded
 // sample without replacement (core/eval/sampling.ts, keyed `${dataset}/${id}`, draw order kept), or every
 // line when no size is given (then the lines' own drawIndex order). Data sets follow Table 1's order.
 // Pure and deterministic: every page of the batch re-derives the same sample from the same manifest.
@@ -87,7 +87,7 @@ export function checkVariants(
       if (prior !== undefined) {
         throw invalid(
           `variants: '${prior}' and '${v.name}' both give report row '${row}'; variants must differ in ` +
-            'promptStyle, includeNonDescendantChanges, reverseOldValues, protectNonDescendants, steps, scale, threshold or warmup',
+            'promptStyle, includeNonDescendantChanges, reverseOldValues, protectNonDescendants, csgBase, steps, scale, threshold, warmup, sourceGuidance or spanMode',
         );
       }
       owner.set(row, v.name);

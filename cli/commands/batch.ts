@@ -1,4 +1,4 @@
-// `cgm batch`: a data set sample through batchWorkflow (architecture §3) and the Table 1 report back.
+// `cgm batch`: a data set sample through batchWorkflow (docs/architecture.md §3) and the Table 1 report back.
 //   cgm batch --dataset coco=DIR --dataset celeba-hq=DIR [options]   local copies, read by the loaders
 //   cgm batch --dataset world=DIR [options]                            a `cgm world dataset` folder: its
 //                                                                     ground truth rides on each line
@@ -63,8 +63,9 @@ const USAGE = `usage: cgm batch (--dataset NAME=DIR ... | MANIFEST.jsonl) [optio
   --edit-batch N       edits of one method per GPU call, 1..16 (default 4; GPU memory grows with it)
   --variant NAME:choice=value,...  a variant, e.g. reverse:reverseOldValues=true; repeatable
                        (planning choices: promptStyle, includeNonDescendantChanges, reverseOldValues,
-                       protectNonDescendants; CSG's scale, threshold, warmup, sourceGuidance (its
-                       inversion's w_src) and steps=N, which tag the report rows (+scale16, +steps50);
+                       protectNonDescendants, csgBase; CSG's scale, threshold, warmup, sourceGuidance (its
+                       inversion's w_src), spanMode=words|padded75 and steps=N, which tag the report
+                       rows (+scale16, +steps50, +span-words);
                        methods=csg/ddpm, slash-separated);
                        default one variant 'paper'
   --no-judge           skip the VLM judge (the report then has no VLM-Eff)
@@ -432,7 +433,7 @@ export function parseVariant(text: string): BatchVariant {
   const colon = text.indexOf(':');
   const name = colon < 0 ? text : text.slice(0, colon);
   const planning: Record<string, unknown> = {};
-  const run: { methods?: string[]; steps?: number; sourceGuidance?: number } = {};
+  const run: { methods?: string[]; steps?: number; sourceGuidance?: number; spanMode?: string } = {};
   const pairs =
     colon < 0
       ? []
@@ -441,7 +442,7 @@ export function parseVariant(text: string): BatchVariant {
           .split(',')
           .filter((p) => p.trim() !== '');
   const numeric = ['scale', 'threshold', 'warmup'];
-  const choices = [...Object.keys(CHOICES), ...numeric, 'steps', 'sourceGuidance', 'methods'];
+  const choices = [...Object.keys(CHOICES), ...numeric, 'steps', 'sourceGuidance', 'spanMode', 'methods'];
   for (const pair of pairs) {
     const [key, value, ...rest] = pair.split('=').map((s) => s.trim());
     if (!choices.includes(key) || value === undefined || rest.length > 0) {
@@ -452,11 +453,10 @@ export function parseVariant(text: string): BatchVariant {
     }
     if (key === 'steps') run.steps = /^\d+$/.test(value) ? Number(value) : Number.NaN;
     else if (key === 'methods') run.methods = value.split('/').map((m) => m.trim());
+    else if (key === 'spanMode') run.spanMode = value;
     else if (key === 'sourceGuidance') run.sourceGuidance = value.trim() === '' ? Number.NaN : Number(value);
     else if (numeric.includes(key)) planning[key] = value.trim() === '' ? Number.NaN : Number(value);
-    else
-      planning[key] =
-        key === 'promptStyle' ? value : value === 'true' ? true : value === 'false' ? false : value;
+    else planning[key] = value === 'true' ? true : value === 'false' ? false : value;
   }
   const parsed = BatchVariantSchema.safeParse({ name, planning, ...run }, { reportInput: true });
   if (!parsed.success) throw new CliError(`--variant ${text}: ${describeIssues(parsed.error)}`, 2);

@@ -8,7 +8,13 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { planEdits } from '../../core/graph/plan-edits.js';
 import { repairGraph } from '../../core/graph/repair.js';
-import { type EditMethod, EditMethodSchema, type EditPlan } from '../../core/schemas/edit-plan.js';
+import {
+  type EditChoices,
+  EditChoicesSchema,
+  type EditMethod,
+  EditMethodSchema,
+  type EditPlan,
+} from '../../core/schemas/edit-plan.js';
 import { ConceptGraphSchema, InterventionSetSchema } from '../../core/schemas/paper.js';
 import { EngineHost } from '../../gpu-worker/engine/engine-host.js';
 import type { EditResultMessage, InvertResult, LoadResult } from '../../gpu-worker/engine/engine-jobs.js';
@@ -21,7 +27,7 @@ import { describeIssues, readBytes, readJsonFile, readJsonWithRaw } from '../inp
 const USAGE = `usage: cgm edit IMAGE --model DIR --graph G.json --interventions I.json --out DIR
         [--methods csg,ddpm,ddim] [--trace DIR] [--seed N] [--prompt TEXT] [--steps N] [--warmup N]
         [--mode faithful|fixed] [--settings S.json] [--device cpu|cuda] [--allow-cpu-fallback]
-        [--protect-non-descendants]
+        [--protect-non-descendants] [--csg-base unconditional|interventional]
 
   --prompt     source prompt Y for the inversion (default: the graph's scene_summary)
   --steps      inversion/sampling steps N for every method (paper: 100)
@@ -30,7 +36,9 @@ const USAGE = `usage: cgm edit IMAGE --model DIR --graph G.json --interventions 
   --device     ONNX Runtime provider (default $CGM_DEVICE, else $CGM_ENGINE_DEVICE, else cpu)
   --allow-cpu-fallback  use the CPU with a warning when CUDA cannot start (also CGM_ALLOW_CPU_FALLBACK=1)
   --protect-non-descendants  beyond the paper: cut the non-descendant concepts' attention regions out of
-               the CSG edit masks (one extra batch entry per protected concept and active step)`;
+               the CSG edit masks (one extra batch entry per protected concept and active step)
+  --csg-base   CSG's base estimate: 'interventional' (the paper's Eq. 12 as written, default) or
+               'unconditional' (LEDITS++'s form); docs/algorithm.md "Two readings of Eq. 12"`;
 
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseOrThrow(argv);
@@ -66,6 +74,7 @@ export async function run(argv: string[]): Promise<number> {
   const imageBytes = await readBytes(imagePath);
   const sourcePrompt = values.prompt ?? graph.scene_summary;
 
+  const csgBase = parseCsgBase(values['csg-base']);
   const repaired = repairGraph(graph);
   const plans: EditPlan[] = interventions.flatMap((intervention) =>
     planEdits(repaired.graph, intervention, {
@@ -75,6 +84,7 @@ export async function run(argv: string[]): Promise<number> {
       threshold: settings.edit.threshold,
       warmup: settings.edit.warmup,
       protectNonDescendants: values['protect-non-descendants'],
+      ...(csgBase ? { csgBase } : {}),
     }),
   );
 
@@ -269,12 +279,22 @@ function parseOrThrow(argv: string[]) {
         device: { type: 'string' },
         'allow-cpu-fallback': { type: 'boolean', default: false },
         'protect-non-descendants': { type: 'boolean', default: false },
+        'csg-base': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
   } catch (err) {
     throw new CliError(`${(err as Error).message}\n${USAGE}`, 2);
   }
+}
+
+function parseCsgBase(value: string | undefined): EditChoices['csgBase'] | undefined {
+  if (value === undefined) return undefined;
+  const parsed = EditChoicesSchema.shape.csgBase.safeParse(value);
+  if (!parsed.success) {
+    throw new CliError(`--csg-base: expected 'unconditional' or 'interventional', got '${value}'`, 2);
+  }
+  return parsed.data;
 }
 
 type Flags = ReturnType<typeof parseOrThrow>['values'];

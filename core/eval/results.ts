@@ -2,7 +2,7 @@
 // checklist answers tagged with the node's role, LPIPS, cost. One JSON object a line in results.jsonl;
 // the report (report.ts) is computed from these alone.
 //
-// VLM-Eff (the primary effectiveness number, design/csg-plan.md "Evaluation"): per counterfactual, the
+// VLM-Eff (the primary effectiveness number, docs/algorithm.md §8.6): per counterfactual, the
 // fraction of checklist items answered "yes" over the intervened and descendant items; a data set's
 // VLM-Eff is the mean of that over its evaluated counterfactuals. Non-descendants that must stay
 // (beyond the paper) are scored separately as `mustStayRate` and never enter VLM-Eff.
@@ -31,6 +31,7 @@ export const ABLATION_TAGS = {
   includeNonDescendantChanges: 'nd-changes',
   protectNonDescendants: 'protect',
   reverseOldValues: 'reverse',
+  csgBaseUnconditional: 'unconditional-base',
 } as const;
 
 /** What a batch variant sets beyond the planning choices; each is a tag of its report rows. */
@@ -40,6 +41,7 @@ export interface VariantTags {
   scale?: number;
   threshold?: number;
   warmup?: number;
+  span?: 'words' | 'padded75';
 }
 
 /**
@@ -57,20 +59,26 @@ export function methodName(
     const v = variant?.[key];
     if (v !== undefined) tags.push(`${key}${String(v).replace('.', '-')}`);
   }
+  if (base === 'csg' && variant?.span !== undefined) tags.push(`span-${variant.span}`);
   if (choices?.promptStyle === 'name_value') tags.push(ABLATION_TAGS.promptStyleNameValue);
   if (choices?.includeNonDescendantChanges) tags.push(ABLATION_TAGS.includeNonDescendantChanges);
   if (choices?.protectNonDescendants) tags.push(ABLATION_TAGS.protectNonDescendants);
   if (choices?.reverseOldValues) tags.push(ABLATION_TAGS.reverseOldValues);
+  // Unset means the planner's default, Eq. 12 as written; LEDITS++'s form is the ablation.
+  if (base === 'csg' && choices?.csgBase === 'unconditional') tags.push(ABLATION_TAGS.csgBaseUnconditional);
   return [base, ...tags.sort()].join('+');
 }
 
 /** A batch variant's own settings as report-row tags (core/schemas/batch-io.ts BatchVariant). */
 export function variantTags(
-  v: { steps?: number; sourceGuidance?: number; planning?: VariantTags } | undefined,
+  v:
+    | { steps?: number; sourceGuidance?: number; spanMode?: 'words' | 'padded75'; planning?: VariantTags }
+    | undefined,
 ): VariantTags {
   return {
     ...(v?.steps === undefined ? {} : { steps: v.steps }),
     ...(v?.sourceGuidance === undefined ? {} : { srcguidance: v.sourceGuidance }),
+    ...(v?.spanMode === undefined ? {} : { span: v.spanMode }),
     ...(v?.planning?.scale === undefined ? {} : { scale: v.planning.scale }),
     ...(v?.planning?.threshold === undefined ? {} : { threshold: v.planning.threshold }),
     ...(v?.planning?.warmup === undefined ? {} : { warmup: v.planning.warmup }),

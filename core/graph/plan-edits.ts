@@ -1,4 +1,4 @@
-// Graph + intervention → edit plans (design/csg-plan.md). Pure, so the workflow may call it.
+// Graph + intervention → edit plans (docs/algorithm.md §8). Pure, so the workflow may call it.
 
 import { PAPER_DEFAULTS } from '../config/paper-defaults.js';
 import type {
@@ -21,12 +21,17 @@ export const CSG_EDIT_DEFAULTS = {
   warmup: PAPER_DEFAULTS.editWarmupSteps,
 } as const;
 
-/** Defaults follow the paper's evident reading; everything beyond the paper is off. */
+/**
+ * Defaults follow the paper's evident reading; everything beyond the paper is off. CSG's base term is
+ * Eq. 12 as written ('interventional'): on the causal world it beats LEDITS++'s unconditional form on
+ * every ground-truth measure (docs/world.md "Two readings of Eq. 12").
+ */
 export const DEFAULT_EDIT_CHOICES: EditChoices = {
   promptStyle: 'new_value',
   includeNonDescendantChanges: false,
   reverseOldValues: false,
   protectNonDescendants: false,
+  csgBase: 'interventional',
 };
 
 export interface PlanEditsOptions extends Partial<EditChoices> {
@@ -51,6 +56,7 @@ export function planEdits(
       options.includeNonDescendantChanges ?? DEFAULT_EDIT_CHOICES.includeNonDescendantChanges,
     reverseOldValues: options.reverseOldValues ?? DEFAULT_EDIT_CHOICES.reverseOldValues,
     protectNonDescendants: options.protectNonDescendants ?? DEFAULT_EDIT_CHOICES.protectNonDescendants,
+    csgBase: options.csgBase ?? DEFAULT_EDIT_CHOICES.csgBase,
   };
   const check = checkIntervention(graph, intervention);
   const common = {
@@ -90,16 +96,18 @@ function planCsg(
 
   const target = intervention.target_concept_id;
   const targetName = nameOf(target, intervention.target_concept_name);
-  // Each entry: a concept to edit, with its old value for the optional reverse term.
-  const edits: { role: EditRole; id: string; name: string; value: string; old: string }[] = [
-    {
-      role: 'intervened',
-      id: target,
-      name: targetName,
-      value: intervention.new_value,
-      old: intervention.original_value,
-    },
-  ];
+  type Edit = { role: EditRole; id: string; name: string; value: string; old: string };
+  const intervened: Edit = {
+    role: 'intervened',
+    id: target,
+    name: targetName,
+    value: intervention.new_value,
+    old: intervention.original_value,
+  };
+  // Each entry: a concept to edit, with its old value for the optional reverse term. LEDITS++'s form
+  // edits the intervened concept as a masked term; Eq. 12 as written carries it in the base prompt.
+  const interventional = choices.csgBase === 'interventional';
+  const edits: Edit[] = interventional ? [] : [intervened];
   const de = new Set(descendantIds);
   const seen = new Set([target]);
   for (const change of intervention.propagated_changes) {
@@ -123,6 +131,8 @@ function planCsg(
     }
   }
 
+  // The paper's fallback: with no changed descendant, the intervened concept's value is the one term.
+  if (edits.length === 0) edits.push(intervened);
   const concepts: EditConcept[] = edits.map((e) => term(e.role, e.id, phrase(e.name, e.value), false));
   if (choices.reverseOldValues) {
     for (const e of edits) {
@@ -130,7 +140,7 @@ function planCsg(
     }
   }
 
-  const edited = new Set(edits.map((e) => e.id));
+  const edited = new Set([target, ...edits.map((e) => e.id)]);
   const protectedConcepts =
     choices.protectNonDescendants && known.has(target)
       ? nonDescendants(graph, target)
@@ -141,5 +151,11 @@ function planCsg(
           })
       : [];
 
-  return { method: 'csg', ...common, concepts, protectedConcepts };
+  return {
+    method: 'csg',
+    ...common,
+    concepts,
+    protectedConcepts,
+    ...(interventional ? { interventionalPrompt: intervention.generation_prompt } : {}),
+  };
 }

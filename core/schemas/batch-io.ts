@@ -1,4 +1,4 @@
-// What crosses Temporal for a batch (architecture §3, issue "batches"): the batch workflow's input, its
+// What crosses Temporal for a batch (docs/architecture.md §3, issue "batches"): the batch workflow's input, its
 // progress query, the per-image outcomes it collects and its result. Only small JSON and ArtifactRefs:
 // the data set manifest, the outcomes, the evaluation records and the report live in S3. Parsed at the
 // edges (CLI, API); the workflow imports the types only.
@@ -47,6 +47,11 @@ export const BatchVariantSchema = z.object({
    * rows tagged `+srcguidance<N>`.
    */
   sourceGuidance: z.number().min(1).max(50).optional(),
+  /**
+   * The token span of CSG's attention masks instead of the engine mode's (quirk Q5: 'padded75' is what
+   * the pinned diffusers does, 'words' the evident intent); rows tagged `+span-<mode>`.
+   */
+  spanMode: z.enum(['words', 'padded75']).optional(),
 });
 export type BatchVariant = z.output<typeof BatchVariantSchema>;
 

@@ -1,5 +1,5 @@
 // What the engine is asked to do for one intervention and one method: the output of planEdits
-// (core/graph/plan-edits.ts), recorded in the run manifest. Mapping rules: design/csg-plan.md.
+// (core/graph/plan-edits.ts), recorded in the run manifest. Mapping rules: docs/algorithm.md §8.
 import { z } from 'zod';
 import { GraphIssueSchema } from '../graph/issues.js';
 
@@ -40,6 +40,14 @@ export const EditChoicesSchema = z.object({
   reverseOldValues: z.boolean(),
   /** Subtract non-descendants' attention regions from the edit masks (beyond the paper). */
   protectNonDescendants: z.boolean(),
+  /**
+   * CSG's base noise estimate (docs/algorithm.md "Two readings of Eq. 12"): 'unconditional' is
+   * LEDITS++'s form (ε_u plus a masked term for the intervened concept and one per changed
+   * descendant); 'interventional' is the paper's Eq. 12 as written (ε on the interventional prompt,
+   * unmasked, plus masked terms for the changed descendants only). planEdits always sets it; absent
+   * only in plans made before the choice existed, which were all 'unconditional'.
+   */
+  csgBase: z.enum(['unconditional', 'interventional']).optional(),
 });
 export type EditChoices = z.infer<typeof EditChoicesSchema>;
 
@@ -55,9 +63,15 @@ const common = {
 export const CsgEditPlanSchema = z.object({
   method: z.literal('csg'),
   ...common,
-  /** concepts[0] is the intervened concept's new value; then changed descendants (csg-plan.md). */
+  /**
+   * The masked guidance terms. With csgBase 'unconditional', concepts[0] is the intervened concept's
+   * new value, then the changed descendants; with 'interventional', the changed descendants, or the
+   * intervened concept's value alone when none changed (the paper's fallback).
+   */
   concepts: z.array(EditConceptSchema).min(1),
   protectedConcepts: z.array(ProtectedConceptSchema),
+  /** Y_{C_i} of Eq. 12 (the intervention's generation_prompt); present iff csgBase is 'interventional'. */
+  interventionalPrompt: z.string().min(1).optional(),
 });
 export type CsgEditPlan = z.infer<typeof CsgEditPlanSchema>;
 

@@ -1,10 +1,11 @@
 // cgm-model.json: the manifest of an ONNX model bundle written by gpu-worker/export (cgm_export/manifest.py).
 // It tells the engine which graph files to load, their I/O names, shapes and dtypes, the VAE scaling
 // factor, the scheduler config, the resolution the UNet was exported at and which cross-attention layers
-// its `xattn_mean` output averages (ledits-csg-algorithm.md §2.4, §5.1).
+// its `xattn_mean` output averages (docs/algorithm.md §2.4, §5.1).
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, normalize } from 'node:path';
 import { z } from 'zod';
+import { SDXL_NOISE_SCHEDULE } from './schedulers/noise-schedule.js';
 
 /** A path inside the bundle folder (ORT rejects external data that escapes the model folder). */
 const bundlePath = z
@@ -137,15 +138,18 @@ export const BundleManifestSchema = z
       ctx.addIssue({
         code: 'custom',
         path: ['attention'],
-        message: 'attention grid must be latent/4 (spec §2.4)',
+        message: 'attention grid must be latent/4 (docs/algorithm.md §2.4)',
       });
     for (const vae of ['vae_encoder', 'vae_decoder'] as const)
       if (m.graphs[vae].precision !== 'fp32')
         ctx.addIssue({
           code: 'custom',
           path: ['graphs', vae, 'precision'],
-          message: `must be fp32, got ${m.graphs[vae].precision} (the SDXL VAE overflows in fp16, spec §3.4)`,
+          message: `must be fp32, got ${m.graphs[vae].precision} (the SDXL VAE overflows in fp16, docs/algorithm.md §3.4)`,
         });
+    for (const problem of unsupportedScheduler(m.scheduler)) {
+      ctx.addIssue({ code: 'custom', path: ['scheduler', problem.field], message: problem.message });
+    }
     const xattn = m.graphs.unet.outputs.find((o) => o.name === 'xattn_mean');
     const cells = m.attention.gridHeight * m.attention.gridWidth;
     if (xattn && (xattn.shape[1] !== cells || xattn.shape[2] !== 77))
@@ -156,6 +160,39 @@ export const BundleManifestSchema = z
       });
   });
 export type BundleManifest = z.infer<typeof BundleManifestSchema>;
+
+/**
+ * What the engine's schedulers implement (schedulers/noise-schedule.ts): SDXL's ε-prediction on the
+ * scaled-linear schedule, leading spacing with offset 1. Anything else would denoise with the wrong
+ * maths and give wrong images without an error, so a bundle that asks for it is refused by name.
+ */
+const IMPLEMENTED_SCHEDULER = {
+  prediction_type: 'epsilon',
+  beta_schedule: 'scaled_linear',
+  num_train_timesteps: SDXL_NOISE_SCHEDULE.trainSteps,
+  beta_start: SDXL_NOISE_SCHEDULE.betaStart,
+  beta_end: SDXL_NOISE_SCHEDULE.betaEnd,
+  timestep_spacing: 'leading',
+  steps_offset: 1,
+  rescale_betas_zero_snr: false,
+  thresholding: false,
+} as const;
+
+/** The scheduler config's fields that differ from what the engine implements (absent fields pass). */
+export function unsupportedScheduler(config: Record<string, unknown>): { field: string; message: string }[] {
+  const out: { field: string; message: string }[] = [];
+  for (const [field, implemented] of Object.entries(IMPLEMENTED_SCHEDULER)) {
+    const value = config[field];
+    if (value === undefined || value === implemented) continue;
+    out.push({
+      field,
+      message:
+        `${JSON.stringify(value)} is not implemented: the engine's schedulers implement ` +
+        `${field} = ${JSON.stringify(implemented)} only (SDXL's ε-prediction, scaled-linear schedule)`,
+    });
+  }
+  return out;
+}
 
 export class BundleManifestError extends Error {
   constructor(

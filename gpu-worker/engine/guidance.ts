@@ -1,4 +1,4 @@
-// Guidance rules (ledits-csg-algorithm.md §2.3, §4): plain CFG and the per-concept LEDITS++/CSG term
+// Guidance rules (docs/algorithm.md §2.3, §4): plain CFG and the per-concept LEDITS++/CSG term
 // ε̂ = ε_u + Σ_c g_c with warmup, cooldown, direction, scale and masks. No momentum, no source term,
 // guidance_rescale unsupported (quirk Q7).
 import { type AttentionSpan, attentionMask, type MaskMode, noiseMask } from './masks.js';
@@ -56,7 +56,7 @@ export interface ConceptMasks {
 }
 
 /**
- * Beyond the paper (protectNonDescendants, design/csg-plan.md "Beyond the paper"): a non-descendant
+ * Beyond the paper (protectNonDescendants, docs/algorithm.md §8.4): a non-descendant
  * concept's mean cross-attention map (Q,77) from its own batch entry, and its token span.
  */
 export interface ProtectedAttention {
@@ -65,7 +65,7 @@ export interface ProtectedAttention {
 }
 
 export interface LeditsGuidanceResult {
-  /** ε̂ = ε_u + Σ g_c. */
+  /** ε̂ = ε_u + Σ g_c (+ (ε_base − ε_u) with an interventional base). */
   readonly eps: Tensor;
   /** Masks per supplied (active) concept, in input order. */
   readonly masks: ConceptMasks[];
@@ -80,6 +80,11 @@ export interface LeditsGuidanceResult {
  * the M1 rule of §2.6 (its token span, 3×3 Gaussian, quantile at c's threshold, ≥τ, nearest upsampling),
  * and c's applied mask becomes M_c ⊙ (1 − P_c), M_c being M1⊙M2 / M1 / M2 per `mode`. Inside P_c no
  * term of c is added, so where every active concept is protected ε̂ = ε_u exactly.
+ *
+ * `epsBase` (csgBase 'interventional', Eq. 12 as written): ε on the interventional prompt, added as an
+ * unmasked term (ε_base − ε_u) after the concepts' terms, so ε̂ = ε_base + Σ g_c. This is what diffusers
+ * computes for an editing prompt with scale 1, threshold 0 (all-ones masks) and no warm-up placed last,
+ * to float rounding, which is how the parity test checks it. Protection never cuts it.
  */
 export function leditsGuidance(
   epsUncond: Tensor,
@@ -87,8 +92,9 @@ export function leditsGuidance(
   mode: MaskMode,
   attentionGrid: { height: number; width: number },
   protectedMaps: readonly ProtectedAttention[] = [],
+  epsBase?: Tensor,
 ): LeditsGuidanceResult {
-  if (concepts.length === 0) return { eps: epsUncond, masks: [] };
+  if (concepts.length === 0 && !epsBase) return { eps: epsUncond, masks: [] };
   const [, channels, height, width] = epsUncond.shape;
   const plane = height * width;
   const total = new Float32Array(epsUncond.data.length);
@@ -139,6 +145,11 @@ export function leditsGuidance(
         if (keep) total[base + p] += g[base + p];
       }
     }
+  }
+  if (epsBase) {
+    assertSameShape(epsUncond, epsBase, 'leditsGuidance');
+    const b = epsBase.data;
+    for (let i = 0; i < total.length; i++) total[i] += b[i] - u[i];
   }
   const out = new Float32Array(u.length);
   for (let i = 0; i < out.length; i++) out[i] = u[i] + total[i];

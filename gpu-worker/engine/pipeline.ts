@@ -1,4 +1,4 @@
-// Abduction, action and prediction for one image (architecture.md §4, ledits-csg-algorithm.md §1–2, §4,
+// Abduction, action and prediction for one image (docs/architecture.md §4, docs/algorithm.md §1–2, §4,
 // §5.2). Abduction inverts the image once per method family (CSG: edit-friendly DPM-SDE-2M; DDPM
 // baseline: edit-friendly DDIM η=1; DDIM baseline: deterministic DDIM) and is shared by every
 // intervention. Action + prediction run the edits of all interventions of the image together: one
@@ -88,7 +88,7 @@ export type NoiseFactory = (method: 'csg' | 'ddpm') => NoiseSource;
 
 export interface AbductionInput {
   readonly image: ImageTensor;
-  /** Y: the caption or the VLM scene description (csg-plan.md); '' inverts unconditionally. */
+  /** Y: the caption or the VLM scene description (docs/algorithm.md §8.1); '' inverts unconditionally. */
   readonly sourcePrompt: string;
   readonly methods: readonly EditMethod[];
   readonly settings: EngineSettings;
@@ -100,6 +100,7 @@ export interface ImageAbduction {
   readonly imageHeight: number;
   readonly imageWidth: number;
   readonly x0: Tensor;
+  /** CSG's time ids (inversion and edit); the baselines build their own per stage (sdxlTimeIds). */
   readonly timeIds: Float32Array;
   readonly csg?: EditFriendlyInversion;
   readonly ddpm?: EditFriendlyInversion;
@@ -158,7 +159,7 @@ export async function abduct(
   stages.push({ stage: 'encode', nfe: zeroNfe(), seconds: seconds(t0), shared: 1 });
   controls.signal?.throwIfAborted();
 
-  const timeIds = sdxlTimeIds(imageHeight, imageWidth, settings.mode);
+  const timeIds = sdxlTimeIds(imageHeight, imageWidth, settings.mode, 'csg');
   const uncond = uncondFor(models);
   const wanted = new Set(methods);
   const sourceFor = async (scale: number): Promise<SourceGuidance | undefined> => {
@@ -197,7 +198,7 @@ export async function abduct(
       predictor: models.predictor,
       uncond,
       source: await sourceFor(base.cfgSource),
-      timeIds,
+      timeIds: sdxlTimeIds(imageHeight, imageWidth, settings.mode, 'invert-ddpm'),
       noise: tracedNoise(noise('ddpm'), trace, 'efddpm', rule),
       numZeroNoiseSteps: base.numZeroNoiseSteps,
       ...loopControls(controls, 'invert-ddpm'),
@@ -215,7 +216,7 @@ export async function abduct(
       predictor: models.predictor,
       uncond,
       source: await sourceFor(base.cfgSource),
-      timeIds,
+      timeIds: sdxlTimeIds(imageHeight, imageWidth, settings.mode, 'ddim'),
       ...loopControls(controls, 'invert-ddim'),
     });
     if (trace) {
@@ -326,7 +327,12 @@ export async function predictCounterfactuals(
       uncond: uncondFor(models),
       targets: conditionings,
       scale: base.cfgTarget,
-      timeIds: abduction.timeIds,
+      timeIds: sdxlTimeIds(
+        abduction.imageHeight,
+        abduction.imageWidth,
+        settings.mode,
+        method === 'ddpm' ? 'sample-ddpm' : 'ddim',
+      ),
       trace: controls.trace,
       tracePrefix: TRACE_FAMILY[method],
       requestIds: group.map((p) => p.interventionId),
@@ -366,8 +372,8 @@ export async function predictCounterfactuals(
 }
 
 /**
- * Beyond the paper: non-descendant protection (plan.choices.protectNonDescendants, design/csg-plan.md
- * "Beyond the paper"), the paper's stated intent (c) made explicit. Recorded in `cgm edit` summaries.
+ * Beyond the paper: non-descendant protection (plan.choices.protectNonDescendants, docs/algorithm.md
+ * §8.4), the paper's stated intent (c) made explicit. Recorded in `cgm edit` summaries.
  */
 export const PROTECT_NON_DESCENDANTS_RULE =
   'beyond the paper: each protected non-descendant concept of a CSG plan (plan.protectedConcepts) is ' +
@@ -395,6 +401,7 @@ async function runCsg(
     ...new Set([
       ...plans.flatMap((p) => p.concepts.map((c) => c.prompt)),
       ...plans.flatMap((p) => p.protectedConcepts.map((c) => c.prompt)),
+      ...plans.flatMap((p) => (p.interventionalPrompt ? [p.interventionalPrompt] : [])),
     ]),
   ];
   const encoded = await models.text.encode(prompts);
@@ -427,6 +434,9 @@ async function runCsg(
           }),
         }
       : {}),
+    ...(plan.interventionalPrompt
+      ? { base: encoded.conditionings[byPrompt.get(plan.interventionalPrompt)!] }
+      : {}),
   }));
   const [, , h, w] = inversion.initLatents.shape;
   const grid = { height: h / models.attentionDownscale, width: w / models.attentionDownscale };
@@ -453,6 +463,15 @@ async function runCsg(
       const i = step.step;
       if (trace) {
         trace.step(`${prefix}/eps_uncond`, i, n, step.epsUncond, 'ε_u per step');
+        if (step.epsBase) {
+          trace.step(
+            `${prefix}/eps_base`,
+            i,
+            n,
+            step.epsBase,
+            'ε on the interventional prompt (Eq. 12 base)',
+          );
+        }
         if (i > 0) trace.step(`${prefix}/latents`, i - 1, n, step.latents, 'latent after each step');
       }
       const epsConcepts = trace ? new Float32Array(e * step.epsUncond.data.length) : null;
@@ -625,7 +644,8 @@ export function naiveNfe(
   for (const plan of plans) {
     if (plan.method === 'csg') {
       const n = settings.inversion.numSteps;
-      total += n * (1 + g) + n * (1 + plan.concepts.length);
+      const base = plan.interventionalPrompt ? 1 : 0;
+      total += n * (1 + g) + n * (1 + plan.concepts.length + base);
     } else {
       const n = settings.baselines.numSteps;
       total += n * (1 + g) + 2 * n;

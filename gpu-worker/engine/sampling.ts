@@ -1,4 +1,4 @@
-// Denoising loops (ledits-csg-algorithm.md §2, §4): (a) LEDITS++/CSG edits, several edit requests on
+// Denoising loops (docs/algorithm.md §2, §4): (a) LEDITS++/CSG edits, several edit requests on
 // one inversion batched into one predictor call per step; (b) EF-DDPM with CFG on a target prompt;
 // (c) DDIM η=0 from a DDIM-inverted latent with CFG. Editing uses no RNG (§1.7, §6 item 14).
 import {
@@ -49,6 +49,11 @@ export interface ProtectedEntry {
 export interface EditRequest {
   readonly concepts: readonly ConceptEdit[];
   /**
+   * Eq. 12's interventional prompt Y_{C_i} (csgBase 'interventional'): one more batch entry at every
+   * step, its ε the unmasked base of ε̂ (guidance.ts leditsGuidance). Absent = LEDITS++'s ε_u base.
+   */
+  readonly base?: PromptConditioning;
+  /**
    * Protected concepts (beyond the paper). One extra batch entry each, sent only at steps where some
    * concept of this request is active (whatever the batching), so they add |protected| evaluations
    * per such step; absent or empty = the paper's algorithm, bit for bit.
@@ -72,6 +77,8 @@ export interface EditStepTrace {
   /** Indices (into the request's concepts) of the concepts active at this step. */
   readonly activeConcepts: readonly number[];
   readonly epsConcepts: readonly Tensor[];
+  /** ε on the interventional prompt, when the request has one. */
+  readonly epsBase?: Tensor;
   readonly masks: readonly ConceptMasks[];
   /** Protected entries sent this step (0 or the request's protected count). */
   readonly protectedEntries: number;
@@ -117,6 +124,8 @@ interface BatchPlan {
   readonly slots: ConceptSlot[][];
   /** Per request, the batch indices of its protected entries sent this step (in protected order). */
   readonly protectedSlots: number[][];
+  /** Per request, the batch index of its interventional base entry (-1 without one). */
+  readonly baseSlots: number[];
   readonly anyActive: boolean;
   readonly anyProtected: boolean;
 }
@@ -133,6 +142,7 @@ function planBatch(
   const uncondIndex = new Map<Track, number>();
   const slots: ConceptSlot[][] = requests.map(() => []);
   const protectedSlots: number[][] = requests.map(() => []);
+  const baseSlots: number[] = requests.map(() => -1);
   let anyActive = false;
   let anyProtected = false;
   for (const [track, members] of groups) {
@@ -149,6 +159,11 @@ function planBatch(
         slots[r].push({ concept: c, batchIndex: entries.length });
         entries.push({ latents: track.x, conditioning: concepts[c].conditioning });
       }
+      const base = requests[r].base;
+      if (base) {
+        baseSlots[r] = entries.length;
+        entries.push({ latents: track.x, conditioning: base });
+      }
       // Protected maps only matter while some concept of the request is active (both batchings).
       if (!requestActive) continue;
       for (const p of requests[r].protected ?? []) {
@@ -158,13 +173,14 @@ function planBatch(
       }
     }
   }
-  return { entries, uncondIndex, slots, protectedSlots, anyActive, anyProtected };
+  return { entries, uncondIndex, slots, protectedSlots, baseSlots, anyActive, anyProtected };
 }
 
 /**
  * LEDITS++/CSG editing of one inversion for several requests (§2). Requests whose latents are still
  * identical (e.g. all in warmup) share one unconditional entry and one scheduler step; the batch per
- * step is Σ over distinct latents of (1 + concepts sent + protected entries sent). For one request that is 1+E per step
+ * step is Σ over distinct latents of (1 + concepts sent + protected entries sent + 1 per interventional
+ * base). For one request without a base that is 1+E per step
  * ('faithful') or 1 + active concepts ('trimmed'), i.e. §5.2's N(1+E) and W + (N−W)(1+E).
  */
 export async function editLatents(options: EditOptions): Promise<EditResult> {
@@ -210,7 +226,8 @@ export async function editLatents(options: EditOptions): Promise<EditResult> {
           attention: xattnEntry(out.xattn!, batchIndex),
           span: requests[r].protected![k].span,
         }));
-        const guided = leditsGuidance(epsUncond, concepts, maskMode, attentionGrid, protectedMaps);
+        const epsBase = plan.baseSlots[r] < 0 ? undefined : batchEntry(out.noise, plan.baseSlots[r]);
+        const guided = leditsGuidance(epsUncond, concepts, maskMode, attentionGrid, protectedMaps, epsBase);
         onTrace?.({
           request: r,
           step: i,
@@ -219,18 +236,20 @@ export async function editLatents(options: EditOptions): Promise<EditResult> {
           epsUncond,
           activeConcepts,
           epsConcepts: concepts.map((concept) => concept.epsCond),
+          ...(epsBase ? { epsBase } : {}),
           masks: guided.masks,
           protectedEntries: protectedMaps.length,
           eps: guided.eps,
         });
         // Requests with no active concept on a shared latent take the identical step: compute it once.
-        if (concepts.length === 0 && idleStep) {
+        const idle = concepts.length === 0 && !epsBase;
+        if (idle && idleStep) {
           tracks[r] = idleStep;
           continue;
         }
         const step = rule.transition(i, track.x, guided.eps, track.memory);
         const advanced: Track = { x: applyTransition(step, inversion.zs[i]), memory: step.memory };
-        if (concepts.length === 0) idleStep = advanced;
+        if (idle) idleStep = advanced;
         tracks[r] = advanced;
       }
     }

@@ -1,9 +1,9 @@
 // Engine settings: one zod schema, defaults from the paper (core/config/paper-defaults.ts) and the
-// spec's quirk register (ledits-csg-algorithm.md §7). Recorded in every summary so runs can be compared.
+// quirk register (docs/algorithm.md §7). Recorded in every summary so runs can be compared.
 import { z } from 'zod';
 import { BASELINE_DEFAULTS, PAPER_DEFAULTS } from '../../core/config/paper-defaults.js';
 
-/** SDXL pipeline default num_zero_noise_steps (spec §1.7, quirk Q4). */
+/** SDXL pipeline default num_zero_noise_steps (docs/algorithm.md §1.7, quirk Q4). */
 export const SDXL_NUM_ZERO_NOISE_STEPS = 3;
 
 const steps = z.number().int().min(1).max(1000);
@@ -12,7 +12,7 @@ const skip = z.number().min(0).max(1);
 export const InversionSettingsSchema = z.object({
   numSteps: steps.default(PAPER_DEFAULTS.inversionSteps),
   skip: skip.default(PAPER_DEFAULTS.skip),
-  /** w_src for the source prompt (must be > 1, or 1 to invert unconditionally; spec §1.4). */
+  /** w_src for the source prompt (must be > 1, or 1 to invert unconditionally; docs/algorithm.md §1.4). */
   sourceGuidanceScale: z.number().min(1).default(PAPER_DEFAULTS.sourceGuidanceScale),
   numZeroNoiseSteps: z.number().int().min(0).default(SDXL_NUM_ZERO_NOISE_STEPS),
 });
@@ -25,8 +25,11 @@ export const EditSettingsSchema = z.object({
   maskMode: z.enum(['intersect', 'attention', 'noise']).default('intersect'),
   /** Quirk Q8: 'trimmed' skips inactive concepts' batch entries (same outputs, fewer evaluations). */
   batching: z.enum(['trimmed', 'faithful']).default('trimmed'),
-  /** Quirk Q5: 'words' = the concept's BPE tokens (intended); 'padded75' = transformers-v5 diffusers. */
-  spanMode: z.enum(['words', 'padded75']).default('words'),
+  /**
+   * Quirk Q5: 'words' = the concept's BPE tokens (intended); 'padded75' = tokens 1..75, what the pinned
+   * diffusers/transformers sum. Unset: the mode's (faithful 'padded75', fixed 'words'); see engineSettings.
+   */
+  spanMode: z.enum(['words', 'padded75']).optional(),
 });
 
 export const BaselineSettingsSchema = z.object({
@@ -36,12 +39,12 @@ export const BaselineSettingsSchema = z.object({
   cfgSource: z.number().min(1).default(BASELINE_DEFAULTS.cfgSource),
   numSteps: steps.default(PAPER_DEFAULTS.inversionSteps),
   skip: skip.default(PAPER_DEFAULTS.skip),
-  /** EF-DDPM zero-noise tail: the official repo zeroes the last step's z only (spec §4.2). */
+  /** EF-DDPM zero-noise tail: the official repo zeroes the last step's z only (docs/algorithm.md §4.2). */
   numZeroNoiseSteps: z.number().int().min(0).default(1),
 });
 
-export const EngineSettingsSchema = z.object({
-  /** 'faithful' matches diffusers (quirks kept); 'fixed' applies the evident intent (spec §7). */
+const EngineSettingsObject = z.object({
+  /** 'faithful' matches diffusers (quirks kept); 'fixed' applies the evident intent (docs/algorithm.md §7). */
   mode: z.enum(['faithful', 'fixed']).default('faithful'),
   /** Seed of the forward-diffusion noises of edit-friendly inversion (not torch-compatible). */
   seed: z.number().int().min(0).max(0xffffffff).default(0),
@@ -49,6 +52,12 @@ export const EngineSettingsSchema = z.object({
   edit: EditSettingsSchema.prefault({}),
   baselines: BaselineSettingsSchema.prefault({}),
 });
+
+/** The mode's token span where none is set, so every recorded settings object names the span it used. */
+export const EngineSettingsSchema = EngineSettingsObject.transform((s) => ({
+  ...s,
+  edit: { ...s.edit, spanMode: s.edit.spanMode ?? (s.mode === 'faithful' ? 'padded75' : 'words') },
+}));
 export type EngineSettings = z.infer<typeof EngineSettingsSchema>;
 export type EngineSettingsInput = z.input<typeof EngineSettingsSchema>;
 

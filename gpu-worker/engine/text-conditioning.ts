@@ -1,4 +1,4 @@
-// SDXL dual-encoder conditioning (ledits-csg-algorithm.md §3.1): per prompt, TE1 and TE2 penultimate
+// SDXL dual-encoder conditioning (docs/algorithm.md §3.1): per prompt, TE1 and TE2 penultimate
 // hidden states concatenated on the feature axis (77 × (D1+D2)), and TE2's pooled projection.
 // The unconditional branch is all zeros and needs no encoder call (§1.4).
 import type { OnnxGraph } from './onnx-graph.js';
@@ -75,11 +75,23 @@ export class SdxlTextConditioner {
   }
 }
 
+/** Where a UNet call happens, for the time ids each diffusers pipeline builds there. */
+export type TimeIdsStage = 'csg' | 'invert-ddpm' | 'sample-ddpm' | 'ddim';
+
 /**
  * SDXL micro-conditioning (§3.2): [orig_h, orig_w, crop_top, crop_left, target_h, target_w].
- * Faithful mode keeps diffusers' (W, H) swap from invert() (quirk Q6); fixed mode uses (H, W).
+ * Fixed mode uses (H, W) everywhere. Faithful mode keeps each reference pipeline's own (quirk Q6):
+ * LEDITS++'s invert() builds (W, H) and its edit reuses it, and the EF-DDPM reference inverts through
+ * that invert(); the EF-DDPM and DDIM sampling and the DDIM inversion use SDXL's (H, W). Only a
+ * non-square image tells them apart.
  */
-export function sdxlTimeIds(height: number, width: number, mode: 'faithful' | 'fixed'): Float32Array {
-  const [a, b] = mode === 'faithful' ? [width, height] : [height, width];
+export function sdxlTimeIds(
+  height: number,
+  width: number,
+  mode: 'faithful' | 'fixed',
+  stage: TimeIdsStage = 'csg',
+): Float32Array {
+  const swapped = mode === 'faithful' && (stage === 'csg' || stage === 'invert-ddpm');
+  const [a, b] = swapped ? [width, height] : [height, width];
   return new Float32Array([a, b, 0, 0, a, b]);
 }

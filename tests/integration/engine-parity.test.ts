@@ -1,4 +1,4 @@
-// Parity with diffusers on the tiny SDXL-shaped model (ledits-csg-algorithm.md §6 item 16): the engine
+// Parity with diffusers on the tiny SDXL-shaped model (docs/algorithm.md §6 item 16): the engine
 // replays the forward noises diffusers drew and must reproduce its per-step ε, zs, masks and final
 // latents (fp32, relative error ≤ 1e-4; masks identical) for LEDITS++ with three concepts (one reversed,
 // per-concept scales/thresholds/warmups), edit-friendly DDPM and DDIM inversion (each upward step; end to
@@ -63,6 +63,9 @@ function unstack(t: Tensor): Tensor[] {
 }
 
 const ID = 'parity';
+const EQ12_ID = 'eq12';
+/** Decoded images of our run by `<method>/<interventionId>`, [-1, 1] before clamping. */
+let decoded: Record<string, Tensor> = {};
 const report: Record<string, number> = {};
 let models: LoadedModels;
 let ref: Trace;
@@ -91,6 +94,13 @@ beforeAll(async () => {
     reverse_editing_direction: boolean[];
     baseline_target_prompt: string;
     baseline_guidance_scale: number;
+    eq12: {
+      interventional_prompt: string;
+      editing_prompt: string[];
+      edit_guidance_scale: number[];
+      edit_threshold: number[];
+      edit_warmup_steps: number[];
+    };
   };
   const settings = engineSettings({
     mode: 'faithful',
@@ -130,6 +140,7 @@ beforeAll(async () => {
       includeNonDescendantChanges: false,
       reverseOldValues: false,
       protectNonDescendants: false,
+      csgBase: 'unconditional',
     },
     violations: [],
   };
@@ -152,7 +163,28 @@ beforeAll(async () => {
     ...common,
     targetPrompt: s.baseline_target_prompt,
   });
-  const plans: EditPlan[] = [csg, baseline('ddpm'), baseline('ddim')];
+  // Eq. 12 as written: the reference passes Y_{C_i} as a last editing prompt at scale 1, threshold 0 and
+  // no warm-up; the engine gets it as the plan's interventional prompt and the other prompts as terms.
+  const eq12: CsgEditPlan = {
+    method: 'csg',
+    ...common,
+    interventionId: EQ12_ID,
+    choices: { ...common.choices, csgBase: 'interventional' },
+    interventionalPrompt: s.eq12.interventional_prompt,
+    concepts: s.eq12.editing_prompt
+      .filter((prompt) => prompt !== s.eq12.interventional_prompt)
+      .map((prompt, c) => ({
+        prompt,
+        role: 'descendant',
+        conceptId: `d${c}`,
+        scale: s.eq12.edit_guidance_scale[c],
+        threshold: s.eq12.edit_threshold[c],
+        warmup: s.eq12.edit_warmup_steps[c],
+        reverse: false,
+      })),
+    protectedConcepts: [],
+  };
+  const plans: EditPlan[] = [csg, eq12, baseline('ddpm'), baseline('ddim')];
   const abduction = await abduct(
     models,
     {
@@ -164,7 +196,8 @@ beforeAll(async () => {
     },
     { trace },
   );
-  await predictCounterfactuals(models, abduction, plans, settings, { trace });
+  const predicted = await predictCounterfactuals(models, abduction, plans, settings, { trace });
+  decoded = Object.fromEntries(predicted.outcomes.map((o) => [`${o.method}/${o.interventionId}`, o.image]));
   trace.close();
   ours = await readTrace(outDir);
 
@@ -271,6 +304,29 @@ describe('engine parity with diffusers (tiny model, fp32)', () => {
     expect(err).toBeLessThanOrEqual(TOLERANCE);
     await expectClose(`ledits/${ID}/latents`, 'ledits/latents');
     await expectClose(`ledits/${ID}/final_latents`, 'ledits/final_latents');
+  });
+
+  it("CSG with Eq. 12's interventional base: per-step and final latents", async () => {
+    // Our batch entry for Y_{C_i} carries no mask; diffusers' threshold-0 masks are all ones.
+    await expectClose(`ledits/${EQ12_ID}/latents`, 'ledits_eq12/latents');
+    await expectClose(`ledits/${EQ12_ID}/final_latents`, 'ledits_eq12/final_latents');
+  });
+
+  it('decoded images: CSG and EF-DDPM within 1e-3 of diffusers in pixels ([-1, 1], max abs)', async () => {
+    for (const [key, refName] of [
+      [`csg/${ID}`, 'ledits/decoded'],
+      [`ddpm/${ID}`, 'efddpm/decoded'],
+    ] as const) {
+      const refImage = await load(ref, refName);
+      const ours = decoded[key];
+      expect(ours.shape).toEqual(refImage.shape);
+      let worst = 0;
+      for (let i = 0; i < ours.data.length; i++) {
+        worst = Math.max(worst, Math.abs(ours.data[i] - refImage.data[i]));
+      }
+      report[`${refName} max abs pixel error`] = worst;
+      expect(worst, key).toBeLessThanOrEqual(1e-3);
+    }
   });
 
   it('LEDITS++ / CSG: M1, M2 and M1⊙M2 identical at every step and concept', async () => {

@@ -10,7 +10,7 @@ import { ApplicationFailure, defaultPayloadConverter } from '@temporalio/common'
 import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { EditMethod } from '../../core/schemas/edit-plan.js';
+import { type EditMethod, EditPlanSchema } from '../../core/schemas/edit-plan.js';
 import { ConceptGraphSchema, InterventionSetSchema } from '../../core/schemas/paper.js';
 import { type RunManifest, RunManifestSchema } from '../../core/schemas/run-manifest.js';
 import {
@@ -150,7 +150,11 @@ describe('counterfactualWorkflow batches the edits of one method into one GPU ca
     const state = await stack.store.get(batched.manifest.inversions.find((i) => i.method === 'csg')!.ref);
     const key = await stack.engine.importInversion(state);
     const direct = await stack.engine.edit(
-      { key, plans: batched.editCalls[0], settings: engineSettings(ENGINE) },
+      {
+        key,
+        plans: batched.editCalls[0].map((p) => EditPlanSchema.parse(p)),
+        settings: engineSettings(ENGINE),
+      },
       {},
     );
     const stage = direct.stages.find((s) => s.stage === 'edit-csg')!;

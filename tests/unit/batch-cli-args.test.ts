@@ -99,6 +99,12 @@ describe('parseVariant', () => {
       methods: ['csg', 'ddpm'],
       steps: 50,
     });
+    expect(parseVariant('eq12:methods=csg,csgBase=interventional,spanMode=words')).toEqual({
+      name: 'eq12',
+      planning: { csgBase: 'interventional' },
+      methods: ['csg'],
+      spanMode: 'words',
+    });
   });
   it.each([
     ['Bad Name:reverseOldValues=true', /name: expected 1-32 lowercase letters/],
@@ -109,6 +115,8 @@ describe('parseVariant', () => {
     ['x:threshold=2', /planning\.threshold: .*<=1/],
     ['x:scale=big', /planning\.scale: .*number/],
     ['x:methods=csg/sdedit', /methods\[1\]: .*\(got "sdedit"\)/],
+    ['x:csgBase=conditional', /planning\.csgBase: .*\(got "conditional"\)/],
+    ['x:spanMode=tokens', /spanMode: .*\(got "tokens"\)/],
   ])('%s is refused with exit 2', (text, message) => {
     try {
       parseVariant(text);

@@ -18,6 +18,7 @@ import {
 import { editLatents } from '../../gpu-worker/engine/sampling.js';
 import { engineSettings } from '../../gpu-worker/engine/settings.js';
 import { bitEqual, type Tensor, tensor } from '../../gpu-worker/engine/tensor.js';
+import { sdxlTimeIds } from '../../gpu-worker/engine/text-conditioning.js';
 import { unconditional } from '../../gpu-worker/engine/unet-port.js';
 import { STUB, STUB_GRID, stubConditioning, stubPredictor } from '../support/engine-stubs.js';
 
@@ -90,6 +91,7 @@ const choices = {
   includeNonDescendantChanges: false,
   reverseOldValues: false,
   protectNonDescendants: false,
+  csgBase: 'unconditional',
 } as const;
 
 function csgPlan(id: string, prompts: string[], warmup = 3): CsgEditPlan {
@@ -152,6 +154,73 @@ describe('engine settings', () => {
     expect(d.baselines).toMatchObject({ cfgTarget: 15, cfgSource: 3.5, numSteps: 100, skip: 0.15 });
     expect(() => engineSettings({ inversion: { numSteps: 0 } })).toThrow();
   });
+
+  it('take the token span of their mode (quirk Q5) unless one is set, and record it', () => {
+    expect(engineSettings().edit.spanMode).toBe('padded75');
+    expect(engineSettings({ mode: 'fixed' }).edit.spanMode).toBe('words');
+    expect(engineSettings({ edit: { spanMode: 'words' } }).edit.spanMode).toBe('words');
+    expect(engineSettings({ mode: 'fixed', edit: { spanMode: 'padded75' } }).edit.spanMode).toBe('padded75');
+    // Re-parsing recorded settings keeps them (summaries and inversion states are parsed again).
+    const recorded = engineSettings({ mode: 'fixed' });
+    expect(engineSettings(recorded)).toEqual(recorded);
+  });
+});
+
+describe('SDXL time ids per stage (quirk Q6)', () => {
+  // A non-square image: 4 latent rows more than columns, so (H, W) and (W, H) differ.
+  const H = (STUB.height + 4) * 4;
+  const W = STUB.width * 4;
+  const tall: ImageTensor = {
+    data: new Float32Array(3 * H * W).map((_, i) => Math.sin(i * 0.01)),
+    shape: [1, 3, H, W],
+  };
+
+  /** The time ids of every UNet call, in call order, for a DDPM and a DDIM edit of the tall image. */
+  async function timeIdsOfCalls(mode: 'faithful' | 'fixed'): Promise<string[]> {
+    const calls: string[] = [];
+    const models = stubModels();
+    const inner = models.predictor;
+    const spy = {
+      ...models,
+      predictor: {
+        predict(input: Parameters<typeof inner.predict>[0]) {
+          calls.push(Array.from(input.timeIds.data.subarray(0, 6)).join(','));
+          return inner.predict(input);
+        },
+      },
+    };
+    const s = engineSettings({ ...settings, mode });
+    const a = await abduct(spy, {
+      image: tall,
+      sourcePrompt: 'a street',
+      methods: ['ddpm', 'ddim'],
+      settings: s,
+    });
+    await predictCounterfactuals(
+      spy,
+      a,
+      [baselinePlan('i1', 'ddpm', 'a sunny street'), baselinePlan('i1', 'ddim', 'a sunny street')],
+      s,
+    );
+    return calls;
+  }
+
+  it('faithful: LEDITS++ and the EF-DDPM inversion (W, H), SDXL sampling and DDIM (H, W); fixed: (H, W)', async () => {
+    expect(Array.from(sdxlTimeIds(H, W, 'faithful', 'csg'))).toEqual([W, H, 0, 0, W, H]);
+    expect(Array.from(sdxlTimeIds(H, W, 'faithful', 'invert-ddpm'))).toEqual([W, H, 0, 0, W, H]);
+    expect(Array.from(sdxlTimeIds(H, W, 'faithful', 'sample-ddpm'))).toEqual([H, W, 0, 0, H, W]);
+    expect(Array.from(sdxlTimeIds(H, W, 'faithful', 'ddim'))).toEqual([H, W, 0, 0, H, W]);
+    for (const stage of ['csg', 'invert-ddpm', 'sample-ddpm', 'ddim'] as const) {
+      expect(Array.from(sdxlTimeIds(H, W, 'fixed', stage))).toEqual([H, W, 0, 0, H, W]);
+    }
+    // The pipeline hands each stage its own: N calls each of DDPM inversion, DDIM inversion, DDPM
+    // sampling and DDIM sampling, in that order.
+    const wh = `${W},${H},0,0,${W},${H}`;
+    const hw = `${H},${W},0,0,${H},${W}`;
+    const stages = (ids: string[]) => [ids, ids, ids, ids].flatMap((x, k) => Array(N).fill(x[k]));
+    expect(await timeIdsOfCalls('faithful')).toEqual(stages([wh, hw, hw, hw]));
+    expect(await timeIdsOfCalls('fixed')).toEqual(stages([hw, hw, hw, hw]));
+  });
 });
 
 describe('pipeline (stub models)', () => {
@@ -212,6 +281,29 @@ describe('pipeline (stub models)', () => {
     // ours vs the paper-naive schedule (one pipeline call per intervention and method)
     const ours = [...a.stages, ...result.stages].reduce((acc, s) => acc + s.nfe.sampleEvaluations, 0);
     expect(ours).toBeLessThan(naiveNfe(settings, plans, true));
+  });
+
+  it("edits Eq. 12 as written: the interventional prompt's entry at every step, traced as eps_base", async () => {
+    const models = stubModels();
+    const a = await abduct(models, { image: image(), sourcePrompt: 'a street', methods: ['csg'], settings });
+    const plain = csgPlan('i1', ['clear blue sky', 'dry road']);
+    const eq12: CsgEditPlan = {
+      ...plain,
+      choices: { ...plain.choices, csgBase: 'interventional' },
+      interventionalPrompt: 'a sunny street with a clear blue sky and a dry road',
+    };
+    const traced: [string, number, Tensor][] = [];
+    const [p, e] = await Promise.all([
+      predictCounterfactuals(models, a, [plain], settings),
+      predictCounterfactuals(models, a, [eq12], settings, { trace: recordingTrace(traced) }),
+    ]);
+    const nfe = (r: typeof p) => r.stages.find((s) => s.stage === 'edit-csg')!.nfe.sampleEvaluations;
+    expect(nfe(e) - nfe(p)).toBe(N);
+    expect(naiveNfe(settings, [eq12], true) - naiveNfe(settings, [plain], true)).toBe(N);
+    expect(bitEqual(e.outcomes[0].latents, p.outcomes[0].latents)).toBe(false);
+    expect(traced.filter(([name]) => name === 'ledits/i1/eps_base')).toHaveLength(N);
+    // Masks are reported for the masked terms only.
+    expect(e.outcomes[0].masks.map((m) => m.prompt)).toEqual(['clear blue sky', 'dry road']);
   });
 
   it('batched edits equal one-at-a-time edits, and editing is deterministic', async () => {
@@ -329,7 +421,8 @@ describe('non-descendant protection (beyond the paper)', () => {
   });
 
   it('off: every tensor, latent, mask and NFE is what the engine gave before protection existed', async () => {
-    // Digests recorded with the committed engine before protection was added (regression guard).
+    // Digests recorded with the committed engine before protection was added (regression guard), when
+    // the token span was 'words' in every mode.
     const expected: Record<string, string> = {
       trimmed: '36753334de5e62cb50417ee79ed580950238653a0881b44b9214ae445a6de65a',
       faithful: '752272403a49029e7350f27a8ee0b3c9fe33815d84670f8612565cc7a0bdaaaa',
@@ -342,7 +435,7 @@ describe('non-descendant protection (beyond the paper)', () => {
       settings,
     });
     for (const batching of ['trimmed', 'faithful'] as const) {
-      const s = engineSettings({ ...settings, edit: { ...settings.edit, batching } });
+      const s = engineSettings({ ...settings, edit: { ...settings.edit, batching, spanMode: 'words' } });
       const traced: [string, number, Tensor][] = [];
       const result = await predictCounterfactuals(models, a, plans, s, { trace: recordingTrace(traced) });
       expect(digestRun(result, traced), batching).toBe(expected[batching]);

@@ -170,6 +170,65 @@ describe('LEDITS++/CSG editing (§2)', () => {
     ).toThrow(/attention map/);
   });
 
+  it("Eq. 12 as written: ε̂ = ε(Y_{C_i}) + Σ masked terms; that is diffusers' scale-1, threshold-0 prompt", () => {
+    const epsU = stubLatent(31);
+    const epsBase = stubLatent(34);
+    const e1 = stubLatent(32);
+    const attention = new Float32Array(16 * 77).map((_, i) => ((i * 7919) % 101) / 101);
+    const mk = (s: number, q: number): ConceptGuidance => ({
+      scale: s,
+      threshold: q,
+      warmup: 0,
+      cooldown: null,
+      reverse: false,
+      span: { start: 1, end: 3 },
+    });
+    // No masked term active: the base alone, not ε_u.
+    const alone = leditsGuidance(epsU, [], 'intersect', STUB_GRID, [], epsBase);
+    expect(maxAbsDiff(alone.eps, epsBase)).toBeLessThan(1e-6);
+    // With a masked term, the base equals an unmasked LEDITS++ term at scale 1 (threshold 0) placed last.
+    const withBase = leditsGuidance(
+      epsU,
+      [{ concept: mk(8, 0.7), epsCond: e1, attention }],
+      'intersect',
+      STUB_GRID,
+      [],
+      epsBase,
+    );
+    const asTerm = leditsGuidance(
+      epsU,
+      [
+        { concept: mk(8, 0.7), epsCond: e1, attention },
+        { concept: mk(1, 0), epsCond: epsBase, attention },
+      ],
+      'intersect',
+      STUB_GRID,
+    );
+    expect(bitEqual(withBase.eps, asTerm.eps)).toBe(true);
+    expect(withBase.masks).toHaveLength(1);
+    const plainTerm = leditsGuidance(
+      epsU,
+      [{ concept: mk(8, 0.7), epsCond: e1, attention }],
+      'intersect',
+      STUB_GRID,
+    );
+    expect(maxAbsDiff(sub(withBase.eps, plainTerm.eps), sub(epsBase, epsU))).toBeLessThan(1e-5);
+  });
+
+  it('an interventional base is one more entry at every step and moves the latent from step 0', async () => {
+    const base = stubConditioning(40);
+    const plain = await edit([{ concepts: [concept(21)] }]);
+    const eq12 = await edit([{ concepts: [concept(21)], base }]);
+    // Warm-up steps are no longer ε_u: the trajectory leaves the reconstruction at once.
+    expect(eq12.traces[0].epsBase).toBeDefined();
+    expect(bitEqual(eq12.traces[0].eps, plain.traces[0].eps)).toBe(false);
+    expect(eq12.nfe.sampleEvaluations).toBe(plain.nfe.sampleEvaluations + N);
+    // Batched beside a plain request, each equals its run alone.
+    const together = await edit([{ concepts: [concept(21)] }, { concepts: [concept(21)], base }]);
+    expect(bitEqual(together.latents[0], plain.latents[0])).toBe(true);
+    expect(bitEqual(together.latents[1], eq12.latents[0])).toBe(true);
+  });
+
   it('item 11: permuting concepts with their parameters changes the result only by rounding', async () => {
     const a = await edit([
       { concepts: [concept(21, { scale: 5 }), concept(22, { scale: 9, warmup: 7 }), concept(23)] },

@@ -18,6 +18,7 @@ import {
   methodName,
   parseEvalRecords,
   serialiseEvalRecords,
+  variantTags,
 } from '../../core/eval/results.js';
 import { oneCheckRecord } from '../support/eval-records.js';
 
@@ -450,6 +451,14 @@ describe('evaluation records', () => {
       'csg+protect+reverse',
     );
     expect(methodName('ddpm', { promptStyle: 'name_value' })).toBe('ddpm+name-value');
+    // The CSG base term and the token span tag CSG rows only (the baselines have neither).
+    // The default base is Eq. 12 as written; LEDITS++'s unconditional form is the ablation.
+    expect(methodName('csg', { csgBase: 'interventional' })).toBe('csg');
+    expect(methodName('csg', { csgBase: 'unconditional' })).toBe('csg+unconditional-base');
+    expect(methodName('ddpm', { csgBase: 'unconditional' }, { span: 'words' })).toBe('ddpm');
+    expect(methodName('csg', {}, variantTags({ spanMode: 'padded75', sourceGuidance: 1 }))).toBe(
+      'csg+span-padded75+srcguidance1',
+    );
   });
 
   it('pair the checklist with the judge answer; omitted items count as "no"', () => {

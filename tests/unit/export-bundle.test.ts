@@ -61,7 +61,7 @@ describe('cgm-model.json', () => {
     const m = bundle.manifest;
     expect(m.resolution).toMatchObject({ height: 128, width: 128, latentHeight: 16, latentWidth: 16 });
     expect(m.attention.gridHeight * m.attention.gridWidth).toBe(16);
-    // spec §2.4 on the tiny UNet: only the latent/4 level (down_blocks.2, up_blocks.0), never mid_block
+    // docs/algorithm.md §2.4 on the tiny UNet: only the latent/4 level (down_blocks.2, up_blocks.0), never mid_block
     expect(m.attention.layers.every((l) => /^(down_blocks\.2|up_blocks\.0)\./.test(l))).toBe(true);
     expect(m.attention.layers).toHaveLength(10);
     expect(m.graphs.unet.outputs.map((o) => o.shape)).toEqual([
@@ -79,6 +79,25 @@ describe('cgm-model.json', () => {
     raw2.vae.scalingFactor = 'x';
     expect(() => parseBundleManifest(raw2)).toThrow(BundleManifestError);
     expect(() => parseBundleManifest(raw2)).toThrow(/vae\.scalingFactor/);
+  });
+
+  it('refuses, by name, a scheduler the engine does not implement (v-prediction, other betas)', async () => {
+    const read = async () => JSON.parse(await readFile(join(fx.bundleDir, 'cgm-model.json'), 'utf8'));
+    for (const [field, value] of [
+      ['prediction_type', 'v_prediction'],
+      ['beta_schedule', 'linear'],
+      ['beta_end', 0.02],
+      ['timestep_spacing', 'trailing'],
+      ['rescale_betas_zero_snr', true],
+    ] as const) {
+      const raw = await read();
+      raw.scheduler[field] = value;
+      expect(() => parseBundleManifest(raw), field).toThrow(
+        new RegExp(`scheduler\\.${field}: ${JSON.stringify(value)} is not implemented`),
+      );
+    }
+    // The exported tiny model's own config is what the engine implements.
+    expect(() => parseBundleManifest(bundle.manifest)).not.toThrow();
   });
 
   it('ships both tokenizer.json files with the full CLIP vocabulary', async () => {

@@ -115,8 +115,11 @@ describe('checkIntervention', () => {
 });
 
 describe('planEdits', () => {
-  it('plans CSG with concept 0 = the new value, then changed descendants, with the paper defaults', () => {
-    const [csg, ddpm, ddim] = planEdits(graph, rainy, { sourcePrompt: 'A sunny street.' });
+  it("plans LEDITS++'s form (csgBase 'unconditional'): concept 0 = the new value, then changed descendants", () => {
+    const [csg, ddpm, ddim] = planEdits(graph, rainy, {
+      sourcePrompt: 'A sunny street.',
+      csgBase: 'unconditional',
+    });
     expect(csg.method).toBe('csg');
     if (csg.method !== 'csg') throw new Error('unreachable');
     expect(csg.concepts).toEqual([
@@ -155,6 +158,7 @@ describe('planEdits', () => {
       includeNonDescendantChanges: false,
       reverseOldValues: false,
       protectNonDescendants: false,
+      csgBase: 'unconditional',
     });
     for (const baseline of [ddpm, ddim]) {
       expect(baseline).toMatchObject({
@@ -174,6 +178,55 @@ describe('planEdits', () => {
     expect(csg.method === 'csg' && csg.concepts.map((c) => c.role)).toEqual(['intervened']);
   });
 
+  it("plans Eq. 12 as written with csgBase 'interventional': Y_{C_i} as the base, descendants as terms", () => {
+    // The default: no choice given.
+    const [csg] = planEdits(graph, rainy, { sourcePrompt: 'A sunny street.', methods: ['csg'] });
+    if (csg.method !== 'csg') throw new Error('unreachable');
+    expect(csg.interventionalPrompt).toBe(rainy.generation_prompt);
+    expect(csg.choices.csgBase).toBe('interventional');
+    // The intervened concept rides in the base prompt; only the changed descendants are masked terms.
+    expect(csg.concepts.map((c) => [c.role, c.conceptId, c.prompt])).toEqual([
+      ['descendant', 'c2', 'wet road'],
+      ['descendant', 'c4', 'open umbrellas'],
+    ]);
+    expect(EditPlanSchema.parse(csg)).toEqual(csg);
+    // LEDITS++'s form has no interventional prompt.
+    const [plain] = planEdits(graph, rainy, {
+      sourcePrompt: 'A sunny street.',
+      methods: ['csg'],
+      csgBase: 'unconditional',
+    });
+    expect(plain.method === 'csg' && plain.interventionalPrompt).toBeUndefined();
+  });
+
+  it("falls back to the intervened value as the one term of an 'interventional' plan without descendants", () => {
+    const lonely = withChanges({ target_concept_id: 'c5', propagated_changes: [] });
+    const [csg] = planEdits(graph, lonely, {
+      sourcePrompt: 'Y',
+      methods: ['csg'],
+      csgBase: 'interventional',
+    });
+    if (csg.method !== 'csg') throw new Error('unreachable');
+    expect(csg.concepts.map((c) => [c.role, c.prompt])).toEqual([['intervened', 'rainy weather']]);
+    expect(csg.interventionalPrompt).toBe(rainy.generation_prompt);
+    // Reverse terms follow the terms actually planned; protection still leaves the target out.
+    const [both] = planEdits(graph, rainy, {
+      sourcePrompt: 'Y',
+      methods: ['csg'],
+      csgBase: 'interventional',
+      reverseOldValues: true,
+      protectNonDescendants: true,
+    });
+    if (both.method !== 'csg') throw new Error('unreachable');
+    expect(both.concepts.map((c) => [c.prompt, c.reverse])).toEqual([
+      ['wet road', false],
+      ['open umbrellas', false],
+      ['dry road', true],
+      ['no umbrellas', true],
+    ]);
+    expect(both.protectedConcepts.map((p) => p.conceptId)).not.toContain('c1');
+  });
+
   it('records non-descendant changes as violations and edits them only when asked', () => {
     const iv = withChanges({
       propagated_changes: [
@@ -188,11 +241,14 @@ describe('planEdits', () => {
         { concept_id: 'c99', concept_name: 'sky', original_value: 'blue', new_value: 'grey sky', reason: '' },
       ],
     });
-    const [off] = planEdits(graph, iv, { sourcePrompt: 'Y', methods: ['csg'] });
+    // LEDITS++'s form, where the intervened concept is a term too.
+    const csgBase = 'unconditional';
+    const [off] = planEdits(graph, iv, { sourcePrompt: 'Y', methods: ['csg'], csgBase });
     const [on] = planEdits(graph, iv, {
       sourcePrompt: 'Y',
       methods: ['csg'],
       includeNonDescendantChanges: true,
+      csgBase,
     });
     expect(off.violations.map((v) => v.ids[0])).toEqual(['c7', 'c99']);
     expect(off.method === 'csg' && off.concepts.map((c) => c.conceptId)).toEqual(['c1', 'c2', 'c4']);
@@ -212,6 +268,7 @@ describe('planEdits', () => {
       reverseOldValues: true,
       protectNonDescendants: true,
       scale: 5,
+      csgBase: 'unconditional',
     });
     if (csg.method !== 'csg') throw new Error('unreachable');
     expect(csg.concepts.map((c) => [c.prompt, c.reverse, c.scale])).toEqual([

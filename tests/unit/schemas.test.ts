@@ -88,6 +88,7 @@ describe('edit plan and run manifest', () => {
       includeNonDescendantChanges: false,
       reverseOldValues: false,
       protectNonDescendants: false,
+      csgBase: 'unconditional',
     },
     violations: [],
     concepts: [

@@ -1,4 +1,4 @@
-"""Reference traces on the tiny model (spec §6 item 16): ground truth for the engine's parity tests.
+"""Reference traces on the tiny model (docs/algorithm.md §6 item 16): ground truth for the engine's parity tests.
 
 Three runs, all from the same input image and x0:
   ledits  diffusers' own LEditsPPPipelineStableDiffusionXL (DPM-Solver++ 2M SDE): invert + edit with 3 concepts.
@@ -8,8 +8,8 @@ Three runs, all from the same input image and x0:
           then overwritten by M1⊙M2). M2 alone is recomputed from the recorded ε with the same torch ops and
           checked against the pipeline's M1⊙M2.
   efddpm  edit-friendly DDPM inversion = the same diffusers pipeline's invert() with a DDIMScheduler (η=1,
-          spec §4.2), then our own CFG sampling loop on the target prompt with DDIMScheduler.step(eta=1, zs[i]).
-  ddim    DDIM inversion (η=0): our re-implementation of spec §4.1 (upward pass queries the model at the
+          docs/algorithm.md §4.2), then our own CFG sampling loop on the target prompt with DDIMScheduler.step(eta=1, zs[i]).
+  ddim    DDIM inversion (η=0): our re-implementation of docs/algorithm.md §4.1 (upward pass queries the model at the
           target timestep, like DDIMInverseScheduler), then DDIMScheduler.step(eta=0) with CFG. The upward
           pass is also run in float64 and from slightly moved x0s: the end-to-end conditioning of the pass.
 Layout: index.json + one .npy per tensor (fp32, or int64 for timesteps/token ids).
@@ -44,6 +44,18 @@ EDITS = {
     "edit_threshold": [0.7, 0.7, 0.8],
     "edit_warmup_steps": [2, 2, 3],
     "reverse_editing_direction": [False, True, False],
+    "use_intersect_mask": True,
+}
+# The paper's Eq. 12 as written (csgBase 'interventional'): ε on the interventional prompt Y_{C_i} plus
+# masked descendant terms. diffusers has no such option, but an editing prompt at scale 1 with threshold 0
+# (all-ones masks) and no warm-up, placed last, adds exactly ε(Y_{C_i}) − ε_u to ε_u: the same estimate.
+EQ12_INTERVENTIONAL_PROMPT = "a photo of a dog wearing sunglasses"
+EQ12_EDITS = {
+    "editing_prompt": ["sunglasses", EQ12_INTERVENTIONAL_PROMPT],
+    "edit_guidance_scale": [6.0, 1.0],
+    "edit_threshold": [0.7, 0.0],
+    "edit_warmup_steps": [2, 0],
+    "reverse_editing_direction": [False, False],
     "use_intersect_mask": True,
 }
 BASELINE_TARGET = "a photo of a dog"
@@ -235,6 +247,18 @@ def _ledits(pipe, image, trace: _Trace) -> dict:
     return {"x0": x0, "masked_steps": len(warmed)}
 
 
+def _ledits_eq12(pipe, trace: _Trace) -> None:
+    """A second edit of the same inversion: Eq. 12 with Y_{C_i} as a scale-1, threshold-0 last prompt."""
+    steps: list[torch.Tensor] = []
+    _step_log(pipe.scheduler, steps)
+    try:
+        latents = pipe(**EQ12_EDITS, output_type="latent", return_dict=False)[0]
+    finally:
+        del pipe.scheduler.step
+    trace.add("ledits_eq12/latents", torch.stack(steps), "Eq. 12 edit: latent after each scheduler step")
+    trace.add("ledits_eq12/final_latents", latents, "Eq. 12 edit: output latents")
+
+
 @torch.no_grad()
 def _conditioning(sdxl, prompt: str):
     embeds, _, pooled, _ = sdxl.encode_prompt(
@@ -303,7 +327,7 @@ PERTURBED_RUNS = 4
 
 
 def _ddim_upward(unet, ac, final_alpha, run, r: int, cond, added, x0: torch.Tensor) -> list[torch.Tensor]:
-    """The upward pass of spec §4.1 in the dtype of its inputs: x_t after each step, ascending t."""
+    """The upward pass of docs/algorithm.md §4.1 in the dtype of its inputs: x_t after each step, ascending t."""
     x = x0
     ups = []
     for t in run.flip(0):  # ascending
@@ -386,6 +410,7 @@ def write_traces(diffusers_dir: Path, out: Path) -> dict:
     pixels = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0).permute(2, 0, 1).unsqueeze(0)
     trace.add("input_image", pixels, "input image, [1,3,H,W] in [0,1] (uint8/255; diffusers maps it to 2x-1)")
     info = _ledits(pipe, image, trace)
+    _ledits_eq12(pipe, trace)
     kwargs = {
         k: getattr(pipe, k)
         for k in ("vae", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "unet", "scheduler")
@@ -402,6 +427,7 @@ def write_traces(diffusers_dir: Path, out: Path) -> dict:
             "num_zero_noise_steps": 3,
             "seed": SEED,
             **EDITS,
+            "eq12": {**EQ12_EDITS, "interventional_prompt": EQ12_INTERVENTIONAL_PROMPT},
             "baseline_target_prompt": BASELINE_TARGET,
             "baseline_guidance_scale": BASELINE_SCALE,
             "image_size": list(image.size),
