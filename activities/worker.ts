@@ -1,4 +1,4 @@
-// The light worker (architecture §2): the workflows plus the VLM, manifest, webhook and batch
+// The light worker (docs/architecture.md §2): the workflows plus the VLM, manifest, webhook and batch
 // activities, all on the light queue.
 import { fileURLToPath } from 'node:url';
 import { Client } from '@temporalio/client';

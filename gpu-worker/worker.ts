@@ -1,4 +1,4 @@
-// The GPU worker process (architecture §2): one engine thread, two Temporal Workers. The entry Worker
+// The GPU worker process (docs/architecture.md §2): one engine thread, two Temporal Workers. The entry Worker
 // polls the shared GPU queue and only answers getHostQueue; the host Worker polls this process's own
 // queue and runs invert/edit one at a time (one GPU, one slot), so a run pinned here keeps its
 // inversion in this engine's memory.

@@ -1,4 +1,4 @@
-// The per-image workflow (architecture §3): describe? → extract → propose (or the user's graph and
+// The per-image workflow (docs/architecture.md §3): describe? → extract → propose (or the user's graph and
 // do()s) → plan (pure, here) → pin a GPU host → invert once → edit every intervention × method (the
 // plans of one method batched into one GPU call, workflows/edit-calls.ts) → evaluate → manifest in S3
 // → webhook. Deterministic: no I/O, only activities; zod stays out (types only).

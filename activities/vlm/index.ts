@@ -1,4 +1,4 @@
-// The VLM activities of the light worker (architecture §3): describe, extract, propose, propagate,
+// The VLM activities of the light worker (docs/architecture.md §3): describe, extract, propose, propagate,
 // judge. Inputs carry ArtifactRefs (claim-check); the factory takes the store and the settings, so
 // the worker wires config and tests pass a local server.
 import { Context } from '@temporalio/activity';

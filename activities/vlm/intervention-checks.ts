@@ -1,7 +1,7 @@
 // Graph checks of Fig. 3 answers shared by proposeInterventions and propagateIntervention.
 // Hard problems (no usable target, clashing ids) are always sent back to the model. Soft ones (changes
 // outside De(target), unknown concept ids among the changes or final states) are sent back too, but on
-// the last allowed attempt they are accepted and recorded: design/csg-plan.md plans edits only for
+// the last allowed attempt they are accepted and recorded: docs/algorithm.md §8.3 plans edits only for
 // descendants and records the rest as graph violations, so a run does not die for an extra change.
 import { checkIntervention } from '../../core/graph/check-intervention.js';
 import { validateGraph } from '../../core/graph/validate.js';

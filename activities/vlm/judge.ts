@@ -1,5 +1,5 @@
 // Paper Fig. 6: does the counterfactual show the intervention? The checklist is the target's new value
-// and each propagated change to a descendant. Beyond the paper (off by default, design/csg-plan.md):
+// and each propagated change to a descendant. Beyond the paper (off by default, docs/algorithm.md §8.6):
 // the non-descendants with their current values as "must stay" items, scored separately.
 import { descendants, nonDescendants } from '../../core/graph/dag.js';
 import { judgePrompt } from '../../core/prompts/judge.js';

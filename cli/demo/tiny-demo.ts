@@ -158,7 +158,7 @@ export async function runTinyDemo(values: DemoOptions): Promise<number> {
         'The models are tiny and randomly initialised (no weights can be downloaded here): the images show that the pipeline runs end to end, not what SDXL would draw. Export real SDXL weights with `cgm export-models --model ID --out DIR` on a machine with internet.',
         'The causal graph and the interventions are user-supplied (examples/rainy-street) in the paper’s Fig. 2/3 JSON format, standing in for the VLM; the VLM judge is skipped (no VLM server here), LPIPS needs an LPIPS bundle on the GPU worker (`cgm worker gpu --lpips DIR`).',
         'Everything shown was produced by counterfactualWorkflow through real Temporal workers and read back from S3.',
-        'Masks: one per CSG edit concept; each pixel shows the fraction of the concept’s active steps in which its mask (cross-attention M1 ∩ noise M2, spec §2.6–2.7) was on.',
+        'Masks: one per CSG edit concept; each pixel shows the fraction of the concept’s active steps in which its mask (cross-attention M1 ∩ noise M2, docs/algorithm.md §2.6–2.7) was on.',
         `Steps: ${values.steps} inversion and sampling steps (the paper's 100), seed 0.`,
       ],
     });

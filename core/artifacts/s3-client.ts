@@ -25,7 +25,7 @@ export function createS3Client(settings: S3Settings): S3Client {
         : undefined,
     // SDK >= 3.729 adds CRC32 trailers to every upload and validates every download; S3 servers
     // that are not AWS mishandle that, and presigned URLs would bake in an empty body's checksum
-    // (temporal-s3-hono-notes.md §5.4). Our own sha256 check covers integrity instead.
+    // (docs/architecture.md §8.5). Our own sha256 check covers integrity instead.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
     maxAttempts: settings.maxAttempts,

@@ -1,9 +1,9 @@
 // Every number the paper (FM-CGM, arXiv 2605.23861) or its reference code fixes, named once.
-// Sources: the paper text (seeds/000_b34899b53c365eb4.txt), ledits-csg-algorithm.md ("Paper settings
-// to reproduce" and §4 baselines), paper-anchors.md (Table 1). Change a value only with a citation.
+// Sources: the paper text (seeds/000_b34899b53c365eb4.txt), docs/algorithm.md (§0.2 paper settings
+// and §4 baselines), the paper's Table 1. Change a value only with a citation.
 
 export const PAPER_DEFAULTS = {
-  /** LEDITS++ edit-friendly DPM-Solver++ inversion steps N (ledits-csg-algorithm.md, paper settings). */
+  /** LEDITS++ edit-friendly DPM-Solver++ inversion steps N (docs/algorithm.md §0.2). */
   inversionSteps: 100,
   /** Fraction of the grid skipped at the noisy end: T = trunc(N·(1+skip)) (ibid. §1.3). */
   skip: 0.15,
@@ -27,11 +27,11 @@ export const PAPER_DEFAULTS = {
   manipulatorMaxTokens: 3072,
   /** Interventions proposed per image (paper §4: "proposes three diverse causal interventions"). */
   interventionsPerImage: 3,
-  /** Images sampled per data set, CelebA-HQ and MS-COCO (paper §4; paper-anchors.md Table 1). */
+  /** Images sampled per data set, CelebA-HQ and MS-COCO (paper §4 and Table 1). */
   imagesPerDataset: 75,
 } as const;
 
-/** Baseline CFG scales: not stated in the paper, so the official EF-DDPM defaults (ledits-csg-algorithm.md §4). */
+/** Baseline CFG scales: not stated in the paper, so the official EF-DDPM defaults (docs/algorithm.md §4). */
 export const BASELINE_DEFAULTS = {
   /** Target-prompt CFG scale of the DDPM/DDIM-inversion baselines (inbarhub/DDPM_inversion cfg_tar). */
   cfgTarget: 15,

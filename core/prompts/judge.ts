@@ -21,7 +21,7 @@ export function renderChecklist(items: readonly ChecklistItem[]): string {
 }
 
 /**
- * Checklist of the changed concepts with their expected values (design/csg-plan.md: from
+ * Checklist of the changed concepts with their expected values (docs/algorithm.md §8.6: from
  * final_concept_states), in the answer's key order. A name comes from the graph, else from the
  * intervention, else the id is used.
  */

@@ -1,4 +1,4 @@
-// The record of one per-image run (architecture §3 writeManifest): inputs, the VLM's answers and our
+// The record of one per-image run (docs/architecture.md §3 writeManifest): inputs, the VLM's answers and our
 // repairs of them, the plans, every output and metric, every VLM attempt, stage status, settings and
 // versions — enough to explain and reproduce a counterfactual. Stored as JSON in S3.
 // Version 1; later issues extend it (new fields optional, or bump schemaVersion).
@@ -10,7 +10,7 @@ import { ConceptGraphSchema, InterventionSchema, JudgeVerdictSchema } from './pa
 
 const isoTime = z.iso.datetime();
 
-/** The workflow's stages, in run order (architecture §3). */
+/** The workflow's stages, in run order (docs/architecture.md §3). */
 export const RunStageSchema = z.enum([
   'describe',
   'extract',
@@ -80,7 +80,7 @@ export const InterventionRecordSchema = z.object({
 });
 export type InterventionRecord = z.infer<typeof InterventionRecordSchema>;
 
-/** The judge's answer for one output, and the primary score derived from it (csg-plan.md §Evaluation). */
+/** The judge's answer for one output, and the primary score derived from it (docs/algorithm.md §8.6). */
 export const JudgeRecordSchema = z.object({
   verdict: JudgeVerdictSchema,
   /** Fraction of checklist items answered "yes". */

@@ -1,4 +1,4 @@
-// What crosses Temporal for the per-image workflow (architecture §3): the workflow's input and its
+// What crosses Temporal for the per-image workflow (docs/architecture.md §3): the workflow's input and its
 // progress query, and the GPU activities' inputs and outputs. Only small JSON and ArtifactRefs: images,
 // inversion states and masks live in S3 (claim-check). Parsed at the edges (CLI, API, activities); the
 // workflow imports the types only, so zod stays out of the workflow bundle.
@@ -88,7 +88,7 @@ export const CounterfactualInputSchema = z.object({
     .array(EditMethodSchema)
     .min(1)
     .default([...ALL_EDIT_METHODS]),
-  /** Edit-planning choices (csg-plan.md); unset ones take planEdits' defaults. */
+  /** Edit-planning choices (docs/algorithm.md §8); unset ones take planEdits' defaults. */
   planning: RunPlanningSchema.default({}),
   /** Engine settings (gpu-worker/engine/settings.ts), validated by the GPU worker. */
   engine: z.record(z.string(), z.json()).default({}),

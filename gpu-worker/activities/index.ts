@@ -1,4 +1,4 @@
-// GPU activities (architecture §2–3): getHostQueue on the shared entry queue; invert (abduction) and
+// GPU activities (docs/architecture.md §2–3): getHostQueue on the shared entry queue; invert (abduction) and
 // edit (action + prediction) on this host's own queue. Idempotent by construction: the inversion is
 // stored under a hash of image + settings + model, outputs under their content hashes, so a retry, a
 // restarted host or a different host finds earlier work instead of redoing or duplicating it.

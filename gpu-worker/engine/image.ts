@@ -1,5 +1,5 @@
 // Image in/out for the engine (sharp/libvips). The UNet needs H and W to be multiples of 32
-// (latent/4 attention grid, ledits-csg-algorithm.md §1.1, §3.4), so every input is brought to such
+// (latent/4 attention grid, docs/algorithm.md §1.1, §3.4), so every input is brought to such
 // a size by one documented policy before it reaches the VAE.
 import sharp, { type Metadata } from 'sharp';
 

@@ -1,4 +1,4 @@
-// Abduction (ledits-csg-algorithm.md §1.5–1.7, §4.1): edit-friendly DDPM inversion with a pluggable
+// Abduction (docs/algorithm.md §1.5–1.7, §4.1): edit-friendly DDPM inversion with a pluggable
 // step rule, and deterministic DDIM inversion. Both call the predictor only in the denoising direction
 // (edit-friendly) or only upward (DDIM); the noise source is injectable for torch parity.
 import { classifierFreeGuidance } from './guidance.js';

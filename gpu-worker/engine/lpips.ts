@@ -1,6 +1,6 @@
 // LPIPS (VGG, v0.1) through the export tool's ONNX graph (cgm-lpips.json, format cgm-lpips/1): inputs in
-// [-1, 1], NCHW, the spatial mean and the sum over layers done inside the graph (csg-plan.md,
-// Evaluation). Images of different sizes must be brought to one size by the caller (state it in reports).
+// [-1, 1], NCHW, the spatial mean and the sum over layers done inside the graph (docs/algorithm.md
+// §8.6). Images of different sizes must be brought to one size by the caller (state it in reports).
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { z } from 'zod';

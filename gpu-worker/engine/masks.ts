@@ -1,4 +1,4 @@
-// LEDITS++ masks (ledits-csg-algorithm.md §2.5–2.7): token span, M1 from the mean cross-attention map
+// LEDITS++ masks (docs/algorithm.md §2.5–2.7): token span, M1 from the mean cross-attention map
 // (token sum → 3×3 Gaussian with reflect padding → torch-linear quantile → ≥τ → nearest upsampling) and
 // M2 from Σ_channels |g_c|. Masks are 0/1 bytes over one latent plane (h·w), shared by all channels.
 

@@ -1,6 +1,6 @@
 // A model bundle on disk (cgm-model.json + ONNX graphs + tokenizers) → the engine's models: ONNX
 // sessions on the chosen execution provider, the SDXL text conditioner, the UNet as a NoisePredictor
-// and the fp32 VAE (ledits-csg-algorithm.md §3.4, §5.1). `ModelBundle` is the engine's own view of a
+// and the fp32 VAE (docs/algorithm.md §3.4, §5.1). `ModelBundle` is the engine's own view of a
 // bundle; `readModelBundle` adapts the manifest to it.
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';

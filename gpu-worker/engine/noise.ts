@@ -1,4 +1,4 @@
-// Injectable noise sources (ledits-csg-algorithm.md §1.5, §6 item 16): every random draw of the engine
+// Injectable noise sources (docs/algorithm.md §1.5, §6 item 16): every random draw of the engine
 // goes through a NoiseSource so torch traces can be replayed draw for draw.
 import { ShapeError, sameShape, type Tensor, tensor } from './tensor.js';
 

@@ -1,5 +1,5 @@
 // .npy read/write (format 1.0–3.0, little-endian, C order) for fp32 and int64 arrays: the exchange
-// format of the diffusers reference traces (ledits-csg-algorithm.md §6 item 16).
+// format of the diffusers reference traces (docs/algorithm.md §6 item 16).
 
 export type NpyArray =
   | { readonly dtype: 'float32'; readonly shape: readonly number[]; readonly data: Float32Array }

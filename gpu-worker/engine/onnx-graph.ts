@@ -54,8 +54,8 @@ export class OnnxGraph {
       );
     }
     try {
-      // Requesting CUDA without its provider library throws at session creation (no silent fallback,
-      // js-diffusion-anchors.md §3.1), so the fallback is ours and explicit.
+      // Requesting CUDA without its provider library throws at session creation (no silent fallback),
+      // so the fallback is ours and explicit.
       const session = await ort.InferenceSession.create(path, { ...base, executionProviders: ['cuda'] });
       return new OnnxGraph(path, 'cuda', session);
     } catch (err) {
@@ -156,7 +156,7 @@ function fromOrt(t: ort.Tensor): HostTensor {
     case 'float32':
       return { data: t.data as Float32Array, dims };
     case 'float16':
-      // onnxruntime-common hands fp16 out as Uint16Array bit patterns on Node < 24 (anchors §3.4).
+      // onnxruntime-common hands fp16 out as Uint16Array bit patterns on Node < 24.
       return { data: float16BitsToFloat32(t.data as Uint16Array), dims };
     case 'int64':
       return { data: t.data as BigInt64Array, dims };

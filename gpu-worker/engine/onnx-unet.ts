@@ -16,7 +16,7 @@ export interface UnetIoNames {
 }
 
 export class OnnxUnet implements NoisePredictor {
-  /** Declared rank/length of the timestep input (exporters differ; anchors §2), looked up once. */
+  /** Declared rank/length of the timestep input (exporters differ; docs/algorithm.md §5.1), looked up once. */
   private readonly timestepShape: ReadonlyArray<number | string>;
 
   constructor(
@@ -50,7 +50,7 @@ export class OnnxUnet implements NoisePredictor {
     return out;
   }
 
-  /** Scalar, [1] or [B], whichever the graph declares (exporters differ; anchors §2). */
+  /** Scalar, [1] or [B], whichever the graph declares (exporters differ; docs/algorithm.md §5.1). */
   private timestepFeed(t: number, batch: number) {
     const shape = this.timestepShape;
     if (shape.length === 0) return { data: new Float32Array([t]), dims: [] };

@@ -1,4 +1,4 @@
-// The VAE graphs (fp32 always: the SDXL VAE overflows in fp16, ledits-csg-algorithm.md §3.4).
+// The VAE graphs (fp32 always: the SDXL VAE overflows in fp16, docs/algorithm.md §3.4).
 // Encode takes the latent *mean* (deterministic abduction, §1.1) and applies the scaling factor;
 // decode undoes it. Images are planar RGB in [-1, 1].
 import type { ImageTensor } from './image.js';

@@ -1,4 +1,4 @@
-// A small shaped fp32 array for host-side diffusion maths (architecture.md §4). Storage is always
+// A small shaped fp32 array for host-side diffusion maths (docs/architecture.md §4). Storage is always
 // Float32Array in row-major (NCHW) order; ops check shapes and never allocate per-element closures.
 
 export interface Tensor {

@@ -8,7 +8,7 @@ export const CLIP_LENGTH = 77;
 export interface TokenizedPrompt {
   /** 77 ids: BOS, up to 75 word tokens, EOS, then padding. */
   ids: Int32Array;
-  /** Word tokens kept (without BOS/EOS), i.e. the "intended" LEDITS++ span length (spec §2.5, Q5). */
+  /** Word tokens kept (without BOS/EOS), i.e. the "intended" LEDITS++ span length (docs/algorithm.md §2.5, Q5). */
   wordTokens: number;
 }
 

@@ -1,6 +1,6 @@
 // --trace: per-step tensors as .npy plus index.json, in the layout of the export tool's reference
 // traces (gpu-worker/export/cgm_export/traces.py, format cgm-traces/1), so any engine run can be
-// compared with diffusers tensor by tensor (ledits-csg-algorithm.md §6 item 16). Per-step series are
+// compared with diffusers tensor by tensor (docs/algorithm.md §6 item 16). Per-step series are
 // stacked on a new leading axis (step) when the trace is closed; files are named like the export
 // tool's (`a/b/c` → `a__b__c.npy`).
 import { mkdirSync, writeFileSync } from 'node:fs';

@@ -1,5 +1,5 @@
-// The one interface the denoising loops call (architecture.md §4; UNet graph I/O in
-// ledits-csg-algorithm.md §5.1). An ONNX-backed predictor and test stubs both implement it.
+// The one interface the denoising loops call (docs/architecture.md §4; UNet graph I/O in
+// docs/algorithm.md §5.1). An ONNX-backed predictor and test stubs both implement it.
 import { concatBatch, type Tensor, tensor } from './tensor.js';
 
 export interface NoisePredictorInput {

@@ -1,5 +1,5 @@
 // Reference traces (diffusers LEDITS++ / EF-DDPM / DDIM on the tiny model) and the LPIPS-VGG graph:
-// the files the engine's parity tests read are complete, shaped as indexed, and consistent with the spec.
+// the files the engine's parity tests read are complete, shaped as indexed, and consistent with docs/algorithm.md.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -48,14 +48,14 @@ describe('reference traces', () => {
     }
   });
 
-  it('timestep grids match spec §1.3 (N=20, skip .15)', async () => {
+  it('timestep grids match docs/algorithm.md §1.3 (N=20, skip .15)', async () => {
     const dpm = Array.from((await trace('ledits/timesteps')).data as BigInt64Array, Number);
     expect(dpm).toEqual(Array.from({ length: 20 }, (_, k) => 821 - 41 * k));
     const ddim = Array.from((await trace('efddpm/timesteps')).data as BigInt64Array, Number);
     expect(ddim).toEqual(Array.from({ length: 20 }, (_, k) => 818 - 43 * k));
   });
 
-  it('recorded forward noise reproduces the initial latent (spec §6 item 2)', async () => {
+  it('recorded forward noise reproduces the initial latent (docs/algorithm.md §6 item 2)', async () => {
     const x0 = (await trace('ledits/x0')).data as Float32Array;
     const n = (await trace('ledits/forward_noises')).data as Float32Array;
     const init = (await trace('ledits/init_latents')).data as Float32Array;
@@ -78,7 +78,7 @@ describe('reference traces', () => {
     for (const k of [0, 8, 16]) expect(absSum(k)).toBeGreaterThan(0);
   });
 
-  it('masks: zero during warmup, spec §2.7 sizes after it, intersect = M1⊙M2', async () => {
+  it('masks: zero during warmup, docs/algorithm.md §2.7 sizes after it, intersect = M1⊙M2', async () => {
     const m1 = await trace('ledits/mask_attention');
     const m2 = await trace('ledits/mask_noise');
     const mi = await trace('ledits/mask_intersect');

@@ -1,4 +1,4 @@
-// CelebA-HQ with Multi-Modal-CelebA-HQ captions from a local copy (paper-anchors.md §4):
+// CelebA-HQ with Multi-Modal-CelebA-HQ captions from a local copy:
 // ROOT/image/{idx}.jpg (or .png) and ROOT/text/celeba-caption/{idx}.txt, ten captions a file, one a line.
 // The population is every image in the image folder (the paper samples "over the full available
 // split"); each needs its caption file.

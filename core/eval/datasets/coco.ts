@@ -1,5 +1,5 @@
 // MS-COCO 2017 captions from a local copy: ROOT/annotations/captions_{train,val}2017.json and the
-// image folder ROOT/{train,val}2017/ (paper-anchors.md §4).
+// image folder ROOT/{train,val}2017/.
 //
 // Caption rule 'coco:lowest-annotation-id': of an image's captions, the one with the smallest
 // annotation id, trimmed. Every image has about five equally valid captions; the annotation id is

@@ -1,4 +1,4 @@
-// DDIM (η = 0 and η = 1), its noise fitting and the DDIM inverse step (ledits-csg-algorithm.md §1.6
+// DDIM (η = 0 and η = 1), its noise fitting and the DDIM inverse step (docs/algorithm.md §1.6
 // DDIM variant, §2.8, §4.1). Config: leading spacing, steps_offset 1, set_alpha_to_one False (so ᾱ[0]
 // stands in below t = 0), clip_sample False, epsilon prediction. Scalars are computed in double from
 // float32 ᾱ; elementwise updates are rounded once to float32.

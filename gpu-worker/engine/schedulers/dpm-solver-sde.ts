@@ -1,5 +1,5 @@
 // DPM-Solver++ 2M SDE (algorithm_type "sde-dpmsolver++", solver_order 2, midpoint, lower_order_final,
-// final_sigmas_type "zero"): ledits-csg-algorithm.md §1.2, §1.6, §2.8.
+// final_sigmas_type "zero"): docs/algorithm.md §1.2, §1.6, §2.8.
 //
 // Float path: s_j = √((1−ᾱ)/ᾱ) is computed op by op in float32 (torch) and kept as Float32Array.
 // Scalar coefficients (α, σ, λ, h, e^{−h}) are emulated in float32 with Math.fround, as torch computes

@@ -1,4 +1,4 @@
-// SDXL noise-schedule constants (ledits-csg-algorithm.md §1.2), stored in float32 like diffusers.
+// SDXL noise-schedule constants (docs/algorithm.md §1.2), stored in float32 like diffusers.
 //
 // Float path: β = torch.linspace(√β0, √β1, 1000, float32)², emulated with Math.fround after every
 // float32 op (torch's CPU linspace fills the first half as start+step·i and the second half as

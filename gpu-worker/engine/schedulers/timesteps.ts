@@ -1,4 +1,4 @@
-// Timestep grids with skip (ledits-csg-algorithm.md §1.3, quirk Q1). All results are exact integers.
+// Timestep grids with skip (docs/algorithm.md §1.3, quirk Q1). All results are exact integers.
 
 export class ScheduleConfigError extends Error {
   constructor(message: string) {

@@ -1,4 +1,4 @@
-"""Cross-attention probabilities as a second UNet output (spec §2.4, §5.1).
+"""Cross-attention probabilities as a second UNet output (docs/algorithm.md §2.4, §5.1).
 
 LEDITS++ records `attn2` of down_blocks.* and up_blocks.* (not mid_block) whose query length is at most
 (h/4)(w/4), i.e. the latent/4 level. For those layers we swap in a processor that computes

@@ -1,4 +1,4 @@
-"""torch modules with the bundle's graph I/O (spec §5.1). Each wrapper has tensor-only inputs and outputs."""
+"""torch modules with the bundle's graph I/O (docs/algorithm.md §5.1). Each wrapper has tensor-only inputs and outputs."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ from .onnx_io import OPSET, describe
 
 FORMAT = "cgm-model/1"
 GRAPHS = ("text_encoder", "text_encoder_2", "unet", "vae_encoder", "vae_decoder")
-VAE_GRAPHS = ("vae_encoder", "vae_decoder")  # always fp32: the SDXL VAE overflows in fp16 (spec §3.4)
+VAE_GRAPHS = ("vae_encoder", "vae_decoder")  # always fp32: the SDXL VAE overflows in fp16 (docs/algorithm.md §3.4)
 
 
 def tool_versions() -> dict:

@@ -45,7 +45,7 @@ def export_graph(
                 dynamic_axes=dynamic_axes,
                 opset_version=OPSET,
                 do_constant_folding=True,
-                dynamo=False,  # ORT's SD fusion scripts expect TorchScript-style graphs (anchors §2)
+                dynamo=False,  # ORT's SD fusion scripts expect TorchScript-style graphs (docs/algorithm.md §5.1)
             )
         model = onnx.load(str(raw), load_external_data=True)
         for out in model.graph.output:

@@ -39,7 +39,7 @@ def export_bundle(
     out_dir.mkdir(parents=True, exist_ok=True)
     H, W = image_hw
     if H % 32 or W % 32:
-        raise ValueError("image height and width must be multiples of 32 (spec §1.1)")
+        raise ValueError("image height and width must be multiples of 32 (docs/algorithm.md §1.1)")
     vae_scale = 2 ** (len(parts["vae"].config.block_out_channels) - 1)
     h, w = H // vae_scale, W // vae_scale
     te1, te2, unet, vae = (parts[k].eval().float() for k in ("text_encoder", "text_encoder_2", "unet", "vae"))
@@ -85,10 +85,10 @@ def export_bundle(
         {n: BATCH for n in unet_in + unet_out},
         {"xattn_mean": [None, (h // 4) * (w // 4), MAX_TOKENS]},
         fp16=fp16,
-        fp32_attention_outputs=("xattn_mean",),  # LEDITS++ masks threshold these (spec §2.4): no fp16 rounding
+        fp32_attention_outputs=("xattn_mean",),  # LEDITS++ masks threshold these (docs/algorithm.md §2.4): no fp16 rounding
     )
 
-    # VAE always fp32: the SDXL VAE overflows in fp16 (spec §3.4)
+    # VAE always fp32: the SDXL VAE overflows in fp16 (docs/algorithm.md §3.4)
     export_graph(
         VaeEncoderGraph(vae),
         (torch.randn(1, 3, H, W),),

@@ -1,4 +1,4 @@
-"""A tiny, seeded model with the SDXL architecture (spec §6), saved as a diffusers folder.
+"""A tiny, seeded model with the SDXL architecture (docs/algorithm.md §6), saved as a diffusers folder.
 
 UNet: 3 levels (DownBlock2D, CrossAttnDownBlock2D, CrossAttnDownBlock2D) with cross-attention at latent/4,
 like SDXL's 32×32 level at 1024². VAE: 4 blocks, so the downscale is 8 as in SDXL; 128×128 images give
