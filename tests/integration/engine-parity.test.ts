@@ -83,6 +83,7 @@ beforeAll(async () => {
   models = await openModels(await readModelBundle(fixtures.bundleDir), { device: 'cpu' });
   const s = ref.index.settings as {
     num_inversion_steps: number;
+    paper_inversion_steps: number;
     skip: number;
     source_prompt: string;
     source_guidance_scale: number;
@@ -130,6 +131,7 @@ beforeAll(async () => {
   const noises = async (family: string) => unstack(await load(ref, `${family}/forward_noises`)).reverse();
   const csgNoise = await noises('ledits');
   const ddpmNoise = await noises('efddpm');
+  const csgNoiseN100 = await noises('ledits_n100');
   outDir = await mkdtemp(join(tmpdir(), 'cgm-parity-'));
   const trace = new TraceWriter(outDir);
   const common: Omit<BaselineEditPlan, 'method' | 'targetPrompt'> = {
@@ -198,6 +200,32 @@ beforeAll(async () => {
   );
   const predicted = await predictCounterfactuals(models, abduction, plans, settings, { trace });
   decoded = Object.fromEntries(predicted.outcomes.map((o) => [`${o.method}/${o.interventionId}`, o.image]));
+  // The same three concepts with attention-only and noise-only masks (diffusers' use_cross_attn_mask
+  // without use_intersect_mask, and neither), each traced under its own intervention id.
+  for (const maskMode of ['attention', 'noise'] as const) {
+    await predictCounterfactuals(
+      models,
+      abduction,
+      [{ ...csg, interventionId: maskMode }],
+      engineSettings({ ...settings, edit: { ...settings.edit, maskMode } }),
+      { trace },
+    );
+  }
+  // The paper's step count: its own inversion (diffusers' noises at N = 100), the same edit.
+  const paperSteps = engineSettings({
+    ...settings,
+    inversion: { ...settings.inversion, numSteps: s.paper_inversion_steps },
+  });
+  const atPaperSteps = await abduct(models, {
+    image,
+    sourcePrompt: s.source_prompt,
+    methods: ['csg'],
+    settings: paperSteps,
+    noise: () => recordedNoise(csgNoiseN100),
+  });
+  await predictCounterfactuals(models, atPaperSteps, [{ ...csg, interventionId: 'n100' }], paperSteps, {
+    trace,
+  });
   trace.close();
   ours = await readTrace(outDir);
 
@@ -310,6 +338,18 @@ describe('engine parity with diffusers (tiny model, fp32)', () => {
     // Our batch entry for Y_{C_i} carries no mask; diffusers' threshold-0 masks are all ones.
     await expectClose(`ledits/${EQ12_ID}/latents`, 'ledits_eq12/latents');
     await expectClose(`ledits/${EQ12_ID}/final_latents`, 'ledits_eq12/final_latents');
+  });
+
+  it("LEDITS++ at the paper's N = 100: per-step and final latents", async () => {
+    await expectClose('ledits/n100/latents', 'ledits_n100/latents');
+    await expectClose('ledits/n100/final_latents', 'ledits_n100/final_latents');
+  });
+
+  it('LEDITS++ with attention-only and with noise-only masks: per-step and final latents', async () => {
+    for (const mode of ['attention', 'noise']) {
+      await expectClose(`ledits/${mode}/latents`, `ledits_${mode}/latents`);
+      await expectClose(`ledits/${mode}/final_latents`, `ledits_${mode}/final_latents`);
+    }
   });
 
   it('decoded images: CSG and EF-DDPM within 1e-3 of diffusers in pixels ([-1, 1], max abs)', async () => {

@@ -35,6 +35,7 @@ from diffusers.pipelines.ledits_pp import pipeline_leditspp_stable_diffusion_xl 
 from PIL import Image
 
 N = 20
+N_PAPER = 100  # one LEDITS++ run at the paper's step count
 SKIP = 0.15
 SOURCE_PROMPT = "a photo of a cat"
 SOURCE_SCALE = 3.5
@@ -120,7 +121,7 @@ def _record_noises(log: list):
     return original, wrapper
 
 
-def _invert(pipe, image, log_prefix: str, trace: _Trace, timesteps_note: str):
+def _invert(pipe, image, log_prefix: str, trace: _Trace, timesteps_note: str, steps: int = N):
     """Runs pipe.invert with recording; returns x0. Noises are drawn low→high t; stored in denoising order."""
     noises: list[torch.Tensor] = []
     x0_box: list[torch.Tensor] = []
@@ -139,7 +140,7 @@ def _invert(pipe, image, log_prefix: str, trace: _Trace, timesteps_note: str):
             image=image,
             source_prompt=SOURCE_PROMPT,
             source_guidance_scale=SOURCE_SCALE,
-            num_inversion_steps=N,
+            num_inversion_steps=steps,
             skip=SKIP,
             generator=torch.Generator().manual_seed(SEED),
         )
@@ -247,16 +248,23 @@ def _ledits(pipe, image, trace: _Trace) -> dict:
     return {"x0": x0, "masked_steps": len(warmed)}
 
 
-def _ledits_eq12(pipe, trace: _Trace) -> None:
-    """A second edit of the same inversion: Eq. 12 with Y_{C_i} as a scale-1, threshold-0 last prompt."""
+def _ledits_again(pipe, trace: _Trace, family: str, edits: dict, what: str) -> None:
+    """Another edit of the same inversion (diffusers resets the scheduler per call): latents per step, final."""
     steps: list[torch.Tensor] = []
     _step_log(pipe.scheduler, steps)
     try:
-        latents = pipe(**EQ12_EDITS, output_type="latent", return_dict=False)[0]
+        latents = pipe(**edits, output_type="latent", return_dict=False)[0]
     finally:
         del pipe.scheduler.step
-    trace.add("ledits_eq12/latents", torch.stack(steps), "Eq. 12 edit: latent after each scheduler step")
-    trace.add("ledits_eq12/final_latents", latents, "Eq. 12 edit: output latents")
+    trace.add(f"{family}/latents", torch.stack(steps), f"{what}: latent after each scheduler step")
+    trace.add(f"{family}/final_latents", latents, f"{what}: output latents")
+
+
+# The two other mask modes of LEDITS++: cross-attention masks only (M1), noise masks only (M2).
+MASK_MODE_EDITS = {
+    "attention": {**EDITS, "use_intersect_mask": False, "use_cross_attn_mask": True},
+    "noise": {**EDITS, "use_intersect_mask": False, "use_cross_attn_mask": False},
+}
 
 
 @torch.no_grad()
@@ -410,7 +418,12 @@ def write_traces(diffusers_dir: Path, out: Path) -> dict:
     pixels = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0).permute(2, 0, 1).unsqueeze(0)
     trace.add("input_image", pixels, "input image, [1,3,H,W] in [0,1] (uint8/255; diffusers maps it to 2x-1)")
     info = _ledits(pipe, image, trace)
-    _ledits_eq12(pipe, trace)
+    _ledits_again(pipe, trace, "ledits_eq12", EQ12_EDITS, "Eq. 12 edit (Y_{C_i} as a scale-1, threshold-0 last prompt)")
+    for mode, edits in MASK_MODE_EDITS.items():
+        _ledits_again(pipe, trace, f"ledits_{mode}", edits, f"the same three concepts with {mode}-only masks")
+    # The paper's step count: a fresh inversion at N_PAPER steps, then the same three-concept edit.
+    _invert(pipe, image, "ledits_n100", trace, "DPM leading grid, last 100 of T=114", steps=N_PAPER)
+    _ledits_again(pipe, trace, "ledits_n100", EDITS, f"the three-concept edit at N={N_PAPER}")
     kwargs = {
         k: getattr(pipe, k)
         for k in ("vae", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "unet", "scheduler")
@@ -421,6 +434,7 @@ def write_traces(diffusers_dir: Path, out: Path) -> dict:
         "format": "cgm-traces/1",
         "settings": {
             "num_inversion_steps": N,
+            "paper_inversion_steps": N_PAPER,
             "skip": SKIP,
             "source_prompt": SOURCE_PROMPT,
             "source_guidance_scale": SOURCE_SCALE,
