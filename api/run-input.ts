@@ -11,8 +11,13 @@ export function settingsToRunFields(s: RunSettings) {
     ...(s.skip !== undefined && { skip: s.skip }),
     ...(s.sourceGuidanceScale !== undefined && { sourceGuidanceScale: s.sourceGuidanceScale }),
   };
-  // One step count for every method unless the baselines get their own (like `cgm run --steps`).
-  const baselineSteps = s.baselineSteps ?? s.inversionSteps;
+  // One step count for every method unless the baselines get their own (like `cgm run --steps`) or a
+  // preset that fixes theirs.
+  const baselineSteps = s.baselineSteps ?? (s.baselinePreset === undefined ? s.inversionSteps : undefined);
+  const baselines = {
+    ...(s.baselinePreset !== undefined && { preset: s.baselinePreset }),
+    ...(baselineSteps !== undefined && { numSteps: baselineSteps }),
+  };
   return {
     proposeCount: s.interventionsPerImage,
     editBatch: s.editBatchPlans === undefined ? undefined : { maxPlans: s.editBatchPlans },
@@ -20,11 +25,12 @@ export function settingsToRunFields(s: RunSettings) {
       ...(s.editGuidanceScale !== undefined && { scale: s.editGuidanceScale }),
       ...(s.editThreshold !== undefined && { threshold: s.editThreshold }),
       ...(s.editWarmupSteps !== undefined && { warmup: s.editWarmupSteps }),
+      ...(s.csgBase !== undefined && { csgBase: s.csgBase }),
     },
     engine: {
       ...(s.seed !== undefined && { seed: s.seed }),
       ...(Object.keys(inversion).length > 0 && { inversion }),
-      ...(baselineSteps !== undefined && { baselines: { numSteps: baselineSteps } }),
+      ...(Object.keys(baselines).length > 0 && { baselines }),
     },
   };
 }

@@ -1,6 +1,7 @@
 // HTTP request and response bodies (zod, the single source: validation, types and /openapi.json).
 // Requests are strict: an unknown field is an error, not silently dropped.
 import { z } from '@hono/zod-openapi';
+import { BASELINE_PRESET_NAMES, type BaselinePreset } from '../core/config/paper-defaults.js';
 import { CaptionRuleSchema, DatasetNameSchema } from '../core/eval/datasets/types.js';
 import { Sha256Hex } from '../core/schemas/artifact.js';
 import { EditMethodSchema } from '../core/schemas/edit-plan.js';
@@ -58,6 +59,18 @@ export const RunSettingsSchema = z
     editGuidanceScale: z.number().min(0).max(50).optional(),
     editThreshold: z.number().min(0).max(1).optional(),
     editWarmupSteps: z.number().int().min(0).max(1000).optional(),
+    csgBase: z
+      .enum(['interventional', 'unconditional'])
+      .optional()
+      .describe(
+        "CSG's base estimate: 'interventional' (the paper's Eq. 12 as written, default) or 'unconditional' (LEDITS++'s form); docs/algorithm.md",
+      ),
+    baselinePreset: z
+      .enum(BASELINE_PRESET_NAMES as [BaselinePreset, ...BaselinePreset[]])
+      .optional()
+      .describe(
+        "settings of the DDPM/DDIM baselines: 'paper' (default; the paper's inversion budget, the DDPM Inversion repository's scales) or 'ef-ddpm' (that repository's defaults); baselineSteps overrides its steps",
+      ),
     interventionsPerImage: z.number().int().min(1).max(10).optional(),
     /** Edits of one method per GPU call (default 4); the UNet batch, and GPU memory, grow with it. */
     editBatchPlans: z.number().int().min(1).max(MAX_EDIT_BATCH_PLANS).optional(),

@@ -245,7 +245,7 @@ export async function batchWorkflow(input: BatchInput, carry?: BatchCarry): Prom
       batchId,
       total: state.total,
       outcomePages: state.outcomePages,
-      run: { methods: run.methods, planning: run.planning },
+      run: { methods: run.methods, planning: run.planning, engine: run.engine },
       variants,
       manifest: input.manifest,
     });

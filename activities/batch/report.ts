@@ -2,8 +2,10 @@
 // world records scored against their ground truth (ground-truth.ts) → results.jsonl, report.json and
 // report.md in S3 (content-addressed), plus all outcome pages joined into one outcomes.jsonl in draw
 // order. Only the references go back through Temporal.
+
 import sharp from 'sharp';
 import type { ArtifactStore } from '../../core/artifacts/store.js';
+import { baselineSettingsOf } from '../../core/config/paper-defaults.js';
 import { DatasetNameSchema } from '../../core/eval/datasets/types.js';
 import { imageLevelFailures, recordsFromManifest } from '../../core/eval/from-manifest.js';
 import { parseJsonl, toJsonl } from '../../core/eval/jsonl.js';
@@ -37,7 +39,8 @@ export interface ReportBatchInput {
   total: number;
   /** Outcome pages in page order, each in draw order. */
   outcomePages: ArtifactRef[];
-  run: Pick<BatchRunSettings, 'methods' | 'planning'>;
+  /** `engine` names the baselines' preset in the report (absent in batches started before it was sent). */
+  run: Pick<BatchRunSettings, 'methods' | 'planning'> & Partial<Pick<BatchRunSettings, 'engine'>>;
   variants: BatchVariant[];
   /** The batch's data set manifest: street-world lines carry the ground truth the records are scored against. */
   manifest?: ArtifactRef;
@@ -146,7 +149,7 @@ export async function reportBatch(
   const put = async (text: string, contentType: string) =>
     (await store.put(new TextEncoder().encode(text), { contentType, prefix: `batches/${input.batchId}` }))
       .ref;
-  const report = buildReport(records);
+  const report = buildReport(records, { baselineSettings: baselineSettingsOf(input.run.engine) });
   const [outcomesRef, results, reportJson, reportMarkdown] = await Promise.all([
     put(toJsonl(outcomes), JSONL),
     put(serialiseEvalRecords(records), JSONL),

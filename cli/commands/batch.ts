@@ -17,6 +17,7 @@ import { CancelledFailure } from '@temporalio/common';
 import { sampleManifest } from '../../activities/batch/sample-manifest.js';
 import { type ArtifactStore, createArtifactStore } from '../../core/artifacts/store.js';
 import { loadConfig, PAPER_DEFAULTS, temporalConnectOptions } from '../../core/config/index.js';
+import { BASELINE_PRESET_NAMES } from '../../core/config/paper-defaults.js';
 import {
   type BatchManifestLine,
   manifestLines,
@@ -61,6 +62,8 @@ const USAGE = `usage: cgm batch (--dataset NAME=DIR ... | MANIFEST.jsonl) [optio
   --methods M,...      csg,ddpm,ddim (default all three)
   --steps N            inversion and baseline steps (default: the engine's, the paper's 100)
   --edit-batch N       edits of one method per GPU call, 1..16 (default 4; GPU memory grows with it)
+  --baselines PRESET   the DDPM/DDIM baselines' settings: paper (default) or ef-ddpm (docs/algorithm.md
+                       §4); --steps overrides the preset's step count
   --variant NAME:choice=value,...  a variant, e.g. reverse:reverseOldValues=true; repeatable
                        (planning choices: promptStyle, includeNonDescendantChanges, reverseOldValues,
                        protectNonDescendants, csgBase; CSG's scale, threshold, warmup, sourceGuidance (its
@@ -114,6 +117,15 @@ export async function run(argv: string[]): Promise<number> {
     const n = positiveInt('--steps', values.steps);
     engine.inversion = { numSteps: n };
     engine.baselines = { numSteps: n };
+  }
+  if (values.baselines !== undefined) {
+    if (!(BASELINE_PRESET_NAMES as readonly string[]).includes(values.baselines)) {
+      throw new CliError(
+        `--baselines: expected one of ${BASELINE_PRESET_NAMES.join(', ')} (got '${values.baselines}')`,
+        2,
+      );
+    }
+    engine.baselines = { ...(engine.baselines as object | undefined), preset: values.baselines };
   }
   const editBatch = values['edit-batch'] === undefined ? undefined : parseEditBatch(values['edit-batch']);
   const variants = (values.variant ?? []).map(parseVariant);
@@ -498,6 +510,7 @@ function parse(argv: string[]) {
       methods: { type: 'string' },
       steps: { type: 'string' },
       'edit-batch': { type: 'string' },
+      baselines: { type: 'string' },
       variant: { type: 'string', multiple: true },
       'no-judge': { type: 'boolean', default: false },
       id: { type: 'string' },

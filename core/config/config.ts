@@ -2,7 +2,7 @@
 // zod. Each variable is declared once below (name, description, default, parser), and both the
 // typed Config and the README's configuration table are derived from those declarations.
 import { z } from 'zod';
-import { BASELINE_DEFAULTS, PAPER_DEFAULTS } from './paper-defaults.js';
+import { BASELINE_PRESETS, PAPER_DEFAULTS } from './paper-defaults.js';
 
 export interface EnvVarSpec {
   name: string;
@@ -286,7 +286,7 @@ export interface Config {
     startTimeoutMs: number;
   };
   paper: typeof PAPER_DEFAULTS;
-  baselines: typeof BASELINE_DEFAULTS;
+  baselines: typeof BASELINE_PRESETS;
 }
 
 export interface ConfigIssue {
@@ -394,7 +394,7 @@ export function loadConfig(env: Env = process.env): Config {
       startTimeoutMs: v.servicesStartTimeoutMs,
     },
     paper: PAPER_DEFAULTS,
-    baselines: BASELINE_DEFAULTS,
+    baselines: BASELINE_PRESETS,
   };
 }
 

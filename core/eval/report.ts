@@ -46,6 +46,16 @@ export const CI_LEVEL = 0.95;
 export interface ReportOptions {
   bootstrapSamples?: number;
   seed?: Seed;
+  /** The batch's baseline settings as baselineSettingsOf states them; unknown when absent. */
+  baselineSettings?: string;
+}
+
+/** How the report names the settings behind its rows: CSG's base term and the baselines' preset. */
+export interface RowSettings {
+  /** CSG rows: Eq. 12 as written unless tagged +unconditional-base (LEDITS++'s form). */
+  csgBase: string;
+  /** The DDPM/DDIM rows' preset and values, or null when unknown (a report of a results file). */
+  baselines: string | null;
 }
 
 /** A point estimate with its 95% interval; all null when there is nothing to average. */
@@ -118,6 +128,7 @@ export interface Report {
   methods: string[];
   /** Distinct LPIPS resolutions "W×H" among evaluated records. */
   lpipsResolutions: string[];
+  rowSettings: RowSettings;
   bootstrap: { samples: number; seed: string; level: number; method: 'percentile'; cluster: 'image' };
   rules: Record<'vlmEff' | 'average' | 'ci' | 'nodeType' | 'failures', string>;
   table1: Table1Row[];
@@ -281,6 +292,12 @@ export function buildReport(records: readonly EvalRecord[], options: ReportOptio
     datasets,
     methods,
     lpipsResolutions,
+    rowSettings: {
+      csgBase:
+        "'csg' rows: ε on the interventional prompt plus masked descendant terms (the paper's Eq. 12 as written); " +
+        "'+unconditional-base' rows: ε_u plus masked terms for the intervened concept and its descendants (LEDITS++'s form)",
+      baselines: options.baselineSettings ?? null,
+    },
     bootstrap: { samples, seed, level: CI_LEVEL, method: 'percentile', cluster: 'image' },
     rules: REPORT_RULES,
     table1,
@@ -414,6 +431,8 @@ export function renderMarkdown(report: Report): string {
   );
   out.push(
     `- LPIPS: VGG backbone, inputs in [-1, 1], at ${report.lpipsResolutions.join(', ') || '—'} (original vs counterfactual).`,
+    `- CSG base term: ${report.rowSettings.csgBase} (docs/algorithm.md "Two readings of Eq. 12").`,
+    `- Baselines (DDPM, DDIM): ${report.rowSettings.baselines ?? 'settings not recorded with these records'} (docs/algorithm.md §4).`,
     `- ${report.rules.vlmEff}.`,
     `- ${report.rules.average}.`,
     `- Intervals: ${Math.round(report.bootstrap.level * 100)}% percentile bootstrap, B = ${report.bootstrap.samples}, seed \`${report.bootstrap.seed}\`, resampling images (all counterfactuals of an image together).`,

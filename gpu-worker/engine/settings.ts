@@ -1,7 +1,12 @@
 // Engine settings: one zod schema, defaults from the paper (core/config/paper-defaults.ts) and the
 // quirk register (docs/algorithm.md §7). Recorded in every summary so runs can be compared.
 import { z } from 'zod';
-import { BASELINE_DEFAULTS, PAPER_DEFAULTS } from '../../core/config/paper-defaults.js';
+import {
+  BASELINE_PRESET_NAMES,
+  BASELINE_PRESETS,
+  type BaselinePreset,
+  PAPER_DEFAULTS,
+} from '../../core/config/paper-defaults.js';
 
 /** SDXL pipeline default num_zero_noise_steps (docs/algorithm.md §1.7, quirk Q4). */
 export const SDXL_NUM_ZERO_NOISE_STEPS = 3;
@@ -32,15 +37,20 @@ export const EditSettingsSchema = z.object({
   spanMode: z.enum(['words', 'padded75']).optional(),
 });
 
+/**
+ * The baselines' settings: a named preset (core/config/paper-defaults.ts BASELINE_PRESETS, default
+ * 'paper'), each field of which an explicit value overrides. Parsed settings always carry every field.
+ */
 export const BaselineSettingsSchema = z.object({
-  /** CFG scale on generation_prompt while sampling (not in the paper; EF-DDPM repo default). */
-  cfgTarget: z.number().min(1).default(BASELINE_DEFAULTS.cfgTarget),
-  /** Source-prompt CFG during baseline inversion (EF-DDPM repo default). */
-  cfgSource: z.number().min(1).default(BASELINE_DEFAULTS.cfgSource),
-  numSteps: steps.default(PAPER_DEFAULTS.inversionSteps),
-  skip: skip.default(PAPER_DEFAULTS.skip),
-  /** EF-DDPM zero-noise tail: the official repo zeroes the last step's z only (docs/algorithm.md §4.2). */
-  numZeroNoiseSteps: z.number().int().min(0).default(1),
+  preset: z.enum(BASELINE_PRESET_NAMES as [BaselinePreset, ...BaselinePreset[]]).default('paper'),
+  /** CFG scale on generation_prompt while sampling. */
+  cfgTarget: z.number().min(1).optional(),
+  /** Source-prompt CFG during baseline inversion. */
+  cfgSource: z.number().min(1).optional(),
+  numSteps: steps.optional(),
+  skip: skip.optional(),
+  /** Zero-noise tail of the DDPM inversion (docs/algorithm.md §4.2). */
+  numZeroNoiseSteps: z.number().int().min(0).optional(),
 });
 
 const EngineSettingsObject = z.object({
@@ -57,7 +67,12 @@ const EngineSettingsObject = z.object({
 export const EngineSettingsSchema = EngineSettingsObject.transform((s) => ({
   ...s,
   edit: { ...s.edit, spanMode: s.edit.spanMode ?? (s.mode === 'faithful' ? 'padded75' : 'words') },
+  baselines: { ...BASELINE_PRESETS[s.baselines.preset], ...definedOnly(s.baselines) },
 }));
+
+function definedOnly<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
 export type EngineSettings = z.infer<typeof EngineSettingsSchema>;
 export type EngineSettingsInput = z.input<typeof EngineSettingsSchema>;
 

@@ -607,4 +607,17 @@ describe('settingsToRunFields', () => {
     expect(settingsToRunFields({ baselineSteps: 12 }).engine).toEqual({ baselines: { numSteps: 12 } });
     expect(settingsToRunFields({}).engine).toEqual({});
   });
+
+  it("names the baselines' preset (whose steps the inversion's no longer override) and CSG's base term", () => {
+    const f = settingsToRunFields({
+      inversionSteps: 30,
+      baselinePreset: 'ef-ddpm',
+      csgBase: 'unconditional',
+    });
+    expect(f.engine).toEqual({ inversion: { numSteps: 30 }, baselines: { preset: 'ef-ddpm' } });
+    expect(f.planning).toEqual({ csgBase: 'unconditional' });
+    expect(settingsToRunFields({ baselinePreset: 'paper', baselineSteps: 12 }).engine).toEqual({
+      baselines: { preset: 'paper', numSteps: 12 },
+    });
+  });
 });

@@ -39,6 +39,10 @@ describe('cgm batch arguments', () => {
     [['--dataset', 'coco=x', '--coco-split', 'test'], /--coco-split: expected val or train \(got 'test'\)/],
     [['--dataset', 'coco=x', '--steps', '2.5'], /--steps: expected a positive integer \(got '2\.5'\)/],
     [['--dataset', 'coco=x', '--edit-batch', '17'], /--edit-batch: expected .* in \[1, 16\] .*got '17'/],
+    [
+      ['--dataset', 'coco=x', '--baselines', 'ddpm'],
+      /--baselines: expected one of paper, ef-ddpm \(got 'ddpm'\)/,
+    ],
     [['--dataset', 'coco=x', '--bogus'], /Unknown option '--bogus'/],
   ])('%j exits 2', async (argv, message) => {
     const r = await exitOf(argv as string[]);

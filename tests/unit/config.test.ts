@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  BASELINE_DEFAULTS,
+  BASELINE_PRESETS,
   ConfigError,
   ENV_VARS,
   loadConfig,
@@ -119,7 +119,17 @@ describe('loadConfig', () => {
       interventionsPerImage: 3,
       imagesPerDataset: 75,
     });
-    expect(BASELINE_DEFAULTS).toEqual({ cfgTarget: 15, cfgSource: 3.5 });
+    expect(BASELINE_PRESETS.paper).toEqual({
+      numSteps: 100,
+      skip: 0.15,
+      cfgSource: 3.5,
+      cfgTarget: 15,
+      numZeroNoiseSteps: 1,
+    });
+    // The EF-DDPM repository's grid: 100 steps with the first 36 skipped, 64 run.
+    const ef = BASELINE_PRESETS['ef-ddpm'];
+    expect(Math.trunc(ef.numSteps * (1 + ef.skip))).toBe(100);
+    expect(ef.numSteps).toBe(64);
   });
 });
 

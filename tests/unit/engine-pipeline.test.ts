@@ -155,6 +155,25 @@ describe('engine settings', () => {
     expect(() => engineSettings({ inversion: { numSteps: 0 } })).toThrow();
   });
 
+  it("take the baselines' values from their preset ('paper' by default), each overridable", () => {
+    expect(engineSettings().baselines).toEqual({
+      preset: 'paper',
+      numSteps: 100,
+      skip: 0.15,
+      cfgSource: 3.5,
+      cfgTarget: 15,
+      numZeroNoiseSteps: 1,
+    });
+    expect(engineSettings({ baselines: { preset: 'ef-ddpm' } }).baselines).toMatchObject({
+      numSteps: 64,
+      skip: 36 / 64,
+    });
+    const mixed = engineSettings({ baselines: { preset: 'ef-ddpm', numSteps: 20, cfgTarget: 7.5 } });
+    expect(mixed.baselines).toMatchObject({ preset: 'ef-ddpm', numSteps: 20, skip: 36 / 64, cfgTarget: 7.5 });
+    expect(engineSettings(mixed)).toEqual(mixed);
+    expect(() => engineSettings({ baselines: { preset: 'sdedit' as 'paper' } })).toThrow(/preset/);
+  });
+
   it('take the token span of their mode (quirk Q5) unless one is set, and record it', () => {
     expect(engineSettings().edit.spanMode).toBe('padded75');
     expect(engineSettings({ mode: 'fixed' }).edit.spanMode).toBe('words');

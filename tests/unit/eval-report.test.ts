@@ -2,6 +2,7 @@
 // independently, from synthetic per-counterfactual records: means, the paper's average rule, the
 // clustered percentile bootstrap (with its own BigInt mulberry32), node-type rates, counts and cost.
 import { describe, expect, it } from 'vitest';
+import { baselineSettingsOf } from '../../core/config/paper-defaults.js';
 import {
   buildReport,
   type Estimate,
@@ -442,6 +443,21 @@ describe('evaluation records', () => {
     expect(() => parseEvalRecords(text({ ...ok, checks: [] }), 'r.jsonl')).toThrow(
       /checks: needs at least one intervened/,
     );
+  });
+
+  it("state CSG's base term and the baselines' preset with its values in the header", () => {
+    const report = buildReport([], {
+      baselineSettings: baselineSettingsOf({ baselines: { preset: 'ef-ddpm' } }),
+    });
+    const md = renderMarkdown(report);
+    expect(md).toContain("- CSG base term: 'csg' rows: ε on the interventional prompt");
+    expect(md).toContain(
+      '- Baselines (DDPM, DDIM): preset `ef-ddpm` (numSteps 64, skip 0.5625, cfgSource 3.5, cfgTarget 15, numZeroNoiseSteps 1)',
+    );
+    expect(baselineSettingsOf({ baselines: { numSteps: 20 } })).toBe(
+      'preset `paper` (numSteps 20, skip 0.15, cfgSource 3.5, cfgTarget 15, numZeroNoiseSteps 1; set over the preset: numSteps)',
+    );
+    expect(renderMarkdown(buildReport([]))).toContain('Baselines (DDPM, DDIM): settings not recorded');
   });
 
   it('name ablations by their non-paper choices', () => {
