@@ -27,6 +27,13 @@ import {
 } from '@temporalio/workflow';
 import type { BatchActivities, SampledImage } from '../activities/batch/index.js';
 import type { WebhookActivities } from '../activities/webhooks/notify.js';
+import {
+  BATCH_NON_RETRYABLE_TYPES,
+  BATCH_PROGRESS_QUERY,
+  DEFAULT_BATCH_PAGE_SIZE,
+  DEFAULT_BATCH_WINDOW,
+  WEBHOOK_RETRY,
+} from '../core/constants.js';
 import type { ArtifactRef } from '../core/schemas/artifact.js';
 import type {
   BatchInput,
@@ -38,8 +45,7 @@ import type {
 import type { CounterfactualInput } from '../core/schemas/workflow-io.js';
 import { counterfactualWorkflow } from './counterfactual.js';
 
-/** Mirrors BATCH_PROGRESS_QUERY (core/schemas/batch-io.ts), literal to keep zod out of the bundle. */
-export const batchProgressQuery = defineQuery<BatchProgress>('batchProgress');
+export const batchProgressQuery = defineQuery<BatchProgress>(BATCH_PROGRESS_QUERY);
 
 /** What one workflow run hands the next at continue-as-new: references and counters, not outcomes. */
 export interface BatchCarry {
@@ -66,8 +72,7 @@ const batch = proxyActivities<BatchActivities>({
     backoffCoefficient: 2,
     maximumInterval: '30s',
     maximumAttempts: 10,
-    // activities/batch BATCH_FAILURE.invalidInput (not imported: workflow code stays free of node deps)
-    nonRetryableErrorTypes: ['BatchInvalidInput'],
+    nonRetryableErrorTypes: [...BATCH_NON_RETRYABLE_TYPES],
   },
 });
 // A child of an earlier attempt may still be running: keep asking (retryable), for up to a day.
@@ -76,17 +81,7 @@ const earlierRuns = proxyActivities<Pick<BatchActivities, 'childRunOutcome'>>({
   scheduleToCloseTimeout: '24h',
   retry: { initialInterval: '10s', backoffCoefficient: 2, maximumInterval: '5m' },
 });
-const webhook = proxyActivities<WebhookActivities>({
-  startToCloseTimeout: '30s',
-  retry: {
-    initialInterval: '5s',
-    backoffCoefficient: 2,
-    maximumInterval: '5m',
-    maximumAttempts: 8,
-    // activities/webhooks WEBHOOK_NON_RETRYABLE_TYPES
-    nonRetryableErrorTypes: ['WebhookRejected', 'WebhookUrlForbidden', 'WebhookMisconfigured'],
-  },
-});
+const webhook = proxyActivities<WebhookActivities>({ startToCloseTimeout: '30s', retry: WEBHOOK_RETRY });
 
 /**
  * The batch's engine settings with a variant's own: its step count for the inversion and the
@@ -141,8 +136,8 @@ export async function batchWorkflow(input: BatchInput, carry?: BatchCarry): Prom
   const info = workflowInfo();
   const batchId = input.batchId ?? info.workflowId;
   const variants = input.variants?.length ? input.variants : DEFAULT_VARIANTS;
-  const window = input.window ?? 4;
-  const pageSize = input.pageSize ?? 50;
+  const window = input.window ?? DEFAULT_BATCH_WINDOW;
+  const pageSize = input.pageSize ?? DEFAULT_BATCH_PAGE_SIZE;
   const run = input.run;
   const state: BatchCarry = carry ?? {
     page: 0,

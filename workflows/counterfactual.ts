@@ -18,6 +18,19 @@ import {
 import type { LightActivities } from '../activities/light/index.js';
 import type { VlmActivities } from '../activities/vlm/index.js';
 import type { WebhookActivities } from '../activities/webhooks/notify.js';
+import {
+  ALL_EDIT_METHODS,
+  DEFAULT_EDIT_BATCH_PLANS,
+  DEFAULT_HOST_POLICY,
+  GPU_NON_RETRYABLE_TYPES,
+  LIGHT_NON_RETRYABLE_TYPES,
+  MAX_EDIT_BATCH_PLANS,
+  PROGRESS_QUERY,
+  RUN_FAILURE,
+  RUN_STAGES,
+  VLM_NON_RETRYABLE_TYPES,
+  WEBHOOK_RETRY,
+} from '../core/constants.js';
 import { checkIntervention } from '../core/graph/check-intervention.js';
 import { planEdits } from '../core/graph/plan-edits.js';
 import { repairGraph } from '../core/graph/repair.js';
@@ -45,7 +58,7 @@ import type {
 import type { GpuActivities } from '../gpu-worker/activities/index.js';
 import { editCalls } from './edit-calls.js';
 
-export const progressQuery = defineQuery<RunProgress>('progress');
+export const progressQuery = defineQuery<RunProgress>(PROGRESS_QUERY);
 
 export interface CounterfactualResult {
   runId: string;
@@ -54,37 +67,14 @@ export interface CounterfactualResult {
   outputs: number;
 }
 
-const STAGE_ORDER: RunStage[] = [
-  'describe',
-  'extract',
-  'propose',
-  'plan',
-  'invert',
-  'edit',
-  'evaluate',
-  'manifest',
-  'notify',
-];
-const ALL_METHODS: EditMethod[] = ['csg', 'ddpm', 'ddim'];
-const DEFAULT_HOSTS: HostPolicy = {
-  gpuTaskQueue: 'cgm-gpu',
-  hostScheduleToStartSeconds: 60,
-  heartbeatSeconds: 60,
-  maxHosts: 3,
-};
-/** Mirrors VLM_NON_RETRYABLE_TYPES (activities/vlm/failures.ts), kept literal to keep openai out of the bundle. */
-const VLM_NON_RETRYABLE = ['VlmInvalidInput', 'VlmInvalidAnswer', 'VlmRequestRejected'];
-/** Mirror DEFAULT_EDIT_BATCH_PLANS and EditBatchSchema's bounds (core/schemas/workflow-io.ts). */
-const DEFAULT_EDIT_BATCH_PLANS = 4;
-const MAX_EDIT_BATCH_PLANS = 16;
 /** Ceiling of one GPU edit call per plan it carries; heartbeats catch a dead host much sooner. */
 const EDIT_MINUTES_PER_PLAN = 20;
 /** Workflow versioning: histories recorded before it send one plan per edit call. */
 const BATCHED_EDITS_PATCH = 'batched-edits';
-/** Mirrors GPU_FAILURE (core/schemas/workflow-io.ts). */
-const GPU_NON_RETRYABLE = ['GpuInvalidInput', 'GpuModelMismatch'];
+const GPU_NON_RETRYABLE: string[] = [...GPU_NON_RETRYABLE_TYPES];
 
-// Light queue = the workflow's own queue. Timeouts and retries sit next to the proxies (conventions).
+// Light queue = the workflow's own queue. Timeouts and retries sit next to the proxies (conventions);
+// the webhook's retry policy is shared with the batch workflow (core/constants.ts).
 const light = proxyActivities<LightActivities>({
   startToCloseTimeout: '1m',
   retry: {
@@ -92,20 +82,10 @@ const light = proxyActivities<LightActivities>({
     backoffCoefficient: 2,
     maximumInterval: '30s',
     maximumAttempts: 10,
-    nonRetryableErrorTypes: ['ManifestInvalid'],
+    nonRetryableErrorTypes: [...LIGHT_NON_RETRYABLE_TYPES],
   },
 });
-const webhook = proxyActivities<WebhookActivities>({
-  startToCloseTimeout: '30s',
-  retry: {
-    initialInterval: '5s',
-    backoffCoefficient: 2,
-    maximumInterval: '5m',
-    maximumAttempts: 8,
-    // activities/webhooks WEBHOOK_NON_RETRYABLE_TYPES (not imported: workflow code stays free of node deps)
-    nonRetryableErrorTypes: ['WebhookRejected', 'WebhookUrlForbidden', 'WebhookMisconfigured'],
-  },
-});
+const webhook = proxyActivities<WebhookActivities>({ startToCloseTimeout: '30s', retry: WEBHOOK_RETRY });
 // One VLM attempt includes the activity's own validated re-asks; transport faults retry here.
 const vlm = proxyActivities<VlmActivities>({
   startToCloseTimeout: '10m',
@@ -114,7 +94,7 @@ const vlm = proxyActivities<VlmActivities>({
     backoffCoefficient: 2,
     maximumInterval: '1m',
     maximumAttempts: 4,
-    nonRetryableErrorTypes: VLM_NON_RETRYABLE,
+    nonRetryableErrorTypes: [...VLM_NON_RETRYABLE_TYPES],
   },
 });
 
@@ -194,8 +174,8 @@ function userGraphRecord(original: ConceptGraph): GraphRecord {
 export async function counterfactualWorkflow(input: CounterfactualInput): Promise<CounterfactualResult> {
   const info = workflowInfo();
   const runId = input.runId ?? info.workflowId;
-  const methods = input.methods?.length ? input.methods : ALL_METHODS;
-  const hosts: HostPolicy = { ...DEFAULT_HOSTS, ...(input.hosts ?? {}) };
+  const methods: EditMethod[] = input.methods?.length ? input.methods : [...ALL_EDIT_METHODS];
+  const hosts: HostPolicy = { ...DEFAULT_HOST_POLICY, ...(input.hosts ?? {}) };
   const engine = input.engine ?? {};
   const judgeOn = input.evaluate?.judge ?? true;
   const nowIso = () => new Date().toISOString(); // workflow time: replay-safe
@@ -323,7 +303,7 @@ export async function counterfactualWorkflow(input: CounterfactualInput): Promis
     if (input.do?.length && input.interventions?.length)
       throw ApplicationFailure.nonRetryable(
         'give either interventions or do requests, not both (CounterfactualInputCheckedSchema)',
-        'InvalidRunInput',
+        RUN_FAILURE.invalidInput,
       );
     // ---- describe: Y ---------------------------------------------------------------------------
     let basePrompt: string;
@@ -381,7 +361,7 @@ export async function counterfactualWorkflow(input: CounterfactualInput): Promis
     if (!Number.isInteger(maxPlans) || maxPlans < 1 || maxPlans > MAX_EDIT_BATCH_PLANS)
       throw ApplicationFailure.nonRetryable(
         `editBatch.maxPlans: expected a whole number of plans per GPU call in [1, ${MAX_EDIT_BATCH_PLANS}], got ${JSON.stringify(maxPlans)}`,
-        'InvalidRunInput',
+        RUN_FAILURE.invalidInput,
       );
     manifest.settings.editBatch = { maxPlans };
     const planning = input.planning ?? {};
@@ -406,7 +386,7 @@ export async function counterfactualWorkflow(input: CounterfactualInput): Promis
           throw ApplicationFailure.nonRetryable(
             `no GPU host finished the work after ${hosts.maxHosts} host(s): ${message ?? 'see the stage messages'}; ` +
               'check the GPU workers and raise hosts.maxHosts if hosts are expected to come and go',
-            'GpuHostsExhausted',
+            RUN_FAILURE.hostsExhausted,
           );
         }
         hostQueue = await entry.getHostQueue();
@@ -509,7 +489,7 @@ export async function counterfactualWorkflow(input: CounterfactualInput): Promis
     const cancelled = isCancellation(err);
     manifest.status = cancelled ? 'cancelled' : 'failed';
     const note = cancelled ? 'cancelled' : messageOf(err);
-    for (const stage of STAGE_ORDER.slice(0, STAGE_ORDER.indexOf('manifest'))) {
+    for (const stage of RUN_STAGES.slice(0, RUN_STAGES.indexOf('manifest'))) {
       const s = manifest.stages[stage];
       if (s?.status === 'running') setStage(stage, cancelled ? 'cancelled' : 'failed', note);
       else if (!s)

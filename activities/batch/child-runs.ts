@@ -3,10 +3,10 @@
 // and the whole outcome of a child an earlier attempt of the batch already started (its id is taken).
 import { type Client, WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure, TerminatedFailure } from '@temporalio/common';
+import { BATCH_FAILURE, PROGRESS_QUERY } from '../../core/constants.js';
 import { ArtifactRefSchema } from '../../core/schemas/artifact.js';
 import type { BatchOutcome } from '../../core/schemas/batch-io.js';
-import { PROGRESS_QUERY, type RunProgress } from '../../core/schemas/workflow-io.js';
-import { BATCH_FAILURE } from './sample-manifest.js';
+import type { RunProgress } from '../../core/schemas/workflow-io.js';
 
 export type ClosedRun = Pick<BatchOutcome, 'status' | 'manifest' | 'error'>;
 

@@ -6,6 +6,7 @@
 import sharp from 'sharp';
 import type { ArtifactStore } from '../../core/artifacts/store.js';
 import { baselineSettingsOf } from '../../core/config/paper-defaults.js';
+import { LIGHT_FAILURE } from '../../core/constants.js';
 import { DatasetNameSchema } from '../../core/eval/datasets/types.js';
 import { imageLevelFailures, recordsFromManifest } from '../../core/eval/from-manifest.js';
 import { parseJsonl, toJsonl } from '../../core/eval/jsonl.js';
@@ -84,7 +85,7 @@ export async function recordsOfOutcome(
     const why = outcome.error?.message ?? `the child run ended ${outcome.status} without a manifest`;
     return imageLevelFailures(base, {
       runId: outcome.runId,
-      stage: outcome.error?.type === 'ManifestInvalid' ? 'manifest' : 'workflow',
+      stage: outcome.error?.type === LIGHT_FAILURE.manifestInvalid ? 'manifest' : 'workflow',
       reason: `${outcome.status}: ${why} (child workflow ${outcome.runId})`,
     });
   }

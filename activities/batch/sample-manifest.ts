@@ -3,6 +3,7 @@
 // line when no size is given (then the lines' own drawIndex order). Data sets follow Table 1's order.
 // Pure and deterministic: every page of the batch re-derives the same sample from the same manifest.
 import { ApplicationFailure } from '@temporalio/common';
+import { BATCH_FAILURE } from '../../core/constants.js';
 import {
   type BatchManifestLine,
   BatchManifestLineSchema,
@@ -14,12 +15,7 @@ import { methodName, variantTags } from '../../core/eval/results.js';
 import { type Seed, sampleWithoutReplacement } from '../../core/eval/sampling.js';
 import type { BatchRunSettings, BatchVariant } from '../../core/schemas/batch-io.js';
 
-export const BATCH_FAILURE = {
-  /** The data set manifest or the batch settings cannot work; no retry can fix them. */
-  invalidInput: 'BatchInvalidInput',
-  /** A child run of an earlier attempt is still running; retried until it ends. */
-  childStillRunning: 'BatchChildStillRunning',
-} as const;
+export { BATCH_FAILURE } from '../../core/constants.js';
 
 const invalid = (message: string) => ApplicationFailure.nonRetryable(message, BATCH_FAILURE.invalidInput);
 

@@ -2,6 +2,7 @@
 // run manifest to S3.
 import { ApplicationFailure } from '@temporalio/common';
 import type { ArtifactStore } from '../../core/artifacts/store.js';
+import { LIGHT_FAILURE } from '../../core/constants.js';
 import type { ArtifactRef } from '../../core/schemas/artifact.js';
 import { type RunManifest, RunManifestSchema } from '../../core/schemas/run-manifest.js';
 
@@ -9,9 +10,7 @@ export interface LightActivitiesDeps {
   store: Pick<ArtifactStore, 'putJson'>;
 }
 
-export const LIGHT_FAILURE = {
-  manifestInvalid: 'ManifestInvalid',
-} as const;
+export { LIGHT_FAILURE } from '../../core/constants.js';
 
 export function createLightActivities(deps: LightActivitiesDeps) {
   return {

@@ -4,33 +4,11 @@
 // still put them into the run manifest when the activity fails.
 import { ApplicationFailure } from '@temporalio/common';
 import { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
+import { VLM_FAILURE, VLM_NON_RETRYABLE_TYPES, type VlmFailureType } from '../../core/constants.js';
 import type { VlmAttempt } from '../../core/schemas/run-manifest.js';
 
-/** Failure types, as `ApplicationFailure.type`; the retry policy can name the non-retryable ones. */
-export const VLM_FAILURE = {
-  /** Unreadable image, empty caption, unknown concept in a user's do(): fix the input. */
-  invalidInput: 'VlmInvalidInput',
-  /** The model kept answering with invalid JSON / schema / graph after every re-ask. */
-  invalidAnswer: 'VlmInvalidAnswer',
-  /** 4xx other than 408/429: wrong model name, bad key, unsupported request; fix the settings. */
-  requestRejected: 'VlmRequestRejected',
-  /** 429; retried after the server's Retry-After when it gives one. */
-  rateLimited: 'VlmRateLimited',
-  /** 5xx. */
-  serverError: 'VlmServerError',
-  /** No answer within the timeout (or 408). */
-  timeout: 'VlmTimeout',
-  /** Connection refused / reset / DNS. */
-  connection: 'VlmConnectionError',
-} as const;
-export type VlmFailureType = (typeof VLM_FAILURE)[keyof typeof VLM_FAILURE];
-
-/** For `retry.nonRetryableErrorTypes` where the activity proxy is made (belt and braces). */
-export const VLM_NON_RETRYABLE_TYPES: readonly VlmFailureType[] = [
-  VLM_FAILURE.invalidInput,
-  VLM_FAILURE.invalidAnswer,
-  VLM_FAILURE.requestRejected,
-];
+// The failure types and the non-retryable ones live in core/constants.ts, which workflow code imports too.
+export { VLM_FAILURE, VLM_NON_RETRYABLE_TYPES, type VlmFailureType } from '../../core/constants.js';
 
 /** What `details[0]` of every VLM failure holds. */
 export interface VlmFailureDetails {

@@ -6,6 +6,7 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
+import { WEBHOOK_FAILURE } from '../../core/constants.js';
 import { postPinned } from './pinned-post.js';
 import { WebhookSecretError, webhookHeaders } from './signing.js';
 import {
@@ -15,23 +16,8 @@ import {
   type WebhookUrlPolicy,
 } from './url-policy.js';
 
-export const WEBHOOK_FAILURE = {
-  /** The receiver answered 4xx (not 408/429) or redirected: fix the receiver or the URL. */
-  rejected: 'WebhookRejected',
-  /** The URL is refused by the policy (scheme, private address, allow-list). */
-  forbidden: 'WebhookUrlForbidden',
-  /** No secret to sign with. */
-  misconfigured: 'WebhookMisconfigured',
-  /** 408, 429, 5xx, timeouts, connection errors: retried by Temporal. */
-  transient: 'WebhookTransient',
-} as const;
-
-/** For `retry.nonRetryableErrorTypes` where the activity proxy is made. */
-export const WEBHOOK_NON_RETRYABLE_TYPES = [
-  WEBHOOK_FAILURE.rejected,
-  WEBHOOK_FAILURE.forbidden,
-  WEBHOOK_FAILURE.misconfigured,
-] as const;
+// The failure types and the non-retryable ones live in core/constants.ts, which workflow code imports too.
+export { WEBHOOK_FAILURE, WEBHOOK_NON_RETRYABLE_TYPES } from '../../core/constants.js';
 
 /** The JSON body, in the Standard Webhooks payload shape: type, timestamp, data. */
 export const WebhookEventSchema = z.object({

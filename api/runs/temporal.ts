@@ -9,6 +9,7 @@ import {
   WorkflowFailedError,
   WorkflowNotFoundError,
 } from '@temporalio/client';
+import { PROGRESS_QUERY } from '../../core/constants.js';
 import type { CounterfactualInput } from '../../core/schemas/workflow-io.js';
 import type { RunStatusValue } from '../schemas.js';
 import type { RunInfo, RunMemo, RunOutcome, RunStarter } from './types.js';
@@ -18,7 +19,7 @@ export interface TemporalRunStarterOptions {
   taskQueue: string;
   /** Workflow type name, default 'counterfactualWorkflow' (workflows/counterfactual.ts). */
   workflowType?: string;
-  /** Query name of the workflow's progress, default 'progress'. */
+  /** Query name of the workflow's progress, default PROGRESS_QUERY (core/constants.ts). */
   progressQuery?: string;
   /** How long GET waits for a progress answer (no worker → no answer). */
   queryTimeoutMs?: number;
@@ -46,13 +47,13 @@ function memoOf(memo: Record<string, unknown> | undefined): RunMemo | null {
     : null;
 }
 
-/** A starter for one workflow type; batches: workflowType 'batchWorkflow', progressQuery 'batchProgress'. */
+/** A starter for one workflow type; batches: workflowType 'batchWorkflow', progressQuery BATCH_PROGRESS_QUERY. */
 export function createTemporalRunStarter<Input = CounterfactualInput>(
   options: TemporalRunStarterOptions,
 ): RunStarter<Input> {
   const { client, taskQueue } = options;
   const workflowType = options.workflowType ?? 'counterfactualWorkflow';
-  const progressQuery = options.progressQuery ?? 'progress';
+  const progressQuery = options.progressQuery ?? PROGRESS_QUERY;
   const queryTimeoutMs = options.queryTimeoutMs ?? 2_000;
 
   return {

@@ -18,6 +18,7 @@ import { sampleManifest } from '../../activities/batch/sample-manifest.js';
 import { type ArtifactStore, createArtifactStore } from '../../core/artifacts/store.js';
 import { loadConfig, PAPER_DEFAULTS, temporalConnectOptions } from '../../core/config/index.js';
 import { BASELINE_PRESET_NAMES } from '../../core/config/paper-defaults.js';
+import { BATCH_PROGRESS_QUERY } from '../../core/constants.js';
 import {
   type BatchManifestLine,
   manifestLines,
@@ -223,7 +224,7 @@ async function follow(handle: Handle, store: ArtifactStore, out: string): Promis
     .catch(() => {});
   try {
     while (!finished) {
-      const progress = await handle.query<BatchProgress>('batchProgress').catch(() => null);
+      const progress = await handle.query<BatchProgress>(BATCH_PROGRESS_QUERY).catch(() => null);
       if (progress) bar.update(progress);
       await Promise.race([result.catch(() => {}), new Promise((r) => setTimeout(r, 1000))]);
     }
@@ -238,7 +239,7 @@ async function follow(handle: Handle, store: ArtifactStore, out: string): Promis
     bar.done();
     if (!(err instanceof WorkflowFailedError)) throw err;
     if (err.cause instanceof CancelledFailure) {
-      const progress = await handle.query<BatchProgress>('batchProgress').catch(() => null);
+      const progress = await handle.query<BatchProgress>(BATCH_PROGRESS_QUERY).catch(() => null);
       const partial = progress?.result ?? null;
       const files = partial ? await download(store, partial, out) : null;
       process.stdout.write(

@@ -4,6 +4,7 @@ import { CancelledFailure, defaultPayloadConverter } from '@temporalio/common';
 import { z } from 'zod';
 import { createArtifactStore } from '../../core/artifacts/store.js';
 import { loadConfig, temporalConnectOptions } from '../../core/config/index.js';
+import { PROGRESS_QUERY } from '../../core/constants.js';
 import { EditMethodSchema } from '../../core/schemas/edit-plan.js';
 import { ConceptGraphSchema, InterventionSetSchema } from '../../core/schemas/paper.js';
 import {
@@ -143,7 +144,7 @@ export async function run(argv: string[]): Promise<number> {
     try {
       while (!finished) {
         const [progress, step] = await Promise.all([
-          handle.query<RunProgress>('progress').catch(() => null),
+          handle.query<RunProgress>(PROGRESS_QUERY).catch(() => null),
           gpuStep(handle).catch(() => null),
         ]);
         if (progress) bar.update(progress, step);
@@ -157,7 +158,7 @@ export async function run(argv: string[]): Promise<number> {
       return 0;
     } catch (err) {
       bar.done();
-      const progress = await handle.query<RunProgress>('progress').catch(() => null);
+      const progress = await handle.query<RunProgress>(PROGRESS_QUERY).catch(() => null);
       const manifest = progress?.manifest ?? null;
       if (err instanceof WorkflowFailedError && err.cause instanceof CancelledFailure) {
         process.stdout.write(`${JSON.stringify({ workflowId, status: 'cancelled', manifest })}\n`);

@@ -3,6 +3,7 @@
 // the data set manifest, the outcomes, the evaluation records and the report live in S3. Parsed at the
 // edges (CLI, API); the workflow imports the types only.
 import { z } from 'zod';
+import { DEFAULT_BATCH_PAGE_SIZE, DEFAULT_BATCH_WINDOW } from '../constants.js';
 import { ArtifactRefSchema } from './artifact.js';
 import { EditMethodSchema } from './edit-plan.js';
 import { CounterfactualInputSchema, RunPlanningSchema, WebhookTargetSchema } from './workflow-io.js';
@@ -70,9 +71,9 @@ export const BatchInputSchema = z
       })
       .prefault({}),
     /** Child runs in flight at once (a sliding window). */
-    window: z.number().int().min(1).max(64).default(4),
+    window: z.number().int().min(1).max(64).default(DEFAULT_BATCH_WINDOW),
     /** Child runs per workflow run before continue-as-new (keeps the history small). */
-    pageSize: z.number().int().min(1).max(500).default(50),
+    pageSize: z.number().int().min(1).max(500).default(DEFAULT_BATCH_PAGE_SIZE),
     run: BatchRunSettingsSchema.prefault({}),
     variants: z
       .array(BatchVariantSchema)
@@ -139,4 +140,5 @@ export const BatchProgressSchema = z.object({
 });
 export type BatchProgress = z.infer<typeof BatchProgressSchema>;
 
-export const BATCH_PROGRESS_QUERY = 'batchProgress';
+// Shared with workflow code through core/constants.ts.
+export { BATCH_PROGRESS_QUERY } from '../constants.js';

@@ -1,9 +1,10 @@
 // What the engine is asked to do for one intervention and one method: the output of planEdits
 // (core/graph/plan-edits.ts), recorded in the run manifest. Mapping rules: docs/algorithm.md §8.
 import { z } from 'zod';
+import { ALL_EDIT_METHODS } from '../constants.js';
 import { GraphIssueSchema } from '../graph/issues.js';
 
-export const EditMethodSchema = z.enum(['csg', 'ddpm', 'ddim']);
+export const EditMethodSchema = z.enum(ALL_EDIT_METHODS);
 export type EditMethod = z.infer<typeof EditMethodSchema>;
 
 /** Why a concept is in the plan: the do() target, a changed descendant, or an opt-in non-descendant. */

@@ -3,6 +3,7 @@
 // versions — enough to explain and reproduce a counterfactual. Stored as JSON in S3.
 // Version 1; later issues extend it (new fields optional, or bump schemaVersion).
 import { z } from 'zod';
+import { RUN_STAGES } from '../constants.js';
 import { GraphIssueSchema, GraphRepairSchema, InterventionCheckSchema } from '../graph/issues.js';
 import { ArtifactRefSchema } from './artifact.js';
 import { EditMethodSchema, EditPlanSchema } from './edit-plan.js';
@@ -11,17 +12,7 @@ import { ConceptGraphSchema, InterventionSchema, JudgeVerdictSchema } from './pa
 const isoTime = z.iso.datetime();
 
 /** The workflow's stages, in run order (docs/architecture.md §3). */
-export const RunStageSchema = z.enum([
-  'describe',
-  'extract',
-  'propose',
-  'plan',
-  'invert',
-  'edit',
-  'evaluate',
-  'manifest',
-  'notify',
-]);
+export const RunStageSchema = z.enum(RUN_STAGES);
 export type RunStage = z.infer<typeof RunStageSchema>;
 
 export const StageStatusSchema = z.object({

@@ -3,23 +3,40 @@
 // inversion states and masks live in S3 (claim-check). Parsed at the edges (CLI, API, activities); the
 // workflow imports the types only, so zod stays out of the workflow bundle.
 import { z } from 'zod';
+import {
+  ALL_EDIT_METHODS,
+  DEFAULT_EDIT_BATCH_PLANS,
+  DEFAULT_HOST_POLICY,
+  MAX_EDIT_BATCH_PLANS,
+} from '../constants.js';
 import { ArtifactRefSchema } from './artifact.js';
 import { EditChoicesSchema, EditMethodSchema, EditPlanSchema } from './edit-plan.js';
 import { ConceptGraphSchema, InterventionSchema } from './paper.js';
 import { NfeCallSchema, RunStageSchema, StageStatusSchema } from './run-manifest.js';
 
-export const ALL_EDIT_METHODS = ['csg', 'ddpm', 'ddim'] as const;
+// Shared with workflow code through core/constants.ts; re-exported for the code that imports them from here.
+export {
+  ALL_EDIT_METHODS,
+  DEFAULT_EDIT_BATCH_PLANS,
+  GPU_FAILURE,
+  MAX_EDIT_BATCH_PLANS,
+  PROGRESS_QUERY,
+} from '../constants.js';
 
 /** Where a run is pinned and how long a host may stay silent before the run moves to another one. */
 export const HostPolicySchema = z.object({
   /** Entry queue of the GPU workers (config CGM_TASK_QUEUE_GPU). */
-  gpuTaskQueue: z.string().min(1).default('cgm-gpu'),
+  gpuTaskQueue: z.string().min(1).default(DEFAULT_HOST_POLICY.gpuTaskQueue),
   /** A host-queue task nobody picks up within this is a lost host (schedule-to-start timeout). */
-  hostScheduleToStartSeconds: z.number().int().positive().default(60),
+  hostScheduleToStartSeconds: z
+    .number()
+    .int()
+    .positive()
+    .default(DEFAULT_HOST_POLICY.hostScheduleToStartSeconds),
   /** GPU activities heartbeat every step; silence this long means the host is gone. */
-  heartbeatSeconds: z.number().int().positive().default(60),
+  heartbeatSeconds: z.number().int().positive().default(DEFAULT_HOST_POLICY.heartbeatSeconds),
   /** Hosts tried before the run gives up (the first pin included). */
-  maxHosts: z.number().int().positive().max(10).default(3),
+  maxHosts: z.number().int().positive().max(10).default(DEFAULT_HOST_POLICY.maxHosts),
 });
 export type HostPolicy = z.output<typeof HostPolicySchema>;
 
@@ -35,11 +52,6 @@ export const DoRequestSchema = z.object({
   value: z.string().trim().min(1),
 });
 export type DoRequest = z.infer<typeof DoRequestSchema>;
-
-/** Plans per GPU `edit` call when none is given; workflows/counterfactual.ts mirrors it. */
-export const DEFAULT_EDIT_BATCH_PLANS = 4;
-/** The most plans one GPU `edit` call may carry (its UNet batch, and so memory, grows with them). */
-export const MAX_EDIT_BATCH_PLANS = 16;
 
 /**
  * How the workflow groups the edits (issue #4 item 7): plans of one method go to the GPU host together,
@@ -142,8 +154,6 @@ export const RunProgressSchema = z.object({
 });
 export type RunProgress = z.infer<typeof RunProgressSchema>;
 
-export const PROGRESS_QUERY = 'progress';
-
 // ---- GPU activities -------------------------------------------------------------------------------
 
 export const ModelInfoSchema = z.object({ name: z.string(), manifestHash: z.string() });
@@ -233,9 +243,3 @@ export const EditOutputSchema = z.object({
   seconds: z.number(),
 });
 export type EditOutput = z.infer<typeof EditOutputSchema>;
-
-/** Failure types the GPU activities throw that no retry can fix. */
-export const GPU_FAILURE = {
-  invalidInput: 'GpuInvalidInput',
-  modelMismatch: 'GpuModelMismatch',
-} as const;

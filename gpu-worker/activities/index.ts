@@ -7,13 +7,13 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { ArtifactIntegrityError, ArtifactNotFoundError } from '../../core/artifacts/errors.js';
 import type { ArtifactStore } from '../../core/artifacts/store.js';
+import { GPU_FAILURE } from '../../core/constants.js';
 import type { ArtifactRef } from '../../core/schemas/artifact.js';
 import {
   type EditedOutput,
   type EditInput,
   EditInputSchema,
   type EditOutput,
-  GPU_FAILURE,
   type GpuHeartbeat,
   type InversionIndex,
   InversionIndexSchema,
