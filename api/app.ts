@@ -22,6 +22,7 @@ import { registerCounterfactualRoutes } from './routes/counterfactuals.js';
 import { registerDocRoutes } from './routes/docs.js';
 import { registerRunManifestRoute } from './routes/run-manifest.js';
 import { registerUploadRoutes } from './routes/uploads.js';
+import { registerWebhookSecretRoute } from './routes/webhook-secret.js';
 import type { RunStarter } from './runs/types.js';
 import { createViewerApp } from './viewer/app.js';
 
@@ -109,6 +110,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AuthEnv> {
   registerBatchRoutes(app, deps);
   registerRunManifestRoute(app, deps);
   registerBatchRunRoutes(app, deps);
+  registerWebhookSecretRoute(app, deps);
   app.route('/viewer', createViewerApp(deps));
   return app;
 }

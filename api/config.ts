@@ -82,6 +82,8 @@ export interface ApiConfig {
   };
   presignTtlSeconds: number;
   webhookPolicy: WebhookUrlPolicy;
+  /** The operator's webhook signing secrets (CGM_WEBHOOK_SECRET and, during a rotation, _PREVIOUS). */
+  webhookSecrets: { current?: string; previous?: string };
   /** Light queue: where runs and batches are started (CGM_TASK_QUEUE_LIGHT). */
   taskQueue: string;
   /** Entry queue of the GPU workers (CGM_TASK_QUEUE_GPU), passed to every run the API starts. */
@@ -131,6 +133,10 @@ export function loadApiConfig(config: Config, env: Env = process.env): ApiConfig
       allowHttp: v.CGM_API_WEBHOOK_ALLOW_HTTP as boolean,
       allowedHosts: v.CGM_API_WEBHOOK_ALLOWED_HOSTS as string[],
     },
+    webhookSecrets: {
+      ...(config.webhooks.secret && { current: config.webhooks.secret }),
+      ...(config.webhooks.previousSecret && { previous: config.webhooks.previousSecret }),
+    },
     taskQueue: config.temporal.taskQueues.light,
     gpuTaskQueue: config.temporal.taskQueues.gpu,
   };
@@ -152,6 +158,7 @@ export function defaultApiConfig(overrides: Partial<ApiConfig> = {}): ApiConfig 
     },
     presignTtlSeconds: 900,
     webhookPolicy: { allowPrivate: false, allowHttp: false, allowedHosts: [] },
+    webhookSecrets: {},
     taskQueue: 'cgm-light',
     gpuTaskQueue: 'cgm-gpu',
     ...overrides,

@@ -53,6 +53,8 @@ export const ERROR_CODES = {
   internal: 500,
   /** Temporal or S3 cannot be reached; retry later. */
   unavailable: 503,
+  /** The server has no webhook signing secret (CGM_WEBHOOK_SECRET): it sends no webhooks at all. */
+  webhooks_not_configured: 503,
 } as const;
 export type ErrorCode = keyof typeof ERROR_CODES;
 type ErrorStatus = (typeof ERROR_CODES)[ErrorCode];

@@ -40,6 +40,8 @@ export function toWorkflowInput(
   image: ArtifactRef,
   f: CounterfactualFields,
   gpuTaskQueue: string,
+  /** The caller's key id: its webhooks are signed with its own secret. */
+  keyId: string,
 ): CounterfactualInput {
   return CounterfactualInputCheckedSchema.parse({
     runId,
@@ -52,6 +54,6 @@ export function toWorkflowInput(
     ...settingsToRunFields(f.settings),
     evaluate: { judge: f.judge ?? true },
     hosts: { gpuTaskQueue },
-    webhook: f.webhookUrl ? { url: f.webhookUrl } : undefined,
+    webhook: f.webhookUrl ? { url: f.webhookUrl, tenant: keyId } : undefined,
   });
 }

@@ -44,6 +44,7 @@ import type {
 } from '../core/schemas/batch-io.js';
 import type { CounterfactualInput } from '../core/schemas/workflow-io.js';
 import { counterfactualWorkflow } from './counterfactual.js';
+import { withoutLocation } from './webhook-payload.js';
 
 export const batchProgressQuery = defineQuery<BatchProgress>(BATCH_PROGRESS_QUERY);
 
@@ -265,9 +266,10 @@ export async function batchWorkflow(input: BatchInput, carry?: BatchCarry): Prom
     try {
       await webhook.notifyWebhook({
         url: input.webhook.url,
+        ...(input.webhook.tenant ? { tenant: input.webhook.tenant } : {}),
         id: `${info.workflowId}:${status}`,
         event: `batch.${status}`,
-        data: { batchId, workflowId: info.workflowId, status, total: state.total, ...data },
+        data: withoutLocation({ batchId, workflowId: info.workflowId, status, total: state.total, ...data }),
       });
     } catch (err) {
       message = `webhook failed: ${messageOf(err)}`;

@@ -57,6 +57,7 @@ import type {
 } from '../core/schemas/workflow-io.js';
 import type { GpuActivities } from '../gpu-worker/activities/index.js';
 import { editCalls } from './edit-calls.js';
+import { withoutLocation } from './webhook-payload.js';
 
 export const progressQuery = defineQuery<RunProgress>(PROGRESS_QUERY);
 
@@ -515,9 +516,15 @@ export async function counterfactualWorkflow(input: CounterfactualInput): Promis
       try {
         await webhook.notifyWebhook({
           url: input.webhook.url,
+          ...(input.webhook.tenant ? { tenant: input.webhook.tenant } : {}),
           id: `${info.workflowId}:${manifest.status}`,
           event: `run.${manifest.status}`,
-          data: { runId, workflowId: info.workflowId, status: manifest.status, manifest: written },
+          data: {
+            runId,
+            workflowId: info.workflowId,
+            status: manifest.status,
+            manifest: withoutLocation(written),
+          },
         });
       } catch (err) {
         message = `webhook failed: ${messageOf(err)}`;

@@ -8,7 +8,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
 import { WEBHOOK_FAILURE } from '../../core/constants.js';
 import { postPinned } from './pinned-post.js';
-import { WebhookSecretError, webhookHeaders } from './signing.js';
+import { tenantSecret, WebhookSecretError, webhookHeaders } from './signing.js';
 import {
   checkWebhookUrl,
   type LookupFn,
@@ -31,8 +31,10 @@ export type WebhookEvent = z.infer<typeof WebhookEventSchema>;
 
 export interface NotifyWebhookInput {
   url: string;
-  /** `whsec_…`; when omitted the factory's secret signs. */
+  /** `whsec_…`; when omitted the factory's secret signs (per tenant, see `tenant`). */
   secret?: string;
+  /** The API key id the webhook belongs to: its own derived secret signs (signing.ts tenantSecret). */
+  tenant?: string;
   /** The full event, or just its type with `data` (the shape workflows/counterfactual.ts sends). */
   event: WebhookEvent | string;
   data?: Record<string, unknown>;
@@ -50,6 +52,8 @@ export interface WebhookActivityOptions {
   now?: () => number;
   /** Default signing secret (the worker's CGM_WEBHOOK_SECRET); without one no webhook is sent. */
   secret?: string;
+  /** During a rotation, the secret being replaced (CGM_WEBHOOK_SECRET_PREVIOUS): deliveries carry both signatures. */
+  previousSecret?: string;
   policy?: WebhookUrlPolicy;
   lookup?: LookupFn;
   /** Per-attempt request timeout; keep it below the activity's startToCloseTimeout. */
@@ -81,8 +85,13 @@ export function createWebhookActivities(options: WebhookActivityOptions = {}) {
   async function notifyWebhook(input: NotifyWebhookInput): Promise<NotifyWebhookResult> {
     const ctx = currentContext();
     const attempt = ctx?.info.attempt ?? 1;
-    const secret = input.secret ?? options.secret;
-    if (!secret)
+    // The current secret first; while a rotation runs, the one being replaced signs too.
+    const operatorSecrets = input.secret
+      ? [input.secret]
+      : options.secret
+        ? [options.secret, ...(options.previousSecret ? [options.previousSecret] : [])]
+        : [];
+    if (operatorSecrets.length === 0)
       throw ApplicationFailure.nonRetryable(
         'no webhook signing secret: set CGM_WEBHOOK_SECRET on the light worker (webhooks are never sent unsigned)',
         WEBHOOK_FAILURE.misconfigured,
@@ -100,7 +109,11 @@ export function createWebhookActivities(options: WebhookActivityOptions = {}) {
     const body = JSON.stringify(event);
     let headers: ReturnType<typeof webhookHeaders>;
     try {
-      headers = webhookHeaders(secret, input.id, Math.floor(now() / 1000), body);
+      // A key's webhooks are signed with its own secret; the operator's own runs with the operator's.
+      const secrets = input.tenant
+        ? operatorSecrets.map((s) => tenantSecret(s, input.tenant!))
+        : operatorSecrets;
+      headers = webhookHeaders(secrets, input.id, Math.floor(now() / 1000), body);
     } catch (err) {
       // A malformed secret will not heal on retry: fail at once, saying what to fix.
       if (err instanceof WebhookSecretError)

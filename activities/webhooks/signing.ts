@@ -45,19 +45,38 @@ export function sign(secret: string, id: string, timestampSeconds: number, body:
   return `v1,${mac}`;
 }
 
-/** The three headers for one delivery attempt. */
+/**
+ * One API key's own signing secret, derived from the operator's secret (HMAC-SHA256 over a fixed label
+ * and the key's id): a receiver of one key's webhooks can verify only those, never forge another key's,
+ * and the operator stores one secret, not one per key. `GET /v1/webhook-secret` hands it to its key.
+ */
+export function tenantSecret(operatorSecret: string, tenant: string): string {
+  if (tenant.length === 0) throw new Error('tenant id must be non-empty');
+  const key = createHmac('sha256', secretKey(operatorSecret))
+    .update(`cgm-webhook-tenant\n${tenant}`)
+    .digest();
+  return SECRET_PREFIX + key.toString('base64');
+}
+
+/**
+ * The three headers for one delivery attempt. Several secrets give one v1 signature each,
+ * space-separated (Standard Webhooks allows several): during a rotation, receivers holding the old
+ * secret and those holding the new one both verify.
+ */
 export function webhookHeaders(
-  secret: string,
+  secret: string | readonly string[],
   id: string,
   timestampSeconds: number,
   body: string,
 ): WebhookHeaders {
   if (id.length === 0 || /[\s.]/.test(id))
     throw new Error(`webhook id '${id}' must be non-empty, without spaces or dots`);
+  const secrets = typeof secret === 'string' ? [secret] : secret;
+  if (secrets.length === 0) throw new WebhookSecretError('is missing');
   return {
     'webhook-id': id,
     'webhook-timestamp': String(timestampSeconds),
-    'webhook-signature': sign(secret, id, timestampSeconds, body),
+    'webhook-signature': secrets.map((s) => sign(s, id, timestampSeconds, body)).join(' '),
   };
 }
 

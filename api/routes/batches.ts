@@ -26,6 +26,7 @@ import { mapInChunks } from '../map-in-chunks.js';
 import type { AuthEnv } from '../middleware/auth.js';
 import { limitBody, parseJsonBody } from '../middleware/body.js';
 import { withPresignedUrls } from '../presign.js';
+import { publicError } from '../public-error.js';
 import { settingsToRunFields } from '../run-input.js';
 import type { RunInfo, RunStarter } from '../runs/types.js';
 import {
@@ -183,6 +184,8 @@ function toBatchInput(
   manifest: ArtifactRef,
   req: BatchRequest,
   gpuTaskQueue: string,
+  /** The caller's key id: its webhooks are signed with its own secret. */
+  keyId: string,
 ): BatchInput {
   const run = settingsToRunFields(req.settings);
   const parsed = BatchInputSchema.safeParse({
@@ -201,7 +204,7 @@ function toBatchInput(
       hosts: { gpuTaskQueue },
     },
     ...(req.variants && { variants: req.variants }),
-    webhook: req.webhookUrl ? { url: req.webhookUrl } : undefined,
+    webhook: req.webhookUrl ? { url: req.webhookUrl, tenant: keyId } : undefined,
   });
   if (!parsed.success) throw fromZodError(parsed.error);
   return parsed.data;
@@ -215,6 +218,19 @@ function progressNote(progress: unknown): string {
 
 export function registerBatchRoutes(app: OpenAPIHono<AuthEnv>, deps: AppDeps): void {
   const { config, images } = deps;
+  /** Our own failures as they are; anything else generic to the client, in full to the log. */
+  const clientError = (outcome: { message: string; type: string | null }, id: string) => {
+    const { internal, ...shown } = publicError(outcome);
+    if (internal)
+      deps.log?.({
+        msg: 'batch failed',
+        level: 'error',
+        batchId: id,
+        type: outcome.type,
+        error: outcome.message,
+      });
+    return shown;
+  };
   const body = limitBody({ json: config.limits.maxJsonBytes, multipart: 0 }, ['json']);
 
   const starter = (): RunStarter<BatchInput> => {
@@ -306,7 +322,7 @@ export function registerBatchRoutes(app: OpenAPIHono<AuthEnv>, deps: AppDeps): v
       bytes: manifestBytes.byteLength,
       contentType: MANIFEST_CONTENT_TYPE,
     };
-    const input = toBatchInput(id, manifestRef, req, config.gpuTaskQueue);
+    const input = toBatchInput(id, manifestRef, req, config.gpuTaskQueue, keyId);
 
     // 3. Store the manifest (a replay rewrites nothing), then start.
     await images.putArtifact(manifestBytes, MANIFEST_CONTENT_TYPE, BATCH_MANIFEST_PREFIX);
@@ -335,7 +351,7 @@ export function registerBatchRoutes(app: OpenAPIHono<AuthEnv>, deps: AppDeps): v
       // Closed batches still answer the query (Temporal replays them), so the final counts show.
       progress: (await batches.progress(id)) ?? null,
       result: outcome.kind === 'result' ? await withPresignedUrls(outcome.value ?? null, presign) : null,
-      error: outcome.kind === 'error' ? { message: outcome.message, type: outcome.type } : null,
+      error: outcome.kind === 'error' ? clientError(outcome, id) : null,
       reportUrl: reportUrl(id),
     };
     return c.json(out, 200);
@@ -358,7 +374,7 @@ export function registerBatchRoutes(app: OpenAPIHono<AuthEnv>, deps: AppDeps): v
       throw new ApiError(
         'report_not_ready',
         `batch '${id}' ended ${info.status} without a report` +
-          (outcome.kind === 'error' ? `: ${outcome.message}` : ''),
+          (outcome.kind === 'error' ? `: ${clientError(outcome, id).message}` : ''),
         'id',
       );
     const result = BatchResultSchema.parse(outcome.value);

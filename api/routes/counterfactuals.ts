@@ -15,6 +15,7 @@ import { uploadRef } from '../images.js';
 import type { AuthEnv } from '../middleware/auth.js';
 import { isMultipart, limitBody, parseJsonBody } from '../middleware/body.js';
 import { withPresignedUrls } from '../presign.js';
+import { publicError } from '../public-error.js';
 import { toWorkflowInput } from '../run-input.js';
 import type { RunInfo } from '../runs/types.js';
 import {
@@ -149,6 +150,20 @@ export function registerCounterfactualRoutes(app: OpenAPIHono<AuthEnv>, deps: Ap
     'multipart',
   ]);
 
+  /** Our own failures as they are; anything else generic to the client, in full to the log. */
+  function clientError(outcome: { message: string; type: string | null }, id: string) {
+    const { internal, ...shown } = publicError(outcome);
+    if (internal)
+      deps.log?.({
+        msg: 'run failed',
+        level: 'error',
+        runId: id,
+        type: outcome.type,
+        error: outcome.message,
+      });
+    return shown;
+  }
+
   async function visibleRun(id: string, keyId: string): Promise<RunInfo> {
     const info = await runs.describe(id);
     // Runs of other keys (or not started by this API) are reported as absent, not as forbidden.
@@ -246,7 +261,7 @@ export function registerCounterfactualRoutes(app: OpenAPIHono<AuthEnv>, deps: Ap
 
     // 3. Store the image (content-addressed: a replay rewrites nothing), then start.
     ref ??= await images.put(bytes!, image.contentType);
-    const input = toWorkflowInput(id, ref, fields, config.gpuTaskQueue);
+    const input = toWorkflowInput(id, ref, fields, config.gpuTaskQueue, keyId);
     const started = await runs.start(id, input, { fingerprint, owner: keyId });
     if (started === 'exists') {
       // Lost a race with an equal key: judge against the run that won.
@@ -271,7 +286,7 @@ export function registerCounterfactualRoutes(app: OpenAPIHono<AuthEnv>, deps: Ap
       closedAt: info.closedAt,
       progress: progress ?? null,
       result: outcome.kind === 'result' ? await withPresignedUrls(outcome.value ?? null, presign) : null,
-      error: outcome.kind === 'error' ? { message: outcome.message, type: outcome.type } : null,
+      error: outcome.kind === 'error' ? clientError(outcome, id) : null,
     };
     return c.json(body, 200);
   });

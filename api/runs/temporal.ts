@@ -107,8 +107,13 @@ export function createTemporalRunStarter<Input = CounterfactualInput>(
       try {
         return { kind: 'result', value: await handle.result() };
       } catch (err) {
-        const cause = err instanceof WorkflowFailedError ? err.cause : undefined;
-        const failure = (cause ?? err) as Error & { type?: string | null };
+        // The innermost typed failure says what happened (an activity's ApplicationFailure inside
+        // Temporal's ActivityFailure wrapper), not the wrapper's "Activity task failed".
+        let failure = (err instanceof WorkflowFailedError && err.cause ? err.cause : err) as Error & {
+          type?: string | null;
+          cause?: unknown;
+        };
+        while (!failure.type && failure.cause instanceof Error) failure = failure.cause as typeof failure;
         return { kind: 'error', message: failure.message, type: failure.type ?? failure.name ?? null };
       }
     },

@@ -70,7 +70,11 @@ export async function run(argv: string[]): Promise<number> {
             maxValidationRetries: config.vlm.maxValidationRetries,
           },
         },
-        webhooks: { secret: config.webhooks.secret, policy: loadApiConfig(config).webhookPolicy },
+        webhooks: {
+          secret: config.webhooks.secret,
+          previousSecret: config.webhooks.previousSecret,
+          policy: loadApiConfig(config).webhookPolicy,
+        },
       });
       log(`light worker polling ${config.temporal.taskQueues.light}`);
       void stopSignal().then((sig) => {

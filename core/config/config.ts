@@ -168,7 +168,14 @@ export const ENV_VARS = {
     'CGM_WEBHOOK_SECRET',
     nonEmpty,
     undefined,
-    'signing key of outgoing webhooks (whsec_<base64>, Standard Webhooks); unset, no webhook is sent and the run progress says why: webhooks are never unsigned',
+    'signing key of outgoing webhooks (whsec_<base64>, Standard Webhooks); each API key signs with its own secret derived from it (GET /v1/webhook-secret); unset, no webhook is sent and the run progress says why: webhooks are never unsigned',
+    true,
+  ),
+  webhookSecretPrevious: spec(
+    'CGM_WEBHOOK_SECRET_PREVIOUS',
+    nonEmpty,
+    undefined,
+    'during a rotation, the signing key being replaced: every webhook then carries a signature by each, so receivers can move to the new secret at their pace; unset once they have',
     true,
   ),
   apiPort: spec('CGM_API_PORT', port, '8787', 'HTTP API port'),
@@ -236,6 +243,7 @@ export const OPTIONAL_VARS = [
   's3SecretAccessKey',
   'vlmApiKey',
   'webhookSecret',
+  'webhookSecretPrevious',
   'servicesTemporalPort',
   'servicesS3Port',
 ] as const satisfies readonly (keyof Specs)[];
@@ -276,7 +284,7 @@ export interface Config {
   };
   engine: { device: 'cpu' | 'cuda'; modelDir: string };
   api: { port: number; keys: string[] };
-  webhooks: { secret: string | undefined };
+  webhooks: { secret: string | undefined; previousSecret: string | undefined };
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   services: {
     stateDir: string;
@@ -384,7 +392,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     engine: { device: v.engineDevice, modelDir: v.modelDir },
     api: { port: v.apiPort, keys: v.apiKeys },
-    webhooks: { secret: v.webhookSecret },
+    webhooks: { secret: v.webhookSecret, previousSecret: v.webhookSecretPrevious },
     logLevel: v.logLevel,
     services: {
       stateDir: v.servicesStateDir,

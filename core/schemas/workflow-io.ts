@@ -42,6 +42,15 @@ export type HostPolicy = z.output<typeof HostPolicySchema>;
 
 export const WebhookTargetSchema = z.object({
   url: z.url({ protocol: /^https?$/ }),
+  /**
+   * The id of the API key that asked for the webhook: deliveries are signed with that key's own
+   * secret (activities/webhooks/signing.ts tenantSecret). Absent (runs started by the operator's CLI):
+   * the operator's secret signs.
+   */
+  tenant: z
+    .string()
+    .regex(/^[0-9a-f]{1,64}$/, 'expected a key id (hex)')
+    .optional(),
 });
 
 /** do(concept = value): the user sets one concept; the VLM propagates it to the descendants. */

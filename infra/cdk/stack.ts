@@ -233,6 +233,8 @@ export class CgmStack extends Stack {
         // (core/config/secret-refs.ts); '#apiKey' picks the key of the JSON secret.
         CGM_TEMPORAL_API_KEY_SECRET_ARN: `${temporalSecret.secretArn}#apiKey`,
         CGM_API_KEY_SHA256_SECRET_ARN: apiKeysSecret.secretArn,
+        // GET /v1/webhook-secret derives each key's signing secret from it, as the light worker does.
+        CGM_WEBHOOK_SECRET_SECRET_ARN: webhookSecret.secretArn,
       },
     });
     const httpApi = new apigw.HttpApi(this, 'HttpApi', {
@@ -258,6 +260,7 @@ export class CgmStack extends Stack {
     apiFn.addToRolePolicy(new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [objects()] }));
     temporalSecret.grantRead(apiFn);
     apiKeysSecret.grantRead(apiFn);
+    webhookSecret.grantRead(apiFn);
 
     new CfnOutput(this, 'ApiUrl', { value: httpApi.apiEndpoint });
     new CfnOutput(this, 'BucketName', { value: this.bucket.bucketName });

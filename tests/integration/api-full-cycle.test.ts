@@ -99,6 +99,7 @@ beforeAll(async () => {
       taskQueue: stack.lightQueue,
       gpuTaskQueue: stack.gpuQueue,
       webhookPolicy: { ...devPolicy, allowedHosts: ['127.0.0.1'] },
+      webhookSecrets: { current: secret },
     }),
     images: createS3ImageStore(s3, services.s3.bucket),
     runs: createTemporalRunStarter({ client, taskQueue: stack.lightQueue }),
@@ -227,10 +228,20 @@ describe('full cycle through the HTTP API on the tiny model', () => {
     for (const mask of output.masks) await fetchVerified(mask);
     await fetchVerified(withUrls.input.preprocessed);
 
-    // 5. The webhook arrived once, signed with the configured secret, naming the run and its manifest.
+    // 5. The webhook arrived once, signed with this key's own secret (as GET /v1/webhook-secret gives
+    // it, derived from the operator's), naming the run and its manifest by content, not by location.
     await waitFor('the webhook', async () => (hooks.length > 0 ? true : undefined), 30_000);
     expect(hooks).toHaveLength(1);
-    const payload = new Webhook(secret).verify(hooks[0].body, hooks[0].headers as Record<string, string>);
+    const own = ((await (await fetch(`${base}/v1/webhook-secret`, { headers: auth })).json()) as Body).secret;
+    const payload = new Webhook(own).verify(hooks[0].body, hooks[0].headers as Record<string, string>);
+    expect(() =>
+      new Webhook(secret).verify(hooks[0].body, hooks[0].headers as Record<string, string>),
+    ).toThrow();
+    expect(JSON.parse(hooks[0].body).data.manifest).toEqual({
+      sha256: done.result.manifest.sha256,
+      bytes: done.result.manifest.bytes,
+      contentType: done.result.manifest.contentType,
+    });
     expect(hooks[0].headers['webhook-id']).toBe(`${accepted.id}:succeeded`);
     expect(payload).toMatchObject({
       type: 'run.succeeded',

@@ -260,13 +260,14 @@ describe('batchWorkflow', () => {
       expect(r.status === 'failed' && r.reason).toMatch(/judge was turned off/);
     }
 
-    // The webhook came once, with the report's references.
+    // The webhook came once, with the report's references by content: no bucket or key anywhere.
     const hooksForBatch = received.filter((h) => h.data.batchId === workflowId);
     expect(hooksForBatch).toHaveLength(1);
     expect(hooksForBatch[0]).toMatchObject({
       type: 'batch.succeeded',
-      data: { status: 'succeeded', result: out },
+      data: { status: 'succeeded', result: { reportJson: { sha256: out.reportJson.sha256 } } },
     });
+    expect(JSON.stringify(hooksForBatch[0])).not.toMatch(/"bucket"|"key"/);
   }, 900_000);
 
   it('refuses a manifest with a local image path, naming the line', async () => {

@@ -3,12 +3,14 @@
 import { readFileSync } from 'node:fs';
 import sharp from 'sharp';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { generateWebhookSecret, tenantSecret } from '../../activities/webhooks/signing.js';
 import type { LookupFn } from '../../activities/webhooks/url-policy.js';
 import { createApp } from '../../api/app.js';
 import { runIdForIdempotencyKey } from '../../api/canonical.js';
 import { defaultApiConfig } from '../../api/config.js';
 import { createMemoryImageStore } from '../../api/images.js';
 import { hashApiKey, keyIdOf } from '../../api/middleware/auth.js';
+import { INTERNAL_FAILURE_MESSAGE } from '../../api/public-error.js';
 import { settingsToRunFields } from '../../api/run-input.js';
 import { createMemoryRunStarter, type MemoryRunStarter } from '../../api/runs/memory.js';
 import { sha256Hex } from '../../core/artifacts/store.js';
@@ -425,7 +427,11 @@ describe('refused requests start and store nothing', () => {
   it('a public https webhook URL is accepted', async () => {
     const { res, json } = await post(multipart(image, { webhookUrl: 'https://hooks.example.com/cgm' }));
     expect(res.status).toBe(202);
-    expect(runs.runs.get(json.id)!.input.webhook).toEqual({ url: 'https://hooks.example.com/cgm' });
+    // Tagged with the caller's key id, whose own secret will sign the deliveries.
+    expect(runs.runs.get(json.id)!.input.webhook).toEqual({
+      url: 'https://hooks.example.com/cgm',
+      tenant: keyIdOf(hashApiKey(KEY)),
+    });
   });
 
   it('text/plain → 415 unsupported_media_type', async () => {
@@ -518,6 +524,20 @@ describe('GET and DELETE /v1/counterfactuals/{id}', () => {
     expect(((await del.json()) as Body).error.code).toBe('run_not_cancellable');
   });
 
+  it('a failed run shows our own failures as they are and anything else in general words', async () => {
+    const { json } = await post(multipart(image, {}));
+    runs.fail(json.id, 'the VLM answered no JSON after 3 tries', 'VlmInvalidAnswer');
+    const ours = (await (await app.request(json.statusUrl, { headers: auth() })).json()) as Body;
+    expect(ours.error).toEqual({
+      type: 'VlmInvalidAnswer',
+      message: 'the VLM answered no JSON after 3 tries',
+    });
+    const second = await post(multipart(image, { caption: 'another' }));
+    runs.fail(second.json.id, 'NoSuchKey: s3://cgm-prod/uploads/sha256/ab/abc', 'NoSuchKey');
+    const theirs = (await (await app.request(second.json.statusUrl, { headers: auth() })).json()) as Body;
+    expect(theirs.error).toEqual({ type: 'InternalError', message: INTERNAL_FAILURE_MESSAGE });
+  });
+
   it('DELETE cancels a running run', async () => {
     const { json } = await post(multipart(image, {}));
     const del = await app.request(json.statusUrl, { method: 'DELETE', headers: auth() });
@@ -595,6 +615,47 @@ describe('limits, docs', () => {
     const res = await app.request('/v2/nothing', { headers: auth() });
     expect(res.status).toBe(404);
     expect(((await res.json()) as Body).error.code).toBe('not_found');
+  });
+});
+
+describe('GET /v1/webhook-secret', () => {
+  const operator = generateWebhookSecret();
+  const previous = generateWebhookSecret();
+  const appWith = (webhookSecrets: { current?: string; previous?: string }) =>
+    createApp({
+      config: defaultApiConfig({ keyHashes: [hashApiKey(KEY), hashApiKey(OTHER_KEY)], webhookSecrets }),
+      images: createMemoryImageStore('b'),
+      runs: createMemoryRunStarter(),
+    });
+  const get = async (a: ReturnType<typeof createApp>, key?: string) => {
+    const res = await a.request('/v1/webhook-secret', { headers: key ? auth(key) : {} });
+    return { res, json: (await res.json()) as Body };
+  };
+
+  it("gives each key its own secret, the one the worker signs that key's webhooks with", async () => {
+    const a = appWith({ current: operator });
+    const mine = await get(a, KEY);
+    const theirs = await get(a, OTHER_KEY);
+    expect(mine.res.status).toBe(200);
+    expect(mine.res.headers.get('cache-control')).toBe('no-store');
+    expect(mine.json).toEqual({ secret: tenantSecret(operator, keyIdOf(hashApiKey(KEY))) });
+    expect(theirs.json.secret).not.toBe(mine.json.secret);
+    expect(mine.json.secret).not.toBe(operator);
+  });
+
+  it('holds the secret being replaced while the operator rotates', async () => {
+    const { json } = await get(appWith({ current: operator, previous }), KEY);
+    expect(json).toEqual({
+      secret: tenantSecret(operator, keyIdOf(hashApiKey(KEY))),
+      previousSecret: tenantSecret(previous, keyIdOf(hashApiKey(KEY))),
+    });
+  });
+
+  it('503 webhooks_not_configured without an operator secret; 401 without a key', async () => {
+    const none = await get(appWith({}), KEY);
+    expect(none.res.status).toBe(503);
+    expect(none.json.error.code).toBe('webhooks_not_configured');
+    expect((await get(appWith({ current: operator }))).res.status).toBe(401);
   });
 });
 

@@ -1,5 +1,6 @@
 // The batch routes of createApp through app.request(), with in-memory run starters and image store:
 // a batch names uploaded images inline; every refused request leaves nothing stored and nothing started.
+
 import sharp from 'sharp';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { LookupFn } from '../../activities/webhooks/url-policy.js';
@@ -8,6 +9,7 @@ import { runIdForIdempotencyKey } from '../../api/canonical.js';
 import { defaultApiConfig } from '../../api/config.js';
 import { createMemoryImageStore } from '../../api/images.js';
 import { hashApiKey, keyIdOf } from '../../api/middleware/auth.js';
+import { INTERNAL_FAILURE_MESSAGE } from '../../api/public-error.js';
 import { BATCH_MANIFEST_PREFIX } from '../../api/routes/batches.js';
 import { createMemoryRunStarter, type MemoryRunStarter } from '../../api/runs/memory.js';
 import { BATCH_FILE_CONTENT_TYPE, MAX_BATCH_IMAGES } from '../../api/schemas.js';
@@ -194,7 +196,10 @@ describe('POST /v1/batches', () => {
       { name: 'paper', planning: {} },
       { name: 'protect', planning: { protectNonDescendants: true } },
     ]);
-    expect(input.webhook).toEqual({ url: 'https://hooks.example.com/batch' });
+    expect(input.webhook).toEqual({
+      url: 'https://hooks.example.com/batch',
+      tenant: keyIdOf(hashApiKey(KEY)),
+    });
 
     // The manifest in the store is what the workflow will read: lines in draw order, images as uploads.
     const bytes = await images.get(input.manifest);
@@ -601,7 +606,7 @@ describe('GET /v1/batches/{id} and its report', () => {
 
   it('a failed batch has no report: 409 naming the failure', async () => {
     const { json } = await post(batchBody());
-    batches.fail(json.id, 'manifest line 2: image not found');
+    batches.fail(json.id, 'manifest line 2: image not found', 'BatchInvalidInput');
     const status = (await (await get(`/v1/batches/${json.id}`)).json()) as Body;
     expect(status).toMatchObject({
       status: 'failed',
@@ -612,6 +617,15 @@ describe('GET /v1/batches/{id} and its report', () => {
     expect(((await res.json()) as Body).error.message).toBe(
       `batch '${json.id}' ended failed without a report: manifest line 2: image not found`,
     );
+  });
+
+  it('a failure we did not raise ourselves reaches the client in general words, never verbatim', async () => {
+    const { json } = await post(batchBody());
+    batches.fail(json.id, 'connect ECONNREFUSED 10.0.3.7:8333 (bucket cgm-prod-artifacts)', 'Error');
+    const status = (await (await get(`/v1/batches/${json.id}`)).json()) as Body;
+    expect(status.error).toEqual({ type: 'InternalError', message: INTERNAL_FAILURE_MESSAGE });
+    const report = (await (await get(`/v1/batches/${json.id}/report`)).json()) as Body;
+    expect(report.error.message).not.toMatch(/10\.0\.3\.7|cgm-prod/);
   });
 
   it('the OpenAPI document describes the batch routes and their bodies', async () => {

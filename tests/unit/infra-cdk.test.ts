@@ -178,16 +178,23 @@ describe('CDK stack (synth offline, no Docker build)', () => {
     const api = fns.find((f) => f.Properties.Environment?.Variables?.CGM_API_HOST !== undefined);
     const vars = api?.Properties.Environment?.Variables ?? {};
     const refs = Object.keys(vars).filter((k) => k.endsWith('_SECRET_ARN'));
-    expect(refs.sort()).toEqual(['CGM_API_KEY_SHA256_SECRET_ARN', 'CGM_TEMPORAL_API_KEY_SECRET_ARN']);
+    expect(refs.sort()).toEqual([
+      'CGM_API_KEY_SHA256_SECRET_ARN',
+      'CGM_TEMPORAL_API_KEY_SECRET_ARN',
+      'CGM_WEBHOOK_SECRET_SECRET_ARN',
+    ]);
     const secretIds = Object.keys(template.findResources('AWS::SecretsManager::Secret'));
     // Each value is the secret's Ref, the Temporal one joined with '#apiKey' (its JSON key).
     const temporal = JSON.stringify(vars.CGM_TEMPORAL_API_KEY_SECRET_ARN);
     expect(temporal).toContain('#apiKey');
     expect(secretIds.some((id) => temporal.includes(`"Ref":"${id}"`))).toBe(true);
     expect(secretIds).toContain((vars.CGM_API_KEY_SHA256_SECRET_ARN as { Ref?: string }).Ref);
+    // The API derives each key's webhook secret (GET /v1/webhook-secret) from the workers' signing secret.
+    expect(secretIds).toContain((vars.CGM_WEBHOOK_SECRET_SECRET_ARN as { Ref?: string }).Ref);
     // The secrets are never plain environment values.
     expect(vars.CGM_TEMPORAL_API_KEY).toBeUndefined();
     expect(vars.CGM_API_KEY_SHA256).toBeUndefined();
+    expect(vars.CGM_WEBHOOK_SECRET).toBeUndefined();
   });
 
   it('sets a retention on every log group', () => {

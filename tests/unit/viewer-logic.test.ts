@@ -13,6 +13,7 @@ const requestFields = await load('request-fields.js');
 const navigation = await load('navigation.js');
 const reportView = await load('report-view.js');
 const format = await load('format.js');
+const runResults = await load('run-results.js');
 
 const EXAMPLE = new URL('../../examples/rainy-street/', import.meta.url);
 const graph = ConceptGraphSchema.parse(JSON.parse(readFileSync(new URL('graph.json', EXAMPLE), 'utf8')));
@@ -281,5 +282,16 @@ describe('report-view and format', () => {
     expect(format.fmtNfe(40)).toBe('40');
     expect(format.fmtNfe(27.5)).toBe('27.5');
     expect(format.fmtNfe(undefined)).toBe('—');
+  });
+});
+
+describe('run-results', () => {
+  it("names the CSG image's base term: Eq. 12's interventional prompt, or LEDITS++'s ε_u", () => {
+    const plan = { method: 'csg', interventionId: 'i1', concepts: [] };
+    expect(runResults.csgBaseText({ ...plan, interventionalPrompt: 'a rainy street at night' })).toBe(
+      'base: ε on “a rainy street at night” (Eq. 12 as written), masked terms added',
+    );
+    expect(runResults.csgBaseText(plan)).toBe('base: ε_u (LEDITS++’s form), masked terms added');
+    expect(runResults.csgBaseText(undefined)).toBe('');
   });
 });

@@ -12,6 +12,7 @@ import {
   generateWebhookSecret,
   isPrivateAddress,
   sign,
+  tenantSecret,
   verify,
   WEBHOOK_FAILURE,
   type WebhookEvent,
@@ -218,6 +219,46 @@ describe('notifyWebhook against a loopback receiver', () => {
       received[0]!.headers as Record<string, string>,
     );
     expect(payload).toEqual({ type: 'run.succeeded', data: { runId: 'cf-abc' } });
+  });
+
+  it("signs a key's webhooks with that key's own secret; another key's secret and the operator's do not verify", async () => {
+    const { notifyWebhook } = createWebhookActivities({ policy: devPolicy, secret });
+    await notifyWebhook({ ...input(), secret: undefined, tenant: 'a1b2c3d4e5f6' });
+    const r = received[0]!;
+    const headers = r.headers as Record<string, string>;
+    const own = tenantSecret(secret, 'a1b2c3d4e5f6');
+    expect(new Webhook(own).verify(r.body, headers)).toEqual(event);
+    expect(() => new Webhook(tenantSecret(secret, 'ffffffffffff')).verify(r.body, headers)).toThrow();
+    expect(() => new Webhook(secret).verify(r.body, headers)).toThrow();
+    // Derived, not random: the API hands out the same secret the worker signs with.
+    expect(tenantSecret(secret, 'a1b2c3d4e5f6')).toBe(own);
+    expect(own).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
+  });
+
+  it('during a rotation every delivery carries two signatures: receivers on either secret verify', async () => {
+    const next = generateWebhookSecret();
+    const { notifyWebhook } = createWebhookActivities({
+      policy: devPolicy,
+      secret: next,
+      previousSecret: secret,
+    });
+    await notifyWebhook({ ...input(), secret: undefined, tenant: 'a1b2c3d4e5f6' });
+    const r = received[0]!;
+    const headers = r.headers as Record<string, string>;
+    expect(headers['webhook-signature']!.split(' ')).toHaveLength(2);
+    for (const s of [next, secret]) {
+      expect(new Webhook(tenantSecret(s, 'a1b2c3d4e5f6')).verify(r.body, headers)).toEqual(event);
+    }
+    expect(() =>
+      new Webhook(tenantSecret(generateWebhookSecret(), 'a1b2c3d4e5f6')).verify(r.body, headers),
+    ).toThrow();
+    // Without a rotation, one signature.
+    received.length = 0;
+    await createWebhookActivities({ policy: devPolicy, secret: next }).notifyWebhook({
+      ...input(),
+      secret: undefined,
+    });
+    expect((received[0]!.headers['webhook-signature'] as string).split(' ')).toHaveLength(1);
   });
 
   it('the factory secret signs when the input has none', async () => {

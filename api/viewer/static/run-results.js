@@ -14,7 +14,7 @@ const METHOD_ORDER = ['csg', 'ddpm', 'ddim'];
  * @typedef {{ verdict: { verdict: string, reasoning: string, concept_checks: Check[] }, checklistScore: number }} Judge
  * @typedef {{ intervened: number, descendants: number | null, preservation: number, psnrToTrue: number | null, ssimToTrue: number | null, psnrToOriginal: number, masks: { intervened: number | null, descendants: number | null } | null, trueImage: Ref | null }} GroundTruth
  * @typedef {{ interventionId: string, method: string, image: Ref, masks: Ref[], nfe: number, seconds: number, lpips?: number, judge?: Judge, groundTruth?: GroundTruth }} Output
- * @typedef {{ method: string, interventionId: string, concepts?: { prompt: string, conceptId: string, role: string }[] }} Plan
+ * @typedef {{ method: string, interventionId: string, concepts?: { prompt: string, conceptId: string, role: string }[], interventionalPrompt?: string }} Plan
  * @typedef {import('./graph-model.js').InterventionRecord} InterventionRecord
  */
 
@@ -94,8 +94,20 @@ function csgFigure(out, plan) {
       ...overlays,
     ]),
     el('figcaption', { text: methodLabel('csg') }),
+    el('p', { class: 'csg-base', text: csgBaseText(plan) }),
     el('div', { class: 'mask-toggles' }, toggles),
   ]);
+}
+
+/**
+ * Which reading of the paper's Eq. 12 made this image (docs/algorithm.md "Two readings of Eq. 12").
+ * @param {Plan | undefined} plan
+ */
+export function csgBaseText(plan) {
+  if (!plan) return '';
+  return plan.interventionalPrompt
+    ? `base: ε on “${plan.interventionalPrompt}” (Eq. 12 as written), masked terms added`
+    : 'base: ε_u (LEDITS++’s form), masked terms added';
 }
 
 /** @param {number | null | undefined} x */
