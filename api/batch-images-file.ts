@@ -37,7 +37,7 @@ export async function readBatchImagesFile(
   if (!head)
     throw new ApiError(
       'unknown_artifact',
-      `no uploaded file with sha256 ${sha256}; upload the list first (POST /v1/uploads with contentType ${BATCH_FILE_CONTENT_TYPE}, then PUT)`,
+      `no file with sha256 ${sha256} uploaded with this API key; upload the list first (POST /v1/uploads with contentType ${BATCH_FILE_CONTENT_TYPE}, then PUT)`,
       `${FIELD}.sha256`,
     );
   if (head.contentType !== BATCH_FILE_CONTENT_TYPE)
@@ -130,7 +130,7 @@ export async function checkListedImageHeads(
     if (!head)
       throw new ApiError(
         'unknown_artifact',
-        `line ${line}: no uploaded image with sha256 ${sha}; upload it first (POST /v1/uploads, then PUT)`,
+        `line ${line}: no image with sha256 ${sha} uploaded with this API key; upload it first (POST /v1/uploads, then PUT)`,
         FIELD,
       );
     if (!IMAGE_TYPES.has(head.contentType))

@@ -1,7 +1,13 @@
 // Where uploaded images live: `uploads/sha256/<xx>/<sha256>` in the artifact bucket, the same key
 // whether the image came in a multipart request or through a presigned PUT, so a run can name an
 // upload by its sha256 alone. Presigned GETs serve result artifacts.
-import { HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+//
+// Uploads are visible per API key. A key owns a hash once it has shown the bytes: its presigned PUT
+// lands on its own key `uploads/keys/<keyId>/<sha256>` (S3 checks the signed checksum), or it sent them
+// through the API, which writes an empty marker there. `forKey(keyId)` answers only for hashes that key
+// owns, and moves a PUT's bytes to the shared content address the first time they are used, so content
+// is stored once however many keys upload it, and no key learns what another uploaded.
+import { CopyObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { type ArtifactStore, contentKey, createArtifactStore, sha256Hex } from '../core/artifacts/index.js';
 import type { ArtifactRef } from '../core/schemas/artifact.js';
@@ -24,34 +30,46 @@ export interface ImageStore {
     ttlSeconds: number,
   ): Promise<{ url: string; headers: Record<string, string> }>;
   presignGet(ref: ArtifactRef, ttlSeconds: number): Promise<string>;
+  /**
+   * The uploads of one API key: `head` answers only for hashes the key owns, `put` and `presignPut`
+   * make it an owner. Everything else is the shared store.
+   */
+  forKey(keyId: string): ImageStore;
+}
+
+/** Where a key's own PUT of an upload lands, and its ownership marker stays. */
+export function ownerKey(keyId: string, sha256: string): string {
+  return `${UPLOAD_PREFIX}/keys/${keyId}/${sha256}`;
 }
 
 export function uploadRef(bucket: string, sha256: string, bytes: number, contentType: string): ArtifactRef {
   return { bucket, key: contentKey(UPLOAD_PREFIX, sha256), sha256, bytes, contentType };
 }
 
+function isMissing(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return (
+    e.$metadata?.httpStatusCode === 404 ||
+    e.name === 'NotFound' ||
+    e.name === 'NoSuchKey' ||
+    e.name === 'NoSuchBucket'
+  );
+}
+
 export function createS3ImageStore(client: S3Client, bucket: string): ImageStore {
   const store: ArtifactStore = createArtifactStore({ client, bucket, prefix: UPLOAD_PREFIX });
-  return {
+  const headOf = async (key: string) => {
+    try {
+      const out = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+      return { bytes: out.ContentLength ?? 0, contentType: out.ContentType ?? 'application/octet-stream' };
+    } catch (err) {
+      if (isMissing(err)) return null;
+      throw err;
+    }
+  };
+  const shared: ImageStore = {
     bucket,
-    async head(sha256) {
-      try {
-        const out = await client.send(
-          new HeadObjectCommand({ Bucket: bucket, Key: contentKey(UPLOAD_PREFIX, sha256) }),
-        );
-        return { bytes: out.ContentLength ?? 0, contentType: out.ContentType ?? 'application/octet-stream' };
-      } catch (err) {
-        const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-        if (
-          e.$metadata?.httpStatusCode === 404 ||
-          e.name === 'NotFound' ||
-          e.name === 'NoSuchKey' ||
-          e.name === 'NoSuchBucket'
-        )
-          return null;
-        throw err;
-      }
-    },
+    head: (sha256) => headOf(contentKey(UPLOAD_PREFIX, sha256)),
     async put(bytes, contentType) {
       return (await store.put(bytes, { contentType, prefix: UPLOAD_PREFIX })).ref;
     },
@@ -60,46 +78,102 @@ export function createS3ImageStore(client: S3Client, bucket: string): ImageStore
     },
     get: (ref) => store.get(ref),
     async presignPut(sha256, contentType, bytes, ttlSeconds) {
-      await store.ensureBucket();
-      // The body's SHA-256 is signed as x-amz-checksum-sha256, which S3 (and SeaweedFS) verify against
-      // the bytes received: a PUT whose bytes do not hash to the content address fails (400 BadDigest),
-      // so nobody holding a ticket for a hash can store other bytes under it.
-      const checksum = Buffer.from(sha256, 'hex').toString('base64');
-      const command = new PutObjectCommand({
-        Bucket: bucket,
-        Key: contentKey(UPLOAD_PREFIX, sha256),
-        ContentType: contentType,
-        ContentLength: bytes,
-        ChecksumSHA256: checksum,
-        Metadata: { sha256 },
-      });
-      // These headers are signed: the PUT must send exactly them.
-      const url = await getSignedUrl(client, command, {
-        expiresIn: ttlSeconds,
-        signableHeaders: new Set(['content-type', 'x-amz-meta-sha256', 'x-amz-checksum-sha256']),
-        unhoistableHeaders: new Set(['x-amz-meta-sha256', 'x-amz-checksum-sha256']),
-      });
-      return {
-        url,
-        headers: {
-          'content-type': contentType,
-          'x-amz-meta-sha256': sha256,
-          'x-amz-checksum-sha256': checksum,
-        },
-      };
+      return presignedPut(contentKey(UPLOAD_PREFIX, sha256), sha256, contentType, bytes, ttlSeconds);
     },
     presignGet: (ref, ttlSeconds) => store.presignGet(ref, ttlSeconds),
+    forKey: (keyId) => ({
+      ...shared,
+      async head(sha256) {
+        const own = await headOf(ownerKey(keyId, sha256));
+        if (!own) return null;
+        const content = await headOf(contentKey(UPLOAD_PREFIX, sha256));
+        if (content || own.bytes === 0) return content;
+        // The key's PUT, not yet at the content address: copy it there (S3 verified its checksum).
+        await client.send(
+          new CopyObjectCommand({
+            Bucket: bucket,
+            Key: contentKey(UPLOAD_PREFIX, sha256),
+            CopySource: `${bucket}/${ownerKey(keyId, sha256)}`,
+            MetadataDirective: 'COPY',
+          }),
+        );
+        return headOf(contentKey(UPLOAD_PREFIX, sha256));
+      },
+      async put(bytes, contentType) {
+        const ref = await shared.put(bytes, contentType);
+        await client.send(
+          new PutObjectCommand({
+            Bucket: bucket,
+            Key: ownerKey(keyId, ref.sha256),
+            Body: new Uint8Array(0),
+            Metadata: { sha256: ref.sha256 },
+          }),
+        );
+        return ref;
+      },
+      presignPut: (sha256, contentType, bytes, ttlSeconds) =>
+        presignedPut(ownerKey(keyId, sha256), sha256, contentType, bytes, ttlSeconds),
+    }),
   };
+  return shared;
+
+  async function presignedPut(
+    key: string,
+    sha256: string,
+    contentType: string,
+    bytes: number,
+    ttlSeconds: number,
+  ) {
+    await store.ensureBucket();
+    // The body's SHA-256 is signed as x-amz-checksum-sha256, which S3 (and SeaweedFS) verify against
+    // the bytes received: a PUT whose bytes do not hash to the upload's sha256 fails (400 BadDigest),
+    // so nobody holding a ticket for a hash can store other bytes under it.
+    const checksum = Buffer.from(sha256, 'hex').toString('base64');
+    const command = new PutObjectCommand({
+      Bucket: bucket,
+      Key: key,
+      ContentType: contentType,
+      ContentLength: bytes,
+      ChecksumSHA256: checksum,
+      Metadata: { sha256 },
+    });
+    // These headers are signed: the PUT must send exactly them.
+    const url = await getSignedUrl(client, command, {
+      expiresIn: ttlSeconds,
+      signableHeaders: new Set(['content-type', 'x-amz-meta-sha256', 'x-amz-checksum-sha256']),
+      unhoistableHeaders: new Set(['x-amz-meta-sha256', 'x-amz-checksum-sha256']),
+    });
+    return {
+      url,
+      headers: {
+        'content-type': contentType,
+        'x-amz-meta-sha256': sha256,
+        'x-amz-checksum-sha256': checksum,
+      },
+    };
+  }
 }
 
 /** Objects in a Map keyed by sha256, for app.request() tests; `objects.size` tells whether anything was stored. */
-export function createMemoryImageStore(
-  bucket = 'memory',
-): ImageStore & { objects: Map<string, { bytes: Uint8Array; contentType: string }> } {
+export function createMemoryImageStore(bucket = 'memory'): ImageStore & {
+  objects: Map<string, { bytes: Uint8Array; contentType: string }>;
+  /** Hashes each key id owns. */
+  owners: Map<string, Set<string>>;
+} {
   const objects = new Map<string, { bytes: Uint8Array; contentType: string }>();
-  return {
+  const owners = new Map<string, Set<string>>();
+  const own = (keyId: string) => {
+    let set = owners.get(keyId);
+    if (!set) owners.set(keyId, (set = new Set()));
+    return set;
+  };
+  const shared: ImageStore & {
+    objects: typeof objects;
+    owners: typeof owners;
+  } = {
     bucket,
     objects,
+    owners,
     async head(sha256) {
       const o = objects.get(sha256);
       return o ? { bytes: o.bytes.byteLength, contentType: o.contentType } : null;
@@ -128,5 +202,25 @@ export function createMemoryImageStore(
     async presignGet(ref) {
       return `memory://${ref.bucket}/${ref.key}`;
     },
+    forKey(keyId: string): ImageStore {
+      return {
+        ...shared,
+        async head(sha256) {
+          return own(keyId).has(sha256) ? shared.head(sha256) : null;
+        },
+        async put(bytes, contentType) {
+          const ref = await shared.put(bytes, contentType);
+          own(keyId).add(ref.sha256);
+          return ref;
+        },
+        async presignPut(sha256, contentType) {
+          return {
+            url: `memory://${bucket}/${ownerKey(keyId, sha256)}`,
+            headers: { 'content-type': contentType },
+          };
+        },
+      };
+    },
   };
+  return shared;
 }

@@ -128,7 +128,7 @@ async function checkLineImages(
     if (!head)
       throw new ApiError(
         'unknown_artifact',
-        `no uploaded image with sha256 ${sha}; upload it first (POST /v1/uploads, then PUT)`,
+        `no image with sha256 ${sha} uploaded with this API key; upload it first (POST /v1/uploads, then PUT)`,
         field,
       );
     if (head.bytes > limits.maxImageBytes)
@@ -167,7 +167,7 @@ async function truthOfLines(
       if (!head)
         throw new ApiError(
           'unknown_artifact',
-          `no uploaded image with sha256 ${sha} (the true counterfactual of ${iv.id}); upload it first (POST /v1/uploads, then PUT)`,
+          `no image with sha256 ${sha} uploaded with this API key (the true counterfactual of ${iv.id}); upload it first (POST /v1/uploads, then PUT)`,
           `${field(i)}.truth.interventions[${k}].image.sha256`,
         );
       interventions.push({
@@ -251,6 +251,8 @@ export function registerBatchRoutes(app: OpenAPIHono<AuthEnv>, deps: AppDeps): v
     const keyId = c.get('keyId');
     const idemKey = parseIdempotencyKey(c.req.header('idempotency-key'));
     const req = c.req.valid('json');
+    // Only this key's own uploads can be named (api/images.ts).
+    const mine = images.forKey(keyId);
 
     // 1. The images (inline ones by content, a list's by their stored head) and the webhook URL;
     // nothing stored yet.
@@ -261,20 +263,20 @@ export function registerBatchRoutes(app: OpenAPIHono<AuthEnv>, deps: AppDeps): v
     // request's own token is already taken, and no charge exceeds the key's burst.
     const charge = c.get('charge') ?? (() => {});
     if (req.imagesFile) {
-      const file = await readBatchImagesFile(images, req.imagesFile.sha256, config.limits.maxBatchFileBytes);
+      const file = await readBatchImagesFile(mine, req.imagesFile.sha256, config.limits.maxBatchFileBytes);
       charge(Math.ceil(file.length / LISTED_LINES_PER_TOKEN) - 1, `checking ${file.length} listed images`);
       listed = file.map((f) => f.image);
-      refs = await checkListedImageHeads(file, images, config.limits.maxImageBytes);
+      refs = await checkListedImageHeads(file, mine, config.limits.maxImageBytes);
     } else {
       listed = req.images ?? [];
       charge(Math.ceil(listed.length / INLINE_LINES_PER_TOKEN) - 1, `decoding ${listed.length} images`);
-      refs = await checkLineImages(listed, images, config.limits);
+      refs = await checkLineImages(listed, mine, config.limits);
     }
     if (req.webhookUrl) {
       const verdict = await checkWebhookUrl(req.webhookUrl, config.webhookPolicy, deps.lookup);
       if (!verdict.ok) throw new ApiError('webhook_url_forbidden', verdict.reason, 'webhookUrl');
     }
-    const truths = await truthOfLines(listed, images, (i) =>
+    const truths = await truthOfLines(listed, mine, (i) =>
       req.imagesFile ? `imagesFile line ${i + 1}` : `images[${i}]`,
     );
     const lines: BatchManifestLine[] = listed.map((line, drawIndex) => ({

@@ -207,11 +207,11 @@ export function registerCounterfactualRoutes(app: OpenAPIHono<AuthEnv>, deps: Ap
         typeof CounterfactualJsonRequestSchema
       >;
       fields = rest;
-      const head = await images.head(byHash.sha256);
+      const head = await images.forKey(keyId).head(byHash.sha256);
       if (!head)
         throw new ApiError(
           'unknown_artifact',
-          `no uploaded image with sha256 ${byHash.sha256}; upload it first (POST /v1/uploads, then PUT)`,
+          `no image with sha256 ${byHash.sha256} uploaded with this API key; upload it first (POST /v1/uploads, then PUT)`,
           'image.sha256',
         );
       if (head.bytes > limits.maxImageBytes)
@@ -260,7 +260,7 @@ export function registerCounterfactualRoutes(app: OpenAPIHono<AuthEnv>, deps: Ap
     }
 
     // 3. Store the image (content-addressed: a replay rewrites nothing), then start.
-    ref ??= await images.put(bytes!, image.contentType);
+    ref ??= await images.forKey(keyId).put(bytes!, image.contentType);
     const input = toWorkflowInput(id, ref, fields, config.gpuTaskQueue, keyId);
     const started = await runs.start(id, input, { fingerprint, owner: keyId });
     if (started === 'exists') {

@@ -18,7 +18,8 @@ export const uploadRoute = createRoute({
   description:
     'PUT the exact bytes to `upload.url` with `upload.headers`; then start a run with `{"image": {"sha256": …}}` ' +
     '(or, for an application/x-ndjson image list, a batch with `{"imagesFile": {"sha256": …}}`). ' +
-    'When the same bytes are already stored, `alreadyUploaded` is true and `upload` is null (200).',
+    'When this key already uploaded the same bytes, `alreadyUploaded` is true and `upload` is null (200). ' +
+    'Uploads are visible only to the key that made them: another key must PUT the bytes itself.',
   security: [{ apiKey: [] }],
   request: { body: { required: true, content: { 'application/json': { schema: UploadRequestSchema } } } },
   responses: {
@@ -47,11 +48,13 @@ export function registerUploadRoutes(app: OpenAPIHono<AuthEnv>, deps: AppDeps): 
         `${list ? 'image list' : 'image'} of ${req.bytes} bytes exceeds the limit of ${limit}`,
         'bytes',
       );
-    const existing = await images.head(req.sha256);
+    // Only this key's own uploads count: another key's copy of the same bytes is not revealed.
+    const mine = images.forKey(c.get('keyId'));
+    const existing = await mine.head(req.sha256);
     if (existing && existing.bytes === req.bytes)
       return c.json({ image: { sha256: req.sha256 }, alreadyUploaded: true, upload: null }, 200);
     const ttl = config.presignTtlSeconds;
-    const { url, headers } = await images.presignPut(req.sha256, req.contentType, req.bytes, ttl);
+    const { url, headers } = await mine.presignPut(req.sha256, req.contentType, req.bytes, ttl);
     return c.json(
       {
         image: { sha256: req.sha256 },

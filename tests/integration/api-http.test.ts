@@ -16,7 +16,7 @@ import { createWebhookActivities, generateWebhookSecret } from '../../activities
 import { createApp } from '../../api/app.js';
 import { runIdForIdempotencyKey } from '../../api/canonical.js';
 import { defaultApiConfig } from '../../api/config.js';
-import { createS3ImageStore, UPLOAD_PREFIX } from '../../api/images.js';
+import { createS3ImageStore, ownerKey, UPLOAD_PREFIX } from '../../api/images.js';
 import { hashApiKey, keyIdOf } from '../../api/middleware/auth.js';
 import { createTemporalRunStarter } from '../../api/runs/temporal.js';
 import { contentKey, createS3Client, sha256Hex } from '../../core/artifacts/index.js';
@@ -60,9 +60,11 @@ const json = (body: unknown, extra: Record<string, string> = {}) => ({
   body: JSON.stringify(body),
 });
 
-async function s3Has(sha: string): Promise<boolean> {
+/** Whether the content address of `sha` (or, given a key id, that key's own upload of it) exists. */
+async function s3Has(sha: string, keyId?: string): Promise<boolean> {
+  const key = keyId ? ownerKey(keyId, sha) : contentKey(UPLOAD_PREFIX, sha);
   try {
-    await s3.send(new HeadObjectCommand({ Bucket: services.s3.bucket, Key: contentKey(UPLOAD_PREFIX, sha) }));
+    await s3.send(new HeadObjectCommand({ Bucket: services.s3.bucket, Key: key }));
     return true;
   } catch {
     return false;
@@ -162,7 +164,8 @@ describe('API on the real stack', () => {
       body: Buffer.from(image),
     });
     expect(put.status).toBe(200);
-    expect(await s3Has(sha)).toBe(true);
+    // The PUT lands on the key's own upload; the content address is written when a run first uses it.
+    expect(await s3Has(sha, keyIdOf(hashApiKey(KEY)))).toBe(true);
 
     // 2. Start the run by sha256, with an Idempotency-Key; a replay returns the same run.
     const body = { image: { sha256: sha }, caption: 'a grey field', methods: ['csg'], webhookUrl: hookUrl };
@@ -171,6 +174,7 @@ describe('API on the real stack', () => {
       json(body, { 'idempotency-key': `cycle-${taskQueue}` }),
     );
     expect(started.status).toBe(202);
+    expect(await s3Has(sha)).toBe(true);
     const accepted = (await started.json()) as { id: string; statusUrl: string; replayed: boolean };
     expect(accepted.id).toBe(runIdForIdempotencyKey(keyIdOf(hashApiKey(KEY)), `cycle-${taskQueue}`));
     expect(accepted.replayed).toBe(false);

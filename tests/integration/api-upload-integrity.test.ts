@@ -1,14 +1,15 @@
 // Upload poisoning across keys, end to end against SeaweedFS: the presigned PUT of POST /v1/uploads
 // signs the body's SHA-256 (x-amz-checksum-sha256), which the store verifies. Key B, holding a ticket
 // for the hash of A's image (same size, or size + 1), cannot store other bytes under it; A's upload and
-// run are unaffected.
+// run are unaffected. Uploads are also visible only to the key that made them: B cannot learn that A
+// uploaded a hash, nor use A's upload, until it has PUT the same bytes itself; the content is stored once.
 import { createHash } from 'node:crypto';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { createApp } from '../../api/app.js';
 import { defaultApiConfig } from '../../api/config.js';
 import { createS3ImageStore } from '../../api/images.js';
-import { hashApiKey } from '../../api/middleware/auth.js';
+import { hashApiKey, keyIdOf } from '../../api/middleware/auth.js';
 import { createMemoryRunStarter } from '../../api/runs/memory.js';
 import { createS3Client } from '../../core/artifacts/index.js';
 
@@ -49,6 +50,13 @@ async function ticket(key: string, bytes: number) {
 const put = (upload: { url: string; headers: Record<string, string> }, body: Uint8Array) =>
   fetch(upload.url, { method: 'PUT', headers: upload.headers, body });
 
+const runNaming = (key: string) =>
+  app.request('/v1/counterfactuals', {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ image: { sha256: sha }, caption: 'a grey square' }),
+  });
+
 describe('presigned uploads', () => {
   it('store only bytes that hash to their address: another key’s garbage never lands', async () => {
     // B gets a ticket for the hash it expects A to use and PUTs garbage of the same length.
@@ -84,5 +92,23 @@ describe('presigned uploads', () => {
       contentType: 'image/png',
     });
     expect(Buffer.from(stored).equals(Buffer.from(real))).toBe(true);
+  });
+
+  it('are visible only to the key that made them; the content is stored once', async () => {
+    // A has uploaded and used the bytes (above). B is told nothing of it: a fresh ticket, not
+    // `alreadyUploaded`, and its run naming the hash is refused as if nothing were stored.
+    const forB = await ticket(KEY_B, real.byteLength);
+    expect(forB.upload).not.toBeNull();
+    expect(forB.upload!.url).toContain(`uploads/keys/${keyIdOf(hashApiKey(KEY_B))}/${sha}`);
+    const refused = await runNaming(KEY_B);
+    expect(refused.status).toBe(422);
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('unknown_artifact');
+    // A sees its own upload as uploaded.
+    expect((await ticket(KEY_A, real.byteLength)).upload).toBeNull();
+    // Once B PUTs the same bytes itself it may use them; the shared content object is unchanged.
+    expect((await put(forB.upload!, real)).ok).toBe(true);
+    expect((await runNaming(KEY_B)).status).toBe(202);
+    expect((await images.head(sha))?.bytes).toBe(real.byteLength);
+    expect((await images.forKey(keyIdOf(hashApiKey(KEY_B))).head(sha))?.bytes).toBe(real.byteLength);
   });
 });

@@ -5,7 +5,7 @@ import type { LookupFn } from '../../activities/webhooks/url-policy.js';
 import { createApp } from '../../api/app.js';
 import { type ApiConfig, defaultApiConfig } from '../../api/config.js';
 import { createMemoryImageStore } from '../../api/images.js';
-import { hashApiKey } from '../../api/middleware/auth.js';
+import { hashApiKey, keyIdOf } from '../../api/middleware/auth.js';
 import { createMemoryRunStarter } from '../../api/runs/memory.js';
 import type { BatchInput } from '../../core/schemas/batch-io.js';
 
@@ -24,6 +24,7 @@ export async function memoryApiWithUpload(
   const png = await sharp({ create: { width: 96, height: 64, channels: 3, background: '#808080' } })
     .png()
     .toBuffer();
-  const sha = (await images.put(new Uint8Array(png), 'image/png')).sha256;
+  // Uploaded by `key` itself: uploads are visible only to the key that made them.
+  const sha = (await images.forKey(keyIdOf(hashApiKey(key))).put(new Uint8Array(png), 'image/png')).sha256;
   return { app, sha };
 }

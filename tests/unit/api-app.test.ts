@@ -168,7 +168,7 @@ describe('POST /v1/counterfactuals', () => {
     const t = (await ticket.json()) as Body;
     expect(t.upload.method).toBe('PUT');
     expect(t.alreadyUploaded).toBe(false);
-    await images.put(image, 'image/png'); // what the client's PUT does
+    await images.forKey(keyIdOf(hashApiKey(KEY))).put(image, 'image/png'); // what the client's PUT does
     const { res, json } = await post(JSON.stringify({ image: { sha256: sha }, caption: 'grey' }));
     expect(res.status).toBe(202);
     expect(runs.runs.get(json.id)!.input.image.sha256).toBe(sha);
@@ -179,6 +179,32 @@ describe('POST /v1/counterfactuals', () => {
     });
     expect(again.status).toBe(200);
     expect(((await again.json()) as Body).alreadyUploaded).toBe(true);
+
+    // Another key learns nothing of it: a fresh ticket, and its run naming the hash is refused.
+    const theirs = await app.request('/v1/uploads', {
+      method: 'POST',
+      headers: { ...auth(OTHER_KEY), 'content-type': 'application/json' },
+      body: JSON.stringify({ contentType: 'image/png', bytes: image.byteLength, sha256: sha }),
+    });
+    expect(theirs.status).toBe(201);
+    expect(((await theirs.json()) as Body).alreadyUploaded).toBe(false);
+    const refused = await app.request('/v1/counterfactuals', {
+      method: 'POST',
+      headers: { ...auth(OTHER_KEY), 'content-type': 'application/json' },
+      body: JSON.stringify({ image: { sha256: sha }, caption: 'grey' }),
+    });
+    expect(refused.status).toBe(422);
+    expect(((await refused.json()) as Body).error).toMatchObject({
+      code: 'unknown_artifact',
+      field: 'image.sha256',
+    });
+  });
+
+  it('an image sent through the API (multipart) belongs to the key that sent it', async () => {
+    const { res } = await post(multipart(image, {}));
+    expect(res.status).toBe(202);
+    expect(images.owners.get(keyIdOf(hashApiKey(KEY)))?.has(sha256Hex(image))).toBe(true);
+    expect(images.owners.get(keyIdOf(hashApiKey(OTHER_KEY)))).toBeUndefined();
   });
 
   it('settings.editBatchPlans sets how many edits of one method share a GPU call; out of range → 400', async () => {

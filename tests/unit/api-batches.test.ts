@@ -25,6 +25,8 @@ type Body = any;
 
 const KEY = 'cgm_test_key_0123456789';
 const OTHER_KEY = 'cgm_other_key_9876543210';
+/** The key's own uploads: a batch may name only those. */
+const KEY_ID = keyIdOf(hashApiKey(KEY));
 
 const lookup: LookupFn = async (host) => {
   const table: Record<string, string> = {
@@ -82,7 +84,7 @@ beforeEach(async () => {
   images = createMemoryImageStore('test-bucket');
   uploaded = [];
   for (const fill of [10, 20, 30])
-    uploaded.push((await images.put(await png(64, 48, fill), 'image/png')).sha256);
+    uploaded.push((await images.forKey(KEY_ID).put(await png(64, 48, fill), 'image/png')).sha256);
   app = makeApp();
 });
 
@@ -250,6 +252,15 @@ describe('POST /v1/batches', () => {
     expect(batches.runs.size).toBe(1);
     expect(images.objects.size).toBe(stored);
 
+    // Another key may not name this key's uploads (they are visible only to it) ...
+    const notYours = await post(batchBody(), { ...auth(OTHER_KEY), 'idempotency-key': 'nightly-2026-11-28' });
+    expect(notYours.res.status).toBe(422);
+    expect(notYours.json.error.code).toBe('unknown_artifact');
+    // ... until it has uploaded the same bytes itself; the content is still stored once.
+    const objects = images.objects.size;
+    for (const fill of [10, 20, 30])
+      await images.forKey(keyIdOf(hashApiKey(OTHER_KEY))).put(await png(64, 48, fill), 'image/png');
+    expect(images.objects.size).toBe(objects);
     const otherKey = await post(batchBody(), { ...auth(OTHER_KEY), 'idempotency-key': 'nightly-2026-11-28' });
     expect(otherKey.res.status).toBe(202);
     expect(otherKey.json.id).not.toBe(first.json.id);
@@ -392,12 +403,10 @@ describe('POST /v1/batches refuses bad input before storing or starting anything
   });
 
   it('uploaded bytes that are no image, or an image over the size limit → 422 naming the line', async () => {
-    const bogus = await images.putArtifact(
-      new TextEncoder().encode('not an image at all'),
-      'image/png',
-      'uploads',
-    );
-    const big = (await images.put(await png(600, 40, 5), 'image/png')).sha256;
+    const bogus = await images
+      .forKey(KEY_ID)
+      .put(new TextEncoder().encode('not an image at all'), 'image/png');
+    const big = (await images.forKey(KEY_ID).put(await png(600, 40, 5), 'image/png')).sha256;
     await expectRefused(
       post({ images: [line(0), { ...line(1), image: { sha256: bogus.sha256 } }] }),
       422,
@@ -416,7 +425,7 @@ describe('POST /v1/batches refuses bad input before storing or starting anything
     const text = `${batchBody()
       .images.map((l) => JSON.stringify(l))
       .join('\r\n')}\n\n`; // CRLF and trailing blank lines are fine
-    const list = await images.put(new TextEncoder().encode(text), BATCH_FILE_CONTENT_TYPE);
+    const list = await images.forKey(KEY_ID).put(new TextEncoder().encode(text), BATCH_FILE_CONTENT_TYPE);
     const fromFile = await post({ imagesFile: { sha256: list.sha256 }, sample: { seed: 7 } });
     expect(fromFile.res.status).toBe(202);
     expect(fromFile.json.images).toBe(3);
@@ -435,7 +444,7 @@ describe('POST /v1/batches refuses bad input before storing or starting anything
 
   it('a bad image list → 422 invalid_batch_file naming the line; nothing stored or started', async () => {
     const upload = async (text: string) =>
-      (await images.put(new TextEncoder().encode(text), BATCH_FILE_CONTENT_TYPE)).sha256;
+      (await images.forKey(KEY_ID).put(new TextEncoder().encode(text), BATCH_FILE_CONTENT_TYPE)).sha256;
     const refuse = async (text: string, code: string, message: RegExp, field = 'imagesFile') => {
       const sha = await upload(text);
       const err = await expectRefused(post({ imagesFile: { sha256: sha } }), 422, code, field);
@@ -462,7 +471,7 @@ describe('POST /v1/batches refuses bad input before storing or starting anything
     await refuse(
       `${ok(0)}\n${JSON.stringify({ ...line(1), image: { sha256: 'ab'.repeat(32) } })}`,
       'unknown_artifact',
-      /^line 2: no uploaded image with sha256 abab/,
+      /^line 2: no image with sha256 abab.* uploaded with this API key/,
     );
     // a line naming the list itself (an upload that is no image)
     const self = await upload(ok(0));
@@ -472,8 +481,9 @@ describe('POST /v1/batches refuses bad input before storing or starting anything
       /^line 2: the upload .* is application\/x-ndjson, not a PNG, JPEG or WebP image/,
     );
     // not UTF-8
-    const latin1 = (await images.put(new Uint8Array([0x7b, 0xff, 0xfe, 0x7d]), BATCH_FILE_CONTENT_TYPE))
-      .sha256;
+    const latin1 = (
+      await images.forKey(KEY_ID).put(new Uint8Array([0x7b, 0xff, 0xfe, 0x7d]), BATCH_FILE_CONTENT_TYPE)
+    ).sha256;
     await expectRefused(post({ imagesFile: { sha256: latin1 } }), 422, 'invalid_batch_file', 'imagesFile');
   });
 
@@ -492,7 +502,8 @@ describe('POST /v1/batches refuses bad input before storing or starting anything
     );
     expect(asImage.message).toContain('is image/png; expected a application/x-ndjson image list');
     const huge = JSON.stringify(line(0)).padEnd(9 * 1024, ' '); // limit in makeApp: 8 KiB
-    const big = (await images.put(new TextEncoder().encode(huge), BATCH_FILE_CONTENT_TYPE)).sha256;
+    const big = (await images.forKey(KEY_ID).put(new TextEncoder().encode(huge), BATCH_FILE_CONTENT_TYPE))
+      .sha256;
     await expectRefused(post({ imagesFile: { sha256: big } }), 413, 'payload_too_large', 'imagesFile.sha256');
     const both = await expectRefused(
       post({ ...batchBody(), imagesFile: { sha256: uploaded[0] } }),
