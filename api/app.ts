@@ -1,8 +1,10 @@
 // The HTTP API as a value: createApp(deps) returns a Hono app that tests call with app.request() and
 // `cgm api` serves. Nothing global: keys, limits, the image store and the run starter come in deps.
+
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { HTTPException } from 'hono/http-exception';
 import type { LookupFn } from '../activities/webhooks/url-policy.js';
+import { ArtifactIntegrityError } from '../core/artifacts/errors.js';
 import type { BatchInput } from '../core/schemas/batch-io.js';
 import type { ApiConfig } from './config.js';
 import { ApiError, errorResponse, fromZodError } from './errors.js';
@@ -45,6 +47,11 @@ const UNAVAILABLE = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|UNAVAILABLE|
 
 function toApiError(err: unknown): ApiError | null {
   if (err instanceof ApiError) return err;
+  if (err instanceof ArtifactIntegrityError)
+    return new ApiError(
+      'artifact_corrupt',
+      `the stored bytes of sha256 ${err.expectedSha256} do not hash to it; they were removed: send the request again (a presigned upload is used again from your own copy) or upload the bytes again`,
+    );
   if (err instanceof HTTPException) {
     if (err.status === 413) return new ApiError('payload_too_large', 'request body is too large');
     if (err.status === 415)

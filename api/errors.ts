@@ -37,8 +37,10 @@ export const ERROR_CODES = {
   invalid_image: 422,
   /** Image width or height outside the configured limits. */
   image_dimensions: 422,
-  /** `image.sha256` names nothing uploaded. */
+  /** `image.sha256` names nothing this API key uploaded. */
   unknown_artifact: 422,
+  /** The stored bytes of an upload no longer hash to it; they are removed, so a retry or re-upload heals it. */
+  artifact_corrupt: 422,
   /** An uploaded batch image list (`imagesFile`) that is not JSONL of BatchImage lines; names the line. */
   invalid_batch_file: 422,
   /** The user's causal graph has structural problems (duplicate ids, dangling edges, cycles). */

@@ -7,8 +7,15 @@
 // through the API, which writes an empty marker there. `forKey(keyId)` answers only for hashes that key
 // owns, and moves a PUT's bytes to the shared content address the first time they are used, so content
 // is stored once however many keys upload it, and no key learns what another uploaded.
-import { CopyObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  CopyObjectCommand,
+  DeleteObjectCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { ArtifactIntegrityError } from '../core/artifacts/errors.js';
 import { type ArtifactStore, contentKey, createArtifactStore, sha256Hex } from '../core/artifacts/index.js';
 import type { ArtifactRef } from '../core/schemas/artifact.js';
 
@@ -113,6 +120,17 @@ export function createS3ImageStore(client: S3Client, bucket: string): ImageStore
       },
       presignPut: (sha256, contentType, bytes, ttlSeconds) =>
         presignedPut(ownerKey(keyId, sha256), sha256, contentType, bytes, ttlSeconds),
+      async get(ref) {
+        try {
+          return await shared.get(ref);
+        } catch (err) {
+          // Corrupt shared content (it cannot come from a checksummed PUT): remove it, so the next
+          // use copies it again from a key's own verified upload, or a new upload writes it.
+          if (err instanceof ArtifactIntegrityError && ref.key === contentKey(UPLOAD_PREFIX, ref.sha256))
+            await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: ref.key }));
+          throw err;
+        }
+      },
     }),
   };
   return shared;

@@ -221,7 +221,7 @@ export function registerCounterfactualRoutes(app: OpenAPIHono<AuthEnv>, deps: Ap
           'image.sha256',
         );
       ref = uploadRef(images.bucket, byHash.sha256, head.bytes, head.contentType);
-      image = await checkImage(await images.get(ref), head.contentType, limits, 'image.sha256');
+      image = await checkImage(await images.forKey(keyId).get(ref), head.contentType, limits, 'image.sha256');
       ref = { ...ref, contentType: image.contentType };
     }
     checkSemantics(fields);

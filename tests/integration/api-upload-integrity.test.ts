@@ -4,6 +4,7 @@
 // run are unaffected. Uploads are also visible only to the key that made them: B cannot learn that A
 // uploaded a hash, nor use A's upload, until it has PUT the same bytes itself; the content is stored once.
 import { createHash } from 'node:crypto';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { createApp } from '../../api/app.js';
@@ -110,5 +111,34 @@ describe('presigned uploads', () => {
     expect((await runNaming(KEY_B)).status).toBe(202);
     expect((await images.head(sha))?.bytes).toBe(real.byteLength);
     expect((await images.forKey(keyIdOf(hashApiKey(KEY_B))).head(sha))?.bytes).toBe(real.byteLength);
+  });
+
+  it('shared content corrupted behind the API answers 422 artifact_corrupt once, then heals', async () => {
+    // Someone with bucket access overwrites the content address (no API path can).
+    const client = createS3Client(services.s3);
+    const contentKey = `uploads/sha256/${sha.slice(0, 2)}/${sha}`;
+    await client.send(
+      new PutObjectCommand({
+        Bucket: services.s3.bucket,
+        Key: contentKey,
+        Body: new Uint8Array(real.byteLength).fill(3),
+        ContentType: 'image/png',
+      }),
+    );
+    const corrupt = await runNaming(KEY_A);
+    expect(corrupt.status).toBe(422);
+    expect(((await corrupt.json()) as { error: { code: string } }).error.code).toBe('artifact_corrupt');
+    // The corrupt object was removed; the next run copies A's own verified upload again.
+    expect(await images.head(sha)).toBeNull();
+    expect((await runNaming(KEY_A)).status).toBe(202);
+    const healed = await images.get({
+      bucket: services.s3.bucket,
+      key: contentKey,
+      sha256: sha,
+      bytes: real.byteLength,
+      contentType: 'image/png',
+    });
+    expect(Buffer.from(healed).equals(Buffer.from(real))).toBe(true);
+    client.destroy();
   });
 });
