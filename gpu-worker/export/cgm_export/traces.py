@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from diffusers import (
+    DDIMInverseScheduler,
     DDIMScheduler,
     DPMSolverMultistepScheduler,
     LEditsPPPipelineStableDiffusionXL,
@@ -334,8 +335,24 @@ PERTURBATION = 1e-7
 PERTURBED_RUNS = 4
 
 
+def _ddim_inverse(unet, scheduler_config, T: int, run, cond, added, x0: torch.Tensor) -> list[torch.Tensor]:
+    """The upward pass with diffusers' own DDIMInverseScheduler.step: x_t after each step, ascending t."""
+    inv = DDIMInverseScheduler.from_config(scheduler_config, clip_sample=False, set_alpha_to_one=False)
+    inv.set_timesteps(T)
+    if not set(run.tolist()) <= set(inv.timesteps.tolist()):
+        raise RuntimeError("the inverse scheduler's grid does not hold the run's timesteps")
+    x = x0
+    ups = []
+    for t in run.flip(0):  # ascending
+        out = unet(torch.cat([x, x]), t, encoder_hidden_states=cond, added_cond_kwargs=added, return_dict=False)[0]
+        u, c = out.chunk(2)
+        x = inv.step(u + SOURCE_SCALE * (c - u), int(t), x, return_dict=False)[0]
+        ups.append(x)
+    return ups
+
+
 def _ddim_upward(unet, ac, final_alpha, run, r: int, cond, added, x0: torch.Tensor) -> list[torch.Tensor]:
-    """The upward pass of docs/algorithm.md §4.1 in the dtype of its inputs: x_t after each step, ascending t."""
+    """The upward pass of docs/algorithm.md §4.1 written out, in the dtype of its inputs (float64 here)."""
     x = x0
     ups = []
     for t in run.flip(0):  # ascending
@@ -368,11 +385,15 @@ def _ddim(pipe_kwargs: dict, x0: torch.Tensor, trace: _Trace) -> None:
     cond = torch.cat([torch.zeros_like(emb), emb])
     added = {"text_embeds": torch.cat([torch.zeros_like(pooled), pooled]), "time_ids": _time_ids(H, W).repeat(2, 1)}
     unet = pipe_kwargs["unet"]
-    ups = _ddim_upward(unet, ac, sched.final_alpha_cumprod, run, r, cond, added, x0)
+    ups = _ddim_inverse(unet, pipe_kwargs["scheduler"].config, T, run, cond, added, x0)
     x = ups[-1]
     trace.add("ddim/timesteps", run, "DDIM leading grid, last N of T (denoising order)")
     trace.add("ddim/x0", x0, "same x0 as the ledits run")
-    trace.add("ddim/inversion_latents", torch.stack(ups), "x_t after each upward step, ascending t (last = init)")
+    trace.add(
+        "ddim/inversion_latents",
+        torch.stack(ups),
+        "x_t after each upward step (diffusers' DDIMInverseScheduler.step), ascending t (last = init)",
+    )
     trace.add("ddim/init_latents", x, "x at timesteps[0] from the inversion")
 
     def f64(v: torch.Tensor) -> torch.Tensor:
@@ -395,7 +416,7 @@ def _ddim(pipe_kwargs: dict, x0: torch.Tensor, trace: _Trace) -> None:
     moved = []
     for _ in range(PERTURBED_RUNS):
         start = x0 * (1 + PERTURBATION * torch.randn(x0.shape, generator=g))
-        moved.append(_ddim_upward(unet, ac, sched.final_alpha_cumprod, run, r, cond, added, start)[-1])
+        moved.append(_ddim_inverse(unet, pipe_kwargs["scheduler"].config, T, run, cond, added, start)[-1])
     trace.add(
         "ddim/init_latents_perturbed",
         torch.stack(moved),
