@@ -116,7 +116,7 @@ export function recordsFromManifest(
       );
     }
     const { judge, lpips } = output;
-    if (missing.length > 0 || !judge || lpips === undefined || !lpipsResolution || !intervention || !graph) {
+    if (missing.length > 0 || !judge || !intervention || !graph) {
       return { ...head, ...cost, status: 'failed', stage: 'evaluate', reason: missing.join('; ') };
     }
     const { checks } = checksFromJudge(expectedChecks(intervention.intervention, graph), judge.verdict);
@@ -131,8 +131,8 @@ export function recordsFromManifest(
       checks,
       vlmEff: scores.vlmEff,
       mustStayRate: scores.mustStayRate,
-      lpips,
-      lpipsResolution,
+      lpips: lpips ?? null,
+      lpipsResolution: lpips === undefined ? null : lpipsResolution,
       image: { kind: 's3', ref: output.image },
     };
   });
@@ -214,11 +214,9 @@ function missingEvaluation(
       );
     }
   }
-  if (output.lpips === undefined) {
-    missing.push(
-      'LPIPS missing: the GPU worker has no LPIPS graph; start it with `cgm worker gpu --lpips DIR`',
-    );
-  } else if (!lpipsResolution) {
+  // No LPIPS at all (a GPU worker without an LPIPS graph) is recorded as null, not as a failure: the
+  // judge's VLM-Eff stands on its own, and the report counts the records without LPIPS.
+  if (output.lpips !== undefined && !lpipsResolution) {
     missing.push('LPIPS resolution unknown: the manifest records no preprocessed input image');
   }
   return missing;

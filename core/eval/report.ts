@@ -268,12 +268,24 @@ export function buildReport(records: readonly EvalRecord[], options: ReportOptio
     .sort((a, b) => compareMethods(a.method, b.method) || cmp(counterfactualKey(a), counterfactualKey(b)));
 
   const lpipsResolutions = [
-    ...new Set(evaluated.map((r) => `${r.lpipsResolution.width}×${r.lpipsResolution.height}`)),
+    ...new Set(
+      evaluated.flatMap((r) =>
+        r.lpipsResolution ? [`${r.lpipsResolution.width}×${r.lpipsResolution.height}`] : [],
+      ),
+    ),
   ].sort();
   if (lpipsResolutions.length > 1) {
     warnings.push(
       `LPIPS was measured at ${lpipsResolutions.length} resolutions (${lpipsResolutions.join(', ')}); values are not comparable across them`,
     );
+  }
+  for (const method of methods) {
+    const without = evaluated.filter((r) => r.method === method && r.lpips === null).length;
+    if (without > 0)
+      warnings.push(
+        `${without} evaluated counterfactual(s) of ${method} have no LPIPS (their GPU worker had no LPIPS graph: ` +
+          'start it with `cgm worker gpu --lpips DIR`); its LPIPS cells average the others, or stay empty',
+      );
   }
   for (const dataset of datasets) {
     const sets = methods
@@ -313,6 +325,8 @@ export function buildReport(records: readonly EvalRecord[], options: ReportOptio
 interface Cluster {
   n: number;
   vlmEffSum: number;
+  /** Counterfactuals of the image with an LPIPS value (a GPU worker without LPIPS records none). */
+  lpipsN: number;
   lpipsSum: number;
 }
 
@@ -320,10 +334,13 @@ interface Cluster {
 function clustersOf(records: readonly EvaluatedRecord[]): Cluster[] {
   const byImage = new Map<string, Cluster>();
   for (const r of records) {
-    const c = byImage.get(r.imageId) ?? { n: 0, vlmEffSum: 0, lpipsSum: 0 };
+    const c = byImage.get(r.imageId) ?? { n: 0, vlmEffSum: 0, lpipsN: 0, lpipsSum: 0 };
     c.n += 1;
     c.vlmEffSum += r.vlmEff;
-    c.lpipsSum += r.lpips;
+    if (r.lpips !== null) {
+      c.lpipsN += 1;
+      c.lpipsSum += r.lpips;
+    }
     byImage.set(r.imageId, c);
   }
   return [...byImage.entries()].sort(([a], [b]) => cmp(a, b)).map(([, c]) => c);
@@ -350,12 +367,16 @@ function bootstrap(
     const picks = groups.map((g) => g.map(() => rng.below(g.length)));
     const stat = meanOfGroups(picks, groups);
     v.push(stat.vlmEff);
-    l.push(stat.lpips);
+    // A resample without any LPIPS value in some group has no LPIPS mean; it is left out.
+    if (!Number.isNaN(stat.lpips)) l.push(stat.lpips);
   }
   const alpha = (1 - CI_LEVEL) / 2;
   return {
     vlmEff: { mean: point.vlmEff, lo: quantile(v, alpha), hi: quantile(v, 1 - alpha) },
-    lpips: { mean: point.lpips, lo: quantile(l, alpha), hi: quantile(l, 1 - alpha) },
+    lpips:
+      Number.isNaN(point.lpips) || l.length === 0
+        ? empty()
+        : { mean: point.lpips, lo: quantile(l, alpha), hi: quantile(l, 1 - alpha) },
   };
 }
 
@@ -365,15 +386,17 @@ function meanOfGroups(picks: number[][], groups: readonly Cluster[][]): { vlmEff
   picks.forEach((idx, g) => {
     let n = 0;
     let sv = 0;
+    let nl = 0;
     let sl = 0;
     for (const i of idx) {
       const c = groups[g][i];
       n += c.n;
       sv += c.vlmEffSum;
+      nl += c.lpipsN;
       sl += c.lpipsSum;
     }
     v += sv / n;
-    l += sl / n;
+    l += nl === 0 ? Number.NaN : sl / nl;
   });
   return { vlmEff: v / picks.length, lpips: l / picks.length };
 }

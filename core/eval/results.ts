@@ -189,9 +189,12 @@ export const EvaluatedRecordSchema = z
     vlmEff: z.number().min(0).max(1),
     /** Fraction of must-stay checks answered "yes"; null when there are none. */
     mustStayRate: z.number().min(0).max(1).nullable(),
-    /** LPIPS-VGG (v0.1), inputs in [-1, 1], original vs counterfactual at lpipsResolution. */
-    lpips: z.number().nonnegative(),
-    lpipsResolution: LpipsResolutionSchema,
+    /**
+     * LPIPS-VGG (v0.1), inputs in [-1, 1], original vs counterfactual at lpipsResolution; null when the
+     * GPU worker had no LPIPS graph (the VLM-Eff still counts; the report says how many lack LPIPS).
+     */
+    lpips: z.number().nonnegative().nullable(),
+    lpipsResolution: LpipsResolutionSchema.nullable(),
     /** The counterfactual (for the report's picture); a local path is relative to the results file. */
     image: BatchImageSchema.optional(),
     /** See `common.nfe`: amortised, not necessarily whole. */

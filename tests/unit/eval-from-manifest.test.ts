@@ -270,17 +270,27 @@ describe('recordsFromManifest', () => {
     }
   });
 
-  it('fails an output without judge or LPIPS, saying which is missing and what to do', () => {
+  it('fails an output without judge, saying what is missing and what to do', () => {
     const m = manifest({ stages: { ...manifest().stages, evaluate: { status: 'skipped' } } });
-    m.outputs = m.outputs.map((o, i) => ({ ...o, judge: undefined, lpips: i === 0 ? undefined : o.lpips }));
+    m.outputs = m.outputs.map((o) => ({ ...o, judge: undefined }));
+    const first = byKey(recordsFromManifest(m, ctx, RES))['intervention_1/csg'];
+    expect(first).toMatchObject({ status: 'failed', stage: 'evaluate', nfe: 46, seconds: 2.5 });
+    expect(first.status === 'failed' && first.reason).toMatch(/judge was turned off/);
+  });
+
+  it('keeps the VLM-Eff of an output without LPIPS (a GPU worker without LPIPS), with LPIPS null', () => {
+    const m = manifest();
+    m.outputs = m.outputs.map((o, i) => ({ ...o, lpips: i === 0 ? undefined : o.lpips }));
     const r = byKey(recordsFromManifest(m, ctx, RES));
     const first = r['intervention_1/csg'];
-    expect(first).toMatchObject({ status: 'failed', stage: 'evaluate', nfe: 46, seconds: 2.5 });
-    expect(first.status === 'failed' && first.reason).toMatch(
-      /judge was turned off.*; LPIPS missing.*--lpips/,
-    );
-    const second = r['intervention_1/ddim'];
-    expect(second.status === 'failed' && second.reason).not.toMatch(/LPIPS/);
+    expect(first).toMatchObject({ status: 'evaluated', lpips: null, lpipsResolution: null });
+    expect(first.status === 'evaluated' && first.vlmEff).toBeGreaterThan(0);
+    expect(r['intervention_1/ddim']).toMatchObject({ status: 'evaluated', lpipsResolution: RES });
+    // The report averages the others and says how many lack LPIPS.
+    const report = buildReport(Object.values(r));
+    expect(report.warnings.join('\n')).toMatch(/1 evaluated counterfactual\(s\) of csg have no LPIPS/);
+    const csg = report.table1.find((row) => row.method === 'csg')!;
+    expect(csg.cells.coco?.vlmEff.mean).not.toBeNull();
   });
 
   it('quotes the last judge error of that output when the judge call failed', () => {

@@ -128,7 +128,7 @@ const effOf = (r: EvalRecord & { status: 'evaluated' }) => {
   return items.filter((c) => c.present === 'yes').length / items.length;
 };
 const metricOf = (r: EvalRecord & { status: 'evaluated' }, m: Metric) =>
-  m === 'vlmEff' ? effOf(r) : r.lpips;
+  m === 'vlmEff' ? effOf(r) : (r.lpips ?? Number.NaN);
 
 function imagesOf(records: EvalRecord[], method: string, dataset: string, m: Metric): number[][] {
   const byImage: Record<string, number[]> = {};
