@@ -1,7 +1,10 @@
 // The `cgm` command: one sub-command per file in cli/commands, loaded only when used so that
 // `cgm graph validate` does not pay for loading Temporal or ONNX Runtime.
+
+import { readFile } from 'node:fs/promises';
 import { resolveSecretRefsFromEnv, SecretRefError } from '../core/config/secret-refs.js';
 import { CliError } from './cli-error.js';
+import { reportToStderr } from './error-boundary.js';
 
 type CommandModule = { run(argv: string[]): Promise<number> };
 type Command = { summary: string; load: () => Promise<CommandModule>; passName?: boolean };
@@ -72,7 +75,17 @@ const commands: Record<string, Command> = {
 
 function usage(): string {
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(14)} ${c.summary}`);
-  return `usage: cgm <command> [options]\n\ncommands:\n${lines.join('\n')}\n`;
+  return (
+    `usage: cgm <command> [options]   (cgm <command> --help for its options; cgm --version)\n\n` +
+    `commands:\n${lines.join('\n')}\n`
+  );
+}
+
+async function version(): Promise<string> {
+  const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -80,6 +93,10 @@ async function main(argv: string[]): Promise<number> {
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(usage());
     return name ? 0 : 2;
+  }
+  if (name === '--version' || name === '-v') {
+    process.stdout.write(`cgm ${await version()}\n`);
+    return 0;
   }
   const command = commands[name];
   if (!command) {
@@ -103,12 +120,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    if (err instanceof CliError) {
-      process.stderr.write(`cgm: ${err.message}\n`);
-      process.exitCode = err.exitCode;
-    } else {
-      process.stderr.write(`cgm: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-      process.exitCode = 1;
-    }
+    // One boundary for every command: one actionable line and an exit code by kind (cli/error-boundary.ts).
+    process.exitCode = reportToStderr(err, process.argv[2]);
   },
 );
