@@ -38,3 +38,24 @@ export function publicError(failure: { message: string; type: string | null }): 
   }
   return { message: INTERNAL_FAILURE_MESSAGE, type: 'InternalError', internal: true };
 }
+
+/**
+ * The error a client is shown for a failed run or batch; an internal failure is logged in full
+ * (`subject` names it in the log, e.g. `{ runId }`) and shown in general words.
+ */
+export function clientError(
+  failure: { message: string; type: string | null },
+  subject: Record<string, string>,
+  log?: (record: { msg: string } & Record<string, unknown>) => void,
+): PublicError {
+  const { internal, ...shown } = publicError(failure);
+  if (internal)
+    log?.({
+      msg: 'failure shown in general words',
+      level: 'error',
+      ...subject,
+      type: failure.type,
+      error: failure.message,
+    });
+  return shown;
+}

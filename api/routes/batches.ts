@@ -26,7 +26,7 @@ import { mapInChunks } from '../map-in-chunks.js';
 import type { AuthEnv } from '../middleware/auth.js';
 import { limitBody, parseJsonBody } from '../middleware/body.js';
 import { withPresignedUrls } from '../presign.js';
-import { publicError } from '../public-error.js';
+import { clientError } from '../public-error.js';
 import { settingsToRunFields } from '../run-input.js';
 import type { RunInfo, RunStarter } from '../runs/types.js';
 import {
@@ -218,19 +218,6 @@ function progressNote(progress: unknown): string {
 
 export function registerBatchRoutes(app: OpenAPIHono<AuthEnv>, deps: AppDeps): void {
   const { config, images } = deps;
-  /** Our own failures as they are; anything else generic to the client, in full to the log. */
-  const clientError = (outcome: { message: string; type: string | null }, id: string) => {
-    const { internal, ...shown } = publicError(outcome);
-    if (internal)
-      deps.log?.({
-        msg: 'batch failed',
-        level: 'error',
-        batchId: id,
-        type: outcome.type,
-        error: outcome.message,
-      });
-    return shown;
-  };
   const body = limitBody({ json: config.limits.maxJsonBytes, multipart: 0 }, ['json']);
 
   const starter = (): RunStarter<BatchInput> => {
@@ -353,7 +340,7 @@ export function registerBatchRoutes(app: OpenAPIHono<AuthEnv>, deps: AppDeps): v
       // Closed batches still answer the query (Temporal replays them), so the final counts show.
       progress: (await batches.progress(id)) ?? null,
       result: outcome.kind === 'result' ? await withPresignedUrls(outcome.value ?? null, presign) : null,
-      error: outcome.kind === 'error' ? clientError(outcome, id) : null,
+      error: outcome.kind === 'error' ? clientError(outcome, { batchId: id }, deps.log) : null,
       reportUrl: reportUrl(id),
     };
     return c.json(out, 200);
@@ -376,7 +363,7 @@ export function registerBatchRoutes(app: OpenAPIHono<AuthEnv>, deps: AppDeps): v
       throw new ApiError(
         'report_not_ready',
         `batch '${id}' ended ${info.status} without a report` +
-          (outcome.kind === 'error' ? `: ${clientError(outcome, id).message}` : ''),
+          (outcome.kind === 'error' ? `: ${clientError(outcome, { batchId: id }, deps.log).message}` : ''),
         'id',
       );
     const result = BatchResultSchema.parse(outcome.value);

@@ -15,7 +15,7 @@ import { uploadRef } from '../images.js';
 import type { AuthEnv } from '../middleware/auth.js';
 import { isMultipart, limitBody, parseJsonBody } from '../middleware/body.js';
 import { withPresignedUrls } from '../presign.js';
-import { publicError } from '../public-error.js';
+import { clientError } from '../public-error.js';
 import { toWorkflowInput } from '../run-input.js';
 import type { RunInfo } from '../runs/types.js';
 import {
@@ -150,20 +150,6 @@ export function registerCounterfactualRoutes(app: OpenAPIHono<AuthEnv>, deps: Ap
     'multipart',
   ]);
 
-  /** Our own failures as they are; anything else generic to the client, in full to the log. */
-  function clientError(outcome: { message: string; type: string | null }, id: string) {
-    const { internal, ...shown } = publicError(outcome);
-    if (internal)
-      deps.log?.({
-        msg: 'run failed',
-        level: 'error',
-        runId: id,
-        type: outcome.type,
-        error: outcome.message,
-      });
-    return shown;
-  }
-
   async function visibleRun(id: string, keyId: string): Promise<RunInfo> {
     const info = await runs.describe(id);
     // Runs of other keys (or not started by this API) are reported as absent, not as forbidden.
@@ -286,7 +272,7 @@ export function registerCounterfactualRoutes(app: OpenAPIHono<AuthEnv>, deps: Ap
       closedAt: info.closedAt,
       progress: progress ?? null,
       result: outcome.kind === 'result' ? await withPresignedUrls(outcome.value ?? null, presign) : null,
-      error: outcome.kind === 'error' ? clientError(outcome, id) : null,
+      error: outcome.kind === 'error' ? clientError(outcome, { runId: id }, deps.log) : null,
     };
     return c.json(body, 200);
   });
