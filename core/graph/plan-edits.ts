@@ -131,8 +131,8 @@ function planCsg(
     }
   }
 
-  // The paper's fallback: with no changed descendant, the intervened concept's value is the one term.
-  if (edits.length === 0) edits.push(intervened);
+  // The paper's fallback: with no changed descendant, the intervened concept's value is a term too.
+  if (interventional && !edits.some((e) => e.role === 'descendant')) edits.unshift(intervened);
   const concepts: EditConcept[] = edits.map((e) => term(e.role, e.id, phrase(e.name, e.value), false));
   if (choices.reverseOldValues) {
     for (const e of edits) {
