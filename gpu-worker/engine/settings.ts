@@ -63,7 +63,10 @@ const EngineSettingsObject = z.object({
   baselines: BaselineSettingsSchema.prefault({}),
 });
 
-/** The mode's token span where none is set, so every recorded settings object names the span it used. */
+/**
+ * The mode's token span and the preset's baseline values where none is set, so every recorded settings
+ * object names what the run used.
+ */
 export const EngineSettingsSchema = EngineSettingsObject.transform((s) => ({
   ...s,
   edit: { ...s.edit, spanMode: s.edit.spanMode ?? (s.mode === 'faithful' ? 'padded75' : 'words') },
