@@ -11,64 +11,61 @@ type Command = { summary: string; load: () => Promise<CommandModule>; passName?:
 
 const commands: Record<string, Command> = {
   services: {
-    summary: 'services up|down|status [--json]: local Temporal dev server + SeaweedFS S3',
+    summary: 'up|down|status [--json]: local Temporal dev server + SeaweedFS S3',
     load: () => import('./commands/services.js'),
   },
   graph: {
-    summary: 'graph validate FILE [--repair]: check a concept graph, print a JSON report',
+    summary: 'validate FILE [--repair]: check a concept graph, print a JSON report',
     load: () => import('./commands/graph.js'),
   },
   'export-models': {
-    summary: 'export-models (--tiny | --model ID) --out DIR [--fp16]: make an ONNX model bundle',
+    summary: '(--tiny | --model ID) --out DIR [--fp16]: make an ONNX model bundle',
     load: () => import('./commands/export-models.js'),
   },
   extract: {
-    summary: 'extract IMAGE [--caption TEXT]: concepts + causal graph from a VLM (paper Fig. 2)',
+    summary: 'IMAGE [--caption TEXT]: concepts + causal graph from a VLM (paper Fig. 2)',
     load: () => import('./commands/vlm.js'),
     passName: true,
   },
   propose: {
-    summary: 'propose IMAGE --graph G.json: interventions from a VLM (paper Fig. 3)',
+    summary: 'IMAGE --graph G.json [--do C=V]: interventions from a VLM (paper Fig. 3)',
     load: () => import('./commands/vlm.js'),
     passName: true,
   },
   edit: {
-    summary: 'edit IMAGE --model DIR --graph G.json --interventions I.json --out DIR: local CSG + baselines',
+    summary: 'IMAGE --model DIR --graph G --interventions I --out DIR: local CSG and baselines',
     load: () => import('./commands/edit.js'),
   },
   batch: {
-    summary:
-      'batch (--dataset coco=DIR --dataset celeba-hq=DIR | MANIFEST.jsonl): a data set sample through the workflow, Table 1 report',
+    summary: '(--dataset NAME=DIR … | MANIFEST.jsonl): a data set sample through the workflow',
     load: () => import('./commands/batch.js'),
   },
   report: {
-    summary: 'report RESULTS.jsonl [--out DIR]: Table 1 (VLM-Eff, LPIPS) with bootstrap CIs',
+    summary: '(RESULTS.jsonl | --batch ID) [--out DIR]: Table 1 (VLM-Eff, LPIPS), bootstrap CIs',
     load: () => import('./commands/report.js'),
   },
   worker: {
-    summary: 'worker light|gpu: run a Temporal worker (workflows + VLM, or the engine on a GPU host)',
+    summary: 'light|gpu: a Temporal worker (workflows + VLM, or the engine on a GPU host)',
     load: () => import('./commands/worker.js'),
   },
   run: {
-    summary: 'run IMAGE --graph G.json --interventions I.json: one image through the workflow, with progress',
+    summary: 'IMAGE [--graph G] [--interventions I | --do C=V]: one image through the workflow',
     load: () => import('./commands/run.js'),
   },
   api: {
-    summary: 'api [--host H] [--port P]: the HTTP API (Hono); api hash-key < keyfile',
+    summary: '[--host H] [--port P]: the HTTP API (Hono); hash-key < KEYFILE: hash an API key',
     load: () => import('./commands/api.js'),
   },
   demo: {
-    summary:
-      'demo [--tiny]: one world scene through the whole stack on the trained world model (--tiny: random models)',
+    summary: '[--tiny]: one world scene through the whole stack (--tiny: tiny random models)',
     load: () => import('./commands/demo.js'),
   },
   dev: {
-    summary: 'dev [--no-api] [--vlm-url URL]: services + both workers + API in one command, until Ctrl-C',
+    summary: '[--no-api] [--vlm-url URL]: services, both workers and the API until Ctrl-C',
     load: () => import('./commands/dev.js'),
   },
   world: {
-    summary:
-      'world render|dataset|train|check|graph|solve|read: the causal street world (SCM, renderer, trained model, oracle)',
+    summary: 'render|dataset|train|check|read|graph|solve|vlm: the causal street world',
     load: () => import('./commands/world.js'),
   },
 };

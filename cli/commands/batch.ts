@@ -51,10 +51,11 @@ import { describeIssues } from '../input-files.js';
 const DEFAULT_SEED = 'fm-cgm-batch';
 const USAGE = `usage: cgm batch (--dataset NAME=DIR ... | MANIFEST.jsonl) [options]
 
-  --dataset NAME=DIR   a local data set copy (coco: annotations/captions_{split}2017.json + {split}2017/;
+  --dataset NAME=DIR   a local data set copy, repeatable:
+                       coco: annotations/captions_{split}2017.json + {split}2017/;
                        celeba-hq: image/{idx}.jpg + text/celeba-caption/{idx}.txt;
-                       world: a \`cgm world dataset\` folder, scored against its true counterfactuals);
-                       repeatable
+                       world: a \`cgm world dataset\` folder, scored against its true
+                       counterfactuals
   --coco-split S       val (default) or train
   --per-dataset N      images sampled per data set (default ${PAPER_DEFAULTS.imagesPerDataset}; with MANIFEST: all lines)
   --seed S             sampling seed, an integer or a string (default ${DEFAULT_SEED})
@@ -62,14 +63,15 @@ const USAGE = `usage: cgm batch (--dataset NAME=DIR ... | MANIFEST.jsonl) [optio
   --page-size P        child runs per workflow run before continue-as-new (default 50)
   --methods M,...      csg,ddpm,ddim (default all three)
   --steps N            inversion and baseline steps (default: the engine's, the paper's 100)
-  --edit-batch N       edits of one method per GPU call, 1..16 (default 4; GPU memory grows with it)
-  --baselines PRESET   the DDPM/DDIM baselines' settings: paper (default) or ef-ddpm (docs/algorithm.md
-                       §4); --steps overrides the preset's step count
+  --edit-batch N       edits of one method per GPU call, 1..16 (default 4; GPU memory grows
+                       with it)
+  --baselines PRESET   the DDPM/DDIM baselines' settings: paper (default) or ef-ddpm
+                       (docs/algorithm.md §4); --steps overrides the preset's step count
   --variant NAME:choice=value,...  a variant, e.g. reverse:reverseOldValues=true; repeatable
-                       (planning choices: promptStyle, includeNonDescendantChanges, reverseOldValues,
-                       protectNonDescendants, csgBase; CSG's scale, threshold, warmup, sourceGuidance (its
-                       inversion's w_src), spanMode=words|padded75 and steps=N, which tag the report
-                       rows (+scale16, +steps50, +span-words);
+                       (planning choices: promptStyle, includeNonDescendantChanges,
+                       reverseOldValues, protectNonDescendants, csgBase; CSG's scale, threshold,
+                       warmup, sourceGuidance (its inversion's w_src), spanMode=words|padded75
+                       and steps=N, which tag the report rows (+scale16, +steps50, +span-words);
                        methods=csg/ddpm, slash-separated);
                        default one variant 'paper'
   --no-judge           skip the VLM judge (the report then has no VLM-Eff)

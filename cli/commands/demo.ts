@@ -9,7 +9,8 @@ import { runWorldDemo } from '../demo/world-demo.js';
 
 const USAGE = `usage: cgm demo [--tiny] [--out DIR] [--steps N] [--scene-seed S] [--models DIR] [--keep-services]
 
-  --tiny           the bundled rainy-street example on the tiny random models (default: the world model)
+  --tiny           the bundled rainy-street example on the tiny random models
+                   (default: the world model)
   --out DIR        report folder (default out/demo)
   --steps N        inversion and sampling steps (default 100, the paper's)
   --scene-seed S   world demo: seed of the scene drawn from the world (default 7)

@@ -25,18 +25,28 @@ import { CliError } from '../cli-error.js';
 import { describeIssues, readBytes, readJsonFile, readJsonWithRaw } from '../input-files.js';
 
 const USAGE = `usage: cgm edit IMAGE --model DIR --graph G.json --interventions I.json --out DIR
-        [--methods csg,ddpm,ddim] [--trace DIR] [--seed N] [--prompt TEXT] [--steps N] [--warmup N]
-        [--mode faithful|fixed] [--settings S.json] [--device cpu|cuda] [--allow-cpu-fallback]
-        [--protect-non-descendants] [--csg-base unconditional|interventional]
+        [--methods csg,ddpm,ddim] [--trace DIR] [--seed N] [--prompt TEXT] [--steps N]
+        [--warmup N] [--mode faithful|fixed] [--settings S.json] [--device cpu|cuda]
+        [--allow-cpu-fallback] [--protect-non-descendants]
+        [--csg-base unconditional|interventional]
 
+  --model      ONNX model bundle folder (cgm export-models)
+  --out        output folder: one PNG per intervention and method, the CSG masks, summary.json
+  --methods    which methods to run (default csg,ddpm,ddim)
+  --trace      also write the pipeline's intermediate tensors (traces) into DIR
+  --seed       seed of the edit-friendly inversion's forward-diffusion noises (engine default 0)
+  --mode       faithful (default: as diffusers, quirks kept) or fixed (their evident intent;
+               docs/algorithm.md §7)
   --prompt     source prompt Y for the inversion (default: the graph's scene_summary)
   --steps      inversion/sampling steps N for every method (paper: 100)
   --warmup     CSG edit warmup steps per concept (paper: 10)
   --settings   engine settings JSON (gpu-worker/engine/settings.ts); flags override it
   --device     ONNX Runtime provider (default $CGM_DEVICE, else $CGM_ENGINE_DEVICE, else cpu)
-  --allow-cpu-fallback  use the CPU with a warning when CUDA cannot start (also CGM_ALLOW_CPU_FALLBACK=1)
-  --protect-non-descendants  beyond the paper: cut the non-descendant concepts' attention regions out of
-               the CSG edit masks (one extra batch entry per protected concept and active step)
+  --allow-cpu-fallback  use the CPU with a warning when CUDA cannot start
+               (also CGM_ALLOW_CPU_FALLBACK=1)
+  --protect-non-descendants  beyond the paper: cut the non-descendant concepts' attention regions
+               out of the CSG edit masks (one extra batch entry per protected concept and
+               active step)
   --csg-base   CSG's base estimate: 'interventional' (the paper's Eq. 12 as written, default) or
                'unconditional' (LEDITS++'s form); docs/algorithm.md "Two readings of Eq. 12"`;
 

@@ -9,7 +9,10 @@ import { parseArgs } from 'node:util';
 import { CliError } from '../cli-error.js';
 
 const USAGE = `usage: cgm export-models (--tiny | --model ID) --out DIR [options]
-  --model ID          diffusers SDXL folder or hub id (hub ids need internet + the accepted model licence)
+       cgm export-models --lpips --out DIR [--random-backbone | --vgg-weights FILE]   (LPIPS only)
+
+  --model ID          diffusers SDXL folder or hub id (hub ids need internet + the accepted
+                      model licence)
   --tiny              seeded tiny SDXL-shaped model (offline); writes DIR/{diffusers,bundle,verify}
   --out DIR           output folder
   --fp16              fp16 inside UNet and text encoders, fp32 graph I/O (VAE always fp32)

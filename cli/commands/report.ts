@@ -26,9 +26,20 @@ import {
 import { type EvalRecord, parseEvalRecords } from '../../core/eval/results.js';
 import { CliError } from '../cli-error.js';
 
-const USAGE =
-  'usage: cgm report (RESULTS.jsonl | --batch ID) [--out DIR] [--format md,csv,json] ' +
-  `[--bootstrap N (default ${DEFAULT_BOOTSTRAP_SAMPLES})] [--seed S (default ${DEFAULT_REPORT_SEED})]`;
+const USAGE = `usage: cgm report (RESULTS.jsonl | --batch ID) [--out DIR] [--format md,csv,json]
+                  [--bootstrap N (default ${DEFAULT_BOOTSTRAP_SAMPLES})] [--seed S (default ${DEFAULT_REPORT_SEED})] [--grid N]
+
+  RESULTS.jsonl  per-counterfactual evaluation records (core/eval/results.ts)
+  --batch ID     instead: the records a finished batch workflow stored in S3
+  --out DIR      write every chosen format to DIR (default md,csv,json: report.md, report.json,
+                 table1.csv, node-types.csv, verdicts.csv, cost.csv, failures.csv); without it,
+                 one format is printed on stdout (default md; csv: table1.csv)
+  --format F,... md, csv and/or json
+  --bootstrap N  bootstrap samples for the 95% intervals
+  --seed S       seed of the bootstrap (and of the grid's images)
+  --grid N       with --out: also grid.png, N images per data set, a row per intervention,
+                 columns original | CSG | DDPM | DDIM, from the records' local image paths
+                 (relative to the results file; S3 images and missing paths show as grey cells)`;
 const FORMATS = ['md', 'csv', 'json'] as const;
 type Format = (typeof FORMATS)[number];
 

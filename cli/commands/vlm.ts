@@ -12,6 +12,7 @@ import {
   vlmFailureType,
 } from '../../activities/vlm/index.js';
 import { loadConfig } from '../../core/config/index.js';
+import { DEFAULT_INTERVENTION_COUNT } from '../../core/prompts/manipulator.js';
 import { type ConceptGraph, ConceptGraphSchema } from '../../core/schemas/paper.js';
 import { CliError } from '../cli-error.js';
 import { describeIssues, readBytes } from '../input-files.js';
@@ -19,10 +20,23 @@ import { RATE_LIMIT_TRIES, retryRateLimits } from '../vlm-rate-limit.js';
 
 const USAGE = [
   'usage: cgm extract IMAGE [--caption TEXT] [--structured-output json_schema|json_object|none]',
-  '       cgm propose IMAGE --graph G.json [--caption TEXT] [--count N] [--do CONCEPT=VALUE] [--structured-output …]',
+  '       cgm propose IMAGE --graph G.json [--caption TEXT] [--count N] [--do CONCEPT=VALUE]',
+  '                   [--structured-output …]',
+  '',
+  '  --caption TEXT        base prompt Y; without it the VLM first describes the scene',
+  '                        (paper §5.1 step 1)',
+  '  --graph G.json        propose: a concept graph, or the JSON `cgm extract` printed (its graph,',
+  '                        and its base prompt unless --caption is given)',
+  `  --count N             propose: how many interventions to ask for (default ${DEFAULT_INTERVENTION_COUNT})`,
+  '  --do CONCEPT=VALUE    propose: this one intervention instead (CONCEPT: a concept id or name);',
+  '                        the VLM works out the changed descendants',
+  '  --structured-output MODE',
+  '                        how the VLM is asked for JSON: json_schema (default: response_format',
+  "                        with the answer's schema), json_object or none",
+  '',
   'The VLM endpoint comes from CGM_VLM_BASE_URL, CGM_VLM_MODEL, CGM_VLM_API_KEY, CGM_VLM_TIMEOUT_MS,',
-  'CGM_VLM_MAX_VALIDATION_RETRIES. Without --caption the VLM first describes the scene (paper §5.1 step 1).',
-  `A rate-limited call (HTTP 429) is retried after the server's Retry-After (else 1 s, at most 60 s), ${RATE_LIMIT_TRIES} tries in all.`,
+  "CGM_VLM_MAX_VALIDATION_RETRIES. A rate-limited call (HTTP 429) is retried after the server's",
+  `Retry-After (else 1 s, at most 60 s), ${RATE_LIMIT_TRIES} tries in all.`,
 ].join('\n');
 
 const MODES: readonly StructuredOutputMode[] = ['json_schema', 'json_object', 'none'];

@@ -13,13 +13,16 @@ import { createGpuWorkers } from '../../gpu-worker/worker.js';
 import { CliError } from '../cli-error.js';
 import { stopSignal } from '../stop-signal.js';
 
-const USAGE = `usage: cgm worker light|gpu [--model DIR] [--lpips DIR] [--device cpu|cuda] [--allow-cpu-fallback]
+const USAGE = `usage: cgm worker light
+       cgm worker gpu [--model DIR] [--lpips DIR] [--device cpu|cuda] [--allow-cpu-fallback]
 
   light   workflows, VLM calls, run manifests, webhooks on $CGM_TASK_QUEUE_LIGHT
   gpu     the diffusion engine on $CGM_TASK_QUEUE_GPU plus this host's own queue
   --model   model bundle folder (default $CGM_MODEL_DIR)
   --lpips   LPIPS graph folder (cgm-lpips.json); without it outputs carry no LPIPS
-  --device  ONNX Runtime provider (default $CGM_ENGINE_DEVICE)`;
+  --device  ONNX Runtime provider (default $CGM_ENGINE_DEVICE)
+  --allow-cpu-fallback  use the CPU with a warning when CUDA cannot start
+The options are the GPU worker's (light ignores them).`;
 
 const log = (line: string) =>
   process.stderr.write(`${JSON.stringify({ t: new Date().toISOString(), msg: line })}\n`);

@@ -34,16 +34,25 @@ const WORLD_DIR = join(ROOT, 'world');
 
 const USAGE = `usage: cgm world <render|dataset|train|check|graph|solve|read|vlm> [options]
 
-  render   --seed S|--scene F [--do K=V …]     draw one scene (and its true counterfactual with --do)
-  dataset  --n N --seed S --out DIR            N scenes, each with 3 interventions and their true counterfactuals
-  train    [--out DIR]                         train the world model + oracle (resumable; reproduces world/model)
-  check    [--out DIR] [--quick]               the trained model's quality figures (oracle, fidelity, inversion, masks)
-  read     IMAGE… [--json]                     the oracle's reading of each attribute (world/model/oracle.onnx)
-  graph    [--attributes FILE.json]            the scene as a concept graph (paper Fig. 2 JSON)
-  solve    --noise FILE.json [--do K=V …]      the SCM's attributes (and counterfactual) for given noise
-  vlm      [--port P] [--model DIR] [--dataset DIR]   an OpenAI-compatible VLM for world images (loopback)
+  render   (--seed S | --scene F) [--do K=V …] [--out PNG]
+           draw one scene (and its true counterfactual with --do)
+  dataset  --n N --seed S --out DIR
+           N scenes, each with 3 interventions and their true counterfactuals
+  train    [--out DIR] [--work DIR] [--stop-after vae|oracle]
+           train the world model + oracle (resumable; reproduces world/model)
+  check    [--model DIR] [--out DIR] [--quick] [--only SECTIONS]
+           the trained model's quality figures (oracle, fidelity, inversion, masks)
+  read     IMAGE… [--model DIR] [--json]
+           the oracle's reading of each attribute (world/model/oracle.onnx)
+  graph    [--attributes FILE.json]
+           the scene as a concept graph (paper Fig. 2 JSON)
+  solve    --noise FILE.json [--do K=V …]
+           the SCM's attributes (and counterfactual) for given noise
+  vlm      [--port P] [--model DIR] [--dataset DIR]
+           an OpenAI-compatible VLM for world images (loopback)
 
-render, dataset, train and check run \`python -m cgm_world\` in .venv; graph, solve, read and vlm run here; 'cgm world <sub> --help' for each.`;
+render, dataset, train and check run \`python -m cgm_world\` in .venv; graph, solve, read and vlm
+run here; 'cgm world <sub> --help' for each.`;
 
 const PYTHON_NOTE = `Runs .venv/bin/python -m cgm_world in world/; other options are passed through to it.`;
 
@@ -52,8 +61,8 @@ const SUB_USAGE: Record<string, string> = {
 
   --seed S      scene seed: draws the exogenous noise, hence every attribute
   --scene FILE  a scene JSON of \`cgm world dataset\` (scenes/<id>.json): its own noise
-  --do K=V      intervention, e.g. --do season=winter (repeatable); the counterfactual keeps the noise
-                and is written beside the scene as <out>-counterfactual.png
+  --do K=V      intervention, e.g. --do season=winter (repeatable); the counterfactual keeps the
+                noise and is written beside the scene as <out>-counterfactual.png
   --out PNG     output image (default scene.png); prints attributes and caption as JSON
 ${PYTHON_NOTE}`,
   dataset: `usage: cgm world dataset --n N --seed S --out DIR
@@ -61,25 +70,34 @@ ${PYTHON_NOTE}`,
   --n N        number of scenes
   --seed S     data set seed: scene i's noise is drawn from (S, i)
   --out DIR    output folder: world-dataset.json, images/, scenes/ (caption, attributes, noise U,
-               regions, interventions), counterfactuals/ (the true counterfactual of each intervention)
+               regions, interventions), counterfactuals/ (the true counterfactual of each
+               intervention)
 ${PYTHON_NOTE}`,
-  train: `usage: cgm world train [--out DIR]
+  train: `usage: cgm world train [--out DIR] [--work DIR] [--stop-after vae|oracle]
 
   --out DIR    where the trained model goes (default world/model); resumable: rerun to continue,
                and from scratch it reproduces world/model
+  --work DIR   checkpoints, caches and loss.jsonl, what a rerun resumes from
+               (default .cache/world/train)
+  --stop-after vae|oracle
+               stop once that stage is trained (its checkpoint stays in --work)
 ${PYTHON_NOTE}`,
-  check: `usage: cgm world check [--model DIR] [--out DIR] [--quick]
+  check: `usage: cgm world check [--model DIR] [--out DIR] [--quick] [--only SECTIONS]
 
   --model DIR  trained model folder (default world/model)
   --out DIR    where results.json and report.md go (default bench/results/world-check); the contact
                sheet goes to docs/world/contact-sheet.png
   --quick      a small sample only
+  --only SECTIONS  comma-separated sections (oracle,fidelity,roundtrip,localisation), merged into
+               the results.json in --out
 ${PYTHON_NOTE}`,
   graph: `usage: cgm world graph [--attributes FILE.json]
 
-  --attributes FILE.json   JSON object attribute id → value, e.g. {"season": "winter", …} (every
-                           attribute, values from world/scm.json); default: the SCM solved with all noise 0.5
-Prints the concept graph (paper Fig. 2 JSON): concepts c1…c9 in scm.json order, one relationship per edge.`,
+  --attributes FILE.json   JSON object attribute id → value, e.g. {"season": "winter", …}
+                           (every attribute, values from world/scm.json); default: the SCM
+                           solved with all noise 0.5
+Prints the concept graph (paper Fig. 2 JSON): concepts c1…c9 in scm.json order, one relationship
+per edge.`,
   read: `usage: cgm world read IMAGE… [--model DIR] [--json]
 
   --model DIR  folder with oracle.onnx and oracle.json (default world/model)
@@ -89,16 +107,19 @@ Prints, per image, each attribute's value as the oracle reads it and its probabi
 
   --noise FILE.json   JSON object attribute id → exogenous noise u in [0, 1), one per attribute
   --do K=V            intervention, e.g. --do season=winter (repeatable)
-Prints {"attributes": …}; with --do also {"do": …, "counterfactual": …, "changed": [attribute ids]}.`,
+Prints {"attributes": …}; with --do also {"do": …, "counterfactual": …,
+"changed": [attribute ids]}.`,
   vlm: `usage: cgm world vlm [--port P] [--model DIR] [--dataset DIR]
 
   --port P       port on 127.0.0.1 (default ${DEFAULT_WORLD_VLM_PORT}; 0: any free port)
   --model DIR    folder with oracle.onnx and oracle.json (default world/model)
-  --dataset DIR  a \`cgm world dataset\` folder: its scene images are recognised by sha256 and propagated
-                 with their exact noise U (else U is abduced from what the oracle reads)
-Answers the workflow's VLM prompts (describe, extract, manipulate, do() propagation, judge) for street-world
-images from the oracle's reading and the SCM. Prints its base URL (for CGM_VLM_BASE_URL) on the first line,
-one JSON log line per request on stderr; GET /stats counts requests per kind. Runs until SIGINT/SIGTERM.`,
+  --dataset DIR  a \`cgm world dataset\` folder: its scene images are recognised by sha256 and
+                 propagated with their exact noise U (else U is abduced from what the oracle
+                 reads)
+Answers the workflow's VLM prompts (describe, extract, manipulate, do() propagation, judge) for
+street-world images from the oracle's reading and the SCM. Prints its base URL (for
+CGM_VLM_BASE_URL) on the first line, one JSON log line per request on stderr; GET /stats counts
+requests per kind. Runs until SIGINT/SIGTERM.`,
 };
 
 const PYTHON_SUBS = new Set(['render', 'dataset', 'train', 'check']);
