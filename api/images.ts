@@ -181,8 +181,8 @@ export function createMemoryImageStore(bucket = 'memory'): ImageStore & {
   const objects = new Map<string, { bytes: Uint8Array; contentType: string }>();
   const owners = new Map<string, Set<string>>();
   const own = (keyId: string) => {
-    let set = owners.get(keyId);
-    if (!set) owners.set(keyId, (set = new Set()));
+    const set = owners.get(keyId) ?? new Set<string>();
+    owners.set(keyId, set);
     return set;
   };
   const shared: ImageStore & {
