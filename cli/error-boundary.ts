@@ -72,7 +72,10 @@ export function reportFailure(err: unknown, command: string | undefined, env: En
       exitCode: EXIT.unavailable,
     };
   }
-  return { message: err instanceof Error ? err.message : String(err), exitCode: EXIT.failure };
+  // Anything else: its own words, prefixed with its type when that says something (VlmRateLimited: …).
+  if (!(err instanceof Error)) return { message: String(err), exitCode: EXIT.failure };
+  const typed = err.name && err.name !== 'Error' && !err.message.startsWith(err.name);
+  return { message: typed ? `${err.name}: ${err.message}` : err.message, exitCode: EXIT.failure };
 }
 
 /** Writes the report (and, with CGM_DEBUG=1, the stack) to stderr; returns the exit code. */
@@ -80,6 +83,5 @@ export function reportToStderr(err: unknown, command: string | undefined, env: E
   const { message, exitCode } = reportFailure(err, command, env);
   process.stderr.write(`cgm: ${message}\n`);
   if (env.CGM_DEBUG === '1' && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
-  else if (exitCode === EXIT.failure) process.stderr.write('cgm: (CGM_DEBUG=1 shows the stack trace)\n');
   return exitCode;
 }

@@ -50,6 +50,7 @@ describe('reportFailure', () => {
         EXIT.unavailable,
       ],
       [new Error('something we did not foresee'), /^something we did not foresee$/, EXIT.failure],
+      [named('VlmRateLimited', 'still rate limited'), /^VlmRateLimited: still rate limited$/, EXIT.failure],
     ];
     for (const [err, message, code] of cases) {
       const r = reportFailure(err, 'run', env);
