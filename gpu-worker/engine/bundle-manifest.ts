@@ -5,7 +5,6 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, normalize } from 'node:path';
 import { z } from 'zod';
-import { SDXL_NOISE_SCHEDULE } from './schedulers/noise-schedule.js';
 
 /** A path inside the bundle folder (ORT rejects external data that escapes the model folder). */
 const bundlePath = z
@@ -162,16 +161,14 @@ export const BundleManifestSchema = z
 export type BundleManifest = z.infer<typeof BundleManifestSchema>;
 
 /**
- * What the engine's schedulers implement (schedulers/noise-schedule.ts): SDXL's ε-prediction on the
- * scaled-linear schedule, leading spacing with offset 1. Anything else would denoise with the wrong
- * maths and give wrong images without an error, so a bundle that asks for it is refused by name.
+ * What the engine's schedulers implement (schedulers/): ε-prediction on a scaled-linear schedule,
+ * leading spacing with offset 1; the betas and the number of training steps are the bundle's own
+ * (model-bundle.ts builds ᾱ from them). Anything else would denoise with the wrong maths and give wrong
+ * images without an error, so a bundle that asks for it is refused by name.
  */
 const IMPLEMENTED_SCHEDULER = {
   prediction_type: 'epsilon',
   beta_schedule: 'scaled_linear',
-  num_train_timesteps: SDXL_NOISE_SCHEDULE.trainSteps,
-  beta_start: SDXL_NOISE_SCHEDULE.betaStart,
-  beta_end: SDXL_NOISE_SCHEDULE.betaEnd,
   timestep_spacing: 'leading',
   steps_offset: 1,
   rescale_betas_zero_snr: false,
@@ -188,7 +185,7 @@ export function unsupportedScheduler(config: Record<string, unknown>): { field: 
       field,
       message:
         `${JSON.stringify(value)} is not implemented: the engine's schedulers implement ` +
-        `${field} = ${JSON.stringify(implemented)} only (SDXL's ε-prediction, scaled-linear schedule)`,
+        `${field} = ${JSON.stringify(implemented)} only (ε-prediction on a scaled-linear schedule)`,
     });
   }
   return out;

@@ -266,7 +266,7 @@ export function createEngineJobs(options: { maxCachedInversions?: number } = {})
         settings: EngineSettingsInput;
         inputPng: string;
       };
-      const { key, abduction } = deserializeAbduction(bytes.subarray(4 + length));
+      const { key, abduction } = deserializeAbduction(bytes.subarray(4 + length), loaded().alphasCumprod);
       remember(key, {
         abduction,
         settings: engineSettings(meta.settings),

@@ -92,7 +92,11 @@ export function serializeAbduction(key: string, a: ImageAbduction, grid: Inversi
   return out;
 }
 
-export function deserializeAbduction(bytes: Uint8Array): { key: string; abduction: ImageAbduction } {
+/** `alphasCumprod`: the loaded model's noise schedule, which the stored step rules are rebuilt on. */
+export function deserializeAbduction(
+  bytes: Uint8Array,
+  alphasCumprod?: Float32Array,
+): { key: string; abduction: ImageAbduction } {
   if (Buffer.from(bytes.subarray(0, MAGIC.length)).toString('latin1') !== MAGIC) {
     throw new InversionStateError('not an inversion state (bad magic)');
   }
@@ -114,7 +118,7 @@ export function deserializeAbduction(bytes: Uint8Array): { key: string; abductio
   const ef = (name: 'csg' | 'ddpm') => {
     const r = header[name];
     if (!r) return undefined;
-    const rule = makeStepRule(r.kind, r.numSteps, r.skip);
+    const rule = makeStepRule(r.kind, r.numSteps, r.skip, alphasCumprod);
     const zs = Array.from({ length: r.numSteps }, (_, k) => get(`${name}.zs.${k}`));
     return { rule, initLatents: get(`${name}.init`), zs, timesteps: rule.timesteps, nfe: r.nfe };
   };

@@ -152,6 +152,8 @@ export interface DdimInversionOptions extends InversionConditioning, LoopControl
   readonly x0: Tensor;
   readonly numSteps: number;
   readonly skip: number;
+  /** The model's ᾱ (EngineModels.alphasCumprod); absent, SDXL's. */
+  readonly alphasCumprod?: Float32Array;
 }
 
 export interface DdimInversion {
@@ -165,7 +167,7 @@ export interface DdimInversion {
 export async function ddimInversion(options: DdimInversionOptions): Promise<DdimInversion> {
   const { x0, numSteps, skip, onProgress, signal } = options;
   validateSource(options.source);
-  const schedule = ddimSchedule(numSteps, skip);
+  const schedule = ddimSchedule(numSteps, skip, options.alphasCumprod);
   const { predictor, nfe } = countingPredictor(options.predictor);
   const n = schedule.timesteps.length;
   let x = x0;

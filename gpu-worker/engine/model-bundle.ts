@@ -2,6 +2,7 @@
 // sessions on the chosen execution provider, the SDXL text conditioner, the UNet as a NoisePredictor
 // and the fp32 VAE (docs/algorithm.md §3.4, §5.1). `ModelBundle` is the engine's own view of a
 // bundle; `readModelBundle` adapts the manifest to it.
+
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -10,6 +11,7 @@ import type { ImageTensor } from './image.js';
 import { type Device, OnnxGraph } from './onnx-graph.js';
 import { OnnxUnet, type UnetIoNames } from './onnx-unet.js';
 import { OnnxVae } from './onnx-vae.js';
+import { scaledLinearAlphasCumprod } from './schedulers/noise-schedule.js';
 import type { Tensor } from './tensor.js';
 import { SdxlTextConditioner } from './text-conditioning.js';
 import { ClipTokenizer } from './tokenizer.js';
@@ -30,6 +32,8 @@ export interface ModelBundle {
   name: string;
   /** sha256 of cgm-model.json: recorded in summaries and part of the inversion cache key. */
   manifestHash: string;
+  /** ᾱ of the bundle's noise schedule (its scheduler config's betas). */
+  alphasCumprod: Float32Array;
   /** Image size the graphs were exported for (pixels). */
   height: number;
   width: number;
@@ -90,6 +94,12 @@ export async function readModelBundle(dir: string): Promise<ModelBundle> {
     sizeMultiple: r.vaeScaleFactor * 4,
     latentDownscale: r.vaeScaleFactor,
     attentionDownscale: r.latentHeight / m.attention.gridHeight,
+    // The manifest refuses what the schedulers do not implement; the betas are the bundle's own.
+    alphasCumprod: scaledLinearAlphasCumprod({
+      trainSteps: m.scheduler.num_train_timesteps,
+      betaStart: m.scheduler.beta_start,
+      betaEnd: m.scheduler.beta_end,
+    }),
     vaeScalingFactor: m.vae.scalingFactor,
     textEncoders: [
       { graph: loaded.graphPath('text_encoder'), ...tok1, input: 'input_ids', hidden: 'hidden_states' },
@@ -156,6 +166,8 @@ export interface EngineModels {
   readonly textDims: { tokens: number; embed: number; pooled: number };
   readonly latentDownscale: number;
   readonly attentionDownscale: number;
+  /** ᾱ of the model's noise schedule, built from the bundle's scheduler config; absent (stubs): SDXL's. */
+  readonly alphasCumprod?: Float32Array;
 }
 
 export interface LoadedModels extends EngineModels {
@@ -238,6 +250,7 @@ export async function openModels(bundle: ModelBundle, options: OpenModelsOptions
     textDims,
     latentDownscale: bundle.latentDownscale,
     attentionDownscale: bundle.attentionDownscale,
+    alphasCumprod: bundle.alphasCumprod,
     async release() {
       await Promise.all(graphs.map((g) => g.release()));
     },

@@ -172,7 +172,7 @@ export async function abduct(
   if (wanted.has('csg')) {
     t0 = performance.now();
     const inv = settings.inversion;
-    const rule = makeStepRule('dpm-sde-2m', inv.numSteps, inv.skip);
+    const rule = makeStepRule('dpm-sde-2m', inv.numSteps, inv.skip, models.alphasCumprod);
     csg = await editFriendlyInversion({
       x0,
       rule,
@@ -191,7 +191,7 @@ export async function abduct(
   let ddpm: EditFriendlyInversion | undefined;
   if (wanted.has('ddpm')) {
     t0 = performance.now();
-    const rule = makeStepRule('ddim-eta1', base.numSteps, base.skip);
+    const rule = makeStepRule('ddim-eta1', base.numSteps, base.skip, models.alphasCumprod);
     ddpm = await editFriendlyInversion({
       x0,
       rule,
@@ -213,6 +213,7 @@ export async function abduct(
       x0,
       numSteps: base.numSteps,
       skip: base.skip,
+      alphasCumprod: models.alphasCumprod,
       predictor: models.predictor,
       uncond,
       source: await sourceFor(base.cfgSource),
@@ -320,7 +321,10 @@ export async function predictCounterfactuals(
             start: abduction.ddpm!.initLatents,
             zs: abduction.ddpm!.zs,
           }
-        : { rule: ddimRule(base.numSteps, base.skip, 0), start: abduction.ddim!.latents };
+        : {
+            rule: ddimRule(base.numSteps, base.skip, 0, models.alphasCumprod),
+            start: abduction.ddim!.latents,
+          };
     const sampled = await sampleCfgBatch({
       predictor: models.predictor,
       ...run,

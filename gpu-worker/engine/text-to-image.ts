@@ -26,7 +26,7 @@ export async function textToImage(
   o: TextToImageOptions,
 ): Promise<ImageTensor[]> {
   if (prompts.length === 0) return [];
-  const rule = makeStepRule(o.rule ?? 'ddim-eta0', o.steps, 0);
+  const rule = makeStepRule(o.rule ?? 'ddim-eta0', o.steps, 0, models.alphasCumprod);
   const h = o.height / models.latentDownscale;
   const w = o.width / models.latentDownscale;
   const noise: NoiseSource = seededGaussianNoise(o.seed);

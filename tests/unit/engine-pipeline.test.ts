@@ -16,6 +16,11 @@ import {
   predictCounterfactuals,
 } from '../../gpu-worker/engine/pipeline.js';
 import { editLatents } from '../../gpu-worker/engine/sampling.js';
+import {
+  SDXL_NOISE_SCHEDULE,
+  scaledLinearAlphasCumprod,
+  sdxlAlphasCumprod,
+} from '../../gpu-worker/engine/schedulers/noise-schedule.js';
 import { engineSettings } from '../../gpu-worker/engine/settings.js';
 import { bitEqual, type Tensor, tensor } from '../../gpu-worker/engine/tensor.js';
 import { sdxlTimeIds } from '../../gpu-worker/engine/text-conditioning.js';
@@ -182,6 +187,41 @@ describe('engine settings', () => {
     // Re-parsing recorded settings keeps them (summaries and inversion states are parsed again).
     const recorded = engineSettings({ mode: 'fixed' });
     expect(engineSettings(recorded)).toEqual(recorded);
+  });
+});
+
+describe("the model's own noise schedule", () => {
+  it('is built from the scheduler config, and every loop and the stored inversion use it', async () => {
+    expect(scaledLinearAlphasCumprod(SDXL_NOISE_SCHEDULE)).toBe(sdxlAlphasCumprod());
+    const other = scaledLinearAlphasCumprod({ ...SDXL_NOISE_SCHEDULE, betaEnd: 0.02 });
+    expect(other[999]).toBeLessThan(sdxlAlphasCumprod()[999]);
+    const input = {
+      image: image(),
+      sourcePrompt: 'a street',
+      methods: ['csg', 'ddpm', 'ddim'] as const,
+      settings,
+    };
+    const sdxl = await abduct(stubModels(), { ...input, methods: [...input.methods] });
+    const models = { ...stubModels(), alphasCumprod: other };
+    const own = await abduct(models, { ...input, methods: [...input.methods] });
+    // Same grid, other noise levels: the inversion differs from SDXL's.
+    expect(Array.from(own.csg!.rule.timesteps)).toEqual(Array.from(sdxl.csg!.rule.timesteps));
+    expect(own.csg!.rule.noiseLevel(0)).not.toEqual(sdxl.csg!.rule.noiseLevel(0));
+    expect(bitEqual(own.ddim!.latents, sdxl.ddim!.latents)).toBe(false);
+    // A stored inversion is rebuilt on the model's schedule: its edits equal the original's.
+    const plans = [csgPlan('i1', ['dry road']), baselinePlan('i1', 'ddpm', 'a dry street')];
+    const bytes = serializeAbduction('k', own, {
+      csg: { numSteps: N, skip: settings.inversion.skip },
+      ddpm: { numSteps: N, skip: settings.baselines.skip },
+      ddim: { numSteps: N, skip: settings.baselines.skip },
+    });
+    const back = deserializeAbduction(bytes, other).abduction;
+    expect(back.csg!.rule.noiseLevel(3)).toEqual(own.csg!.rule.noiseLevel(3));
+    const [a, b] = await Promise.all([
+      predictCounterfactuals(models, own, plans, settings),
+      predictCounterfactuals(models, back, plans, settings),
+    ]);
+    a.outcomes.forEach((o, i) => expect(bitEqual(o.latents, b.outcomes[i].latents)).toBe(true));
   });
 });
 

@@ -81,12 +81,11 @@ describe('cgm-model.json', () => {
     expect(() => parseBundleManifest(raw2)).toThrow(/vae\.scalingFactor/);
   });
 
-  it('refuses, by name, a scheduler the engine does not implement (v-prediction, other betas)', async () => {
+  it('refuses, by name, a scheduler the engine does not implement (v-prediction, other spacing)', async () => {
     const read = async () => JSON.parse(await readFile(join(fx.bundleDir, 'cgm-model.json'), 'utf8'));
     for (const [field, value] of [
       ['prediction_type', 'v_prediction'],
       ['beta_schedule', 'linear'],
-      ['beta_end', 0.02],
       ['timestep_spacing', 'trailing'],
       ['rescale_betas_zero_snr', true],
     ] as const) {
@@ -96,8 +95,12 @@ describe('cgm-model.json', () => {
         new RegExp(`scheduler\\.${field}: ${JSON.stringify(value)} is not implemented`),
       );
     }
-    // The exported tiny model's own config is what the engine implements.
+    // The exported tiny model's own config is what the engine implements; other scaled-linear betas
+    // are the bundle's own (the engine builds its schedule from them).
     expect(() => parseBundleManifest(bundle.manifest)).not.toThrow();
+    const otherBetas = await read();
+    otherBetas.scheduler.beta_end = 0.02;
+    expect(parseBundleManifest(otherBetas).scheduler.beta_end).toBe(0.02);
   });
 
   it('ships both tokenizer.json files with the full CLIP vocabulary', async () => {

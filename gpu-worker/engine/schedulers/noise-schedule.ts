@@ -44,10 +44,20 @@ export function alphasCumprod(betas: Float32Array): Float32Array {
   return out;
 }
 
-let sdxlCache: Float32Array | null = null;
+const cache = new Map<string, Float32Array>();
+
+/** ᾱ of a scaled-linear schedule (cached per config; callers must not mutate). */
+export function scaledLinearAlphasCumprod(config: NoiseScheduleConfig): Float32Array {
+  const key = `${config.trainSteps}|${config.betaStart}|${config.betaEnd}`;
+  let hit = cache.get(key);
+  if (!hit) {
+    hit = alphasCumprod(scaledLinearBetas(config));
+    cache.set(key, hit);
+  }
+  return hit;
+}
 
 /** ᾱ for SDXL (cached; callers must not mutate). */
 export function sdxlAlphasCumprod(): Float32Array {
-  sdxlCache ??= alphasCumprod(scaledLinearBetas(SDXL_NOISE_SCHEDULE));
-  return sdxlCache;
+  return scaledLinearAlphasCumprod(SDXL_NOISE_SCHEDULE);
 }

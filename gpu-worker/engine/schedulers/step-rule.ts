@@ -30,8 +30,8 @@ export interface StepRule {
   transition(k: number, x: Tensor, eps: Tensor, memory: SolverMemory): Transition;
 }
 
-export function dpmSde2mRule(numSteps: number, skip: number): StepRule {
-  const schedule = dpmSdeSchedule(numSteps, skip);
+export function dpmSde2mRule(numSteps: number, skip: number, alphasCumprod?: Float32Array): StepRule {
+  const schedule = dpmSdeSchedule(numSteps, skip, alphasCumprod);
   return {
     kind: 'dpm-sde-2m',
     timesteps: schedule.timesteps,
@@ -43,8 +43,8 @@ export function dpmSde2mRule(numSteps: number, skip: number): StepRule {
   };
 }
 
-export function ddimRule(numSteps: number, skip: number, eta: 0 | 1): StepRule {
-  const schedule = ddimSchedule(numSteps, skip);
+export function ddimRule(numSteps: number, skip: number, eta: 0 | 1, alphasCumprod?: Float32Array): StepRule {
+  const schedule = ddimSchedule(numSteps, skip, alphasCumprod);
   return {
     kind: eta === 1 ? 'ddim-eta1' : 'ddim-eta0',
     timesteps: schedule.timesteps,
@@ -56,9 +56,15 @@ export function ddimRule(numSteps: number, skip: number, eta: 0 | 1): StepRule {
   };
 }
 
-export function makeStepRule(kind: StepRuleKind, numSteps: number, skip: number): StepRule {
-  if (kind === 'dpm-sde-2m') return dpmSde2mRule(numSteps, skip);
-  return ddimRule(numSteps, skip, kind === 'ddim-eta1' ? 1 : 0);
+/** `alphasCumprod`: the model's noise schedule (EngineModels.alphasCumprod); absent, SDXL's. */
+export function makeStepRule(
+  kind: StepRuleKind,
+  numSteps: number,
+  skip: number,
+  alphasCumprod?: Float32Array,
+): StepRule {
+  if (kind === 'dpm-sde-2m') return dpmSde2mRule(numSteps, skip, alphasCumprod);
+  return ddimRule(numSteps, skip, kind === 'ddim-eta1' ? 1 : 0, alphasCumprod);
 }
 
 /** x_{k+1} = μ + ς·z (the sampler's step with injected variance noise). */
