@@ -221,7 +221,7 @@ describe("the model's own noise schedule", () => {
       predictCounterfactuals(models, own, plans, settings),
       predictCounterfactuals(models, back, plans, settings),
     ]);
-    a.outcomes.forEach((o, i) => expect(bitEqual(o.latents, b.outcomes[i].latents)).toBe(true));
+    for (const [i, o] of a.outcomes.entries()) expect(bitEqual(o.latents, b.outcomes[i].latents)).toBe(true);
   });
 });
 
