@@ -7,7 +7,7 @@ import type { z } from '@hono/zod-openapi';
 import type { ArtifactRef } from '../core/schemas/artifact.js';
 import { formatZodPath } from '../core/schemas/zod-path.js';
 import { ApiError } from './errors.js';
-import { type ImageStore, uploadRef } from './images.js';
+import { type KeyImageStore, uploadRef } from './images.js';
 import { mapInChunks } from './map-in-chunks.js';
 import {
   BATCH_FILE_CONTENT_TYPE,
@@ -29,7 +29,7 @@ export interface ListedImage {
 
 /** Reads the uploaded list `sha256` names; refuses a missing, oversized, non-JSONL or malformed one. */
 export async function readBatchImagesFile(
-  images: ImageStore,
+  images: KeyImageStore,
   sha256: string,
   maxBytes: number,
 ): Promise<ListedImage[]> {
@@ -121,7 +121,7 @@ function lineError(line: number, error: z.ZodError): ApiError {
 /** The stored head of every listed image: uploaded, an image, within the size limit; in list order. */
 export async function checkListedImageHeads(
   listed: readonly ListedImage[],
-  images: ImageStore,
+  images: KeyImageStore,
   maxImageBytes: number,
 ): Promise<ArtifactRef[]> {
   return mapInChunks(listed, HEAD_CONCURRENCY, async ({ line, image }) => {

@@ -30,18 +30,22 @@ export interface ImageStore {
   putArtifact(bytes: Uint8Array, contentType: string, prefix: string): Promise<ArtifactRef>;
   /** Bytes of `ref`, verified against its sha256. */
   get(ref: ArtifactRef): Promise<Uint8Array>;
+  presignGet(ref: ArtifactRef, ttlSeconds: number): Promise<string>;
+  /**
+   * The uploads of one API key: `head` answers only for hashes the key owns, `put` and `presignPut`
+   * make it an owner. Everything else is the shared store.
+   */
+  forKey(keyId: string): KeyImageStore;
+}
+
+/** One key's uploads; the only way to hand out a presigned PUT (it lands on the key's own upload). */
+export interface KeyImageStore extends Omit<ImageStore, 'forKey'> {
   presignPut(
     sha256: string,
     contentType: string,
     bytes: number,
     ttlSeconds: number,
   ): Promise<{ url: string; headers: Record<string, string> }>;
-  presignGet(ref: ArtifactRef, ttlSeconds: number): Promise<string>;
-  /**
-   * The uploads of one API key: `head` answers only for hashes the key owns, `put` and `presignPut`
-   * make it an owner. Everything else is the shared store.
-   */
-  forKey(keyId: string): ImageStore;
 }
 
 /** Where a key's own PUT of an upload lands, and its ownership marker stays. */
@@ -84,12 +88,11 @@ export function createS3ImageStore(client: S3Client, bucket: string): ImageStore
       return (await store.put(bytes, { contentType, prefix })).ref;
     },
     get: (ref) => store.get(ref),
-    async presignPut(sha256, contentType, bytes, ttlSeconds) {
-      return presignedPut(contentKey(UPLOAD_PREFIX, sha256), sha256, contentType, bytes, ttlSeconds);
-    },
     presignGet: (ref, ttlSeconds) => store.presignGet(ref, ttlSeconds),
     forKey: (keyId) => ({
-      ...shared,
+      bucket,
+      putArtifact: shared.putArtifact,
+      presignGet: shared.presignGet,
       async head(sha256) {
         const own = await headOf(ownerKey(keyId, sha256));
         if (!own) return null;
@@ -211,20 +214,18 @@ export function createMemoryImageStore(bucket = 'memory'): ImageStore & {
       if (!o || sha256Hex(o.bytes) !== ref.sha256) throw new Error(`no object ${ref.key}`);
       return o.bytes;
     },
-    async presignPut(sha256, contentType) {
-      return {
-        url: `memory://${bucket}/${contentKey(UPLOAD_PREFIX, sha256)}`,
-        headers: { 'content-type': contentType },
-      };
-    },
     async presignGet(ref) {
       return `memory://${ref.bucket}/${ref.key}`;
     },
-    forKey(keyId: string): ImageStore {
+    forKey(keyId: string): KeyImageStore {
       return {
-        ...shared,
+        bucket,
+        putArtifact: shared.putArtifact,
+        get: shared.get,
+        presignGet: shared.presignGet,
         async head(sha256) {
-          return own(keyId).has(sha256) ? shared.head(sha256) : null;
+          // A read: no owner entry is made for a key that only asks.
+          return owners.get(keyId)?.has(sha256) ? shared.head(sha256) : null;
         },
         async put(bytes, contentType) {
           const ref = await shared.put(bytes, contentType);

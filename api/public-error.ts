@@ -30,7 +30,7 @@ export interface PublicError {
 }
 
 /** The error a client gets; `internal` is true when the original must only be logged. */
-export function publicError(failure: { message: string; type: string | null }): PublicError & {
+function publicError(failure: { message: string; type: string | null }): PublicError & {
   internal: boolean;
 } {
   if (failure.type !== null && PUBLIC_FAILURE_TYPES.has(failure.type)) {

@@ -21,7 +21,7 @@ import { canonicalJson, runIdForIdempotencyKey, sha256 } from '../canonical.js';
 import { ApiError, fromZodError } from '../errors.js';
 import { isReplay, parseIdempotencyKey } from '../idempotency.js';
 import { checkImage, type ImageLimits } from '../image-check.js';
-import { type ImageStore, uploadRef } from '../images.js';
+import { type KeyImageStore, uploadRef } from '../images.js';
 import { mapInChunks } from '../map-in-chunks.js';
 import type { AuthEnv } from '../middleware/auth.js';
 import { limitBody, parseJsonBody } from '../middleware/body.js';
@@ -118,7 +118,7 @@ const reportUrl = (id: string) => `/v1/batches/${id}/report`;
 /** The uploaded image of each line, checked by content; the first bad line (in order) is reported. */
 async function checkLineImages(
   lines: readonly BatchImageLine[],
-  images: ImageStore,
+  images: KeyImageStore,
   limits: ImageLimits & { maxImageBytes: number },
 ): Promise<ArtifactRef[]> {
   return mapInChunks(lines, IMAGE_CHECK_CONCURRENCY, async (line, i) => {
@@ -149,7 +149,7 @@ async function checkLineImages(
  */
 async function truthOfLines(
   lines: readonly BatchImageLine[],
-  images: ImageStore,
+  images: KeyImageStore,
   field: (i: number) => string,
 ): Promise<(WorldTruth | undefined)[]> {
   return mapInChunks(lines, IMAGE_CHECK_CONCURRENCY, async (line, i) => {

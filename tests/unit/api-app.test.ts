@@ -159,11 +159,13 @@ describe('POST /v1/counterfactuals', () => {
 
   it('accepts JSON naming an uploaded image, after the presigned-upload ticket', async () => {
     const sha = sha256Hex(image);
-    const ticket = await app.request('/v1/uploads', {
-      method: 'POST',
-      headers: { ...auth(), 'content-type': 'application/json' },
-      body: JSON.stringify({ contentType: 'image/png', bytes: image.byteLength, sha256: sha }),
-    });
+    const ticketFor = (hash: string, key = KEY) =>
+      app.request('/v1/uploads', {
+        method: 'POST',
+        headers: { ...auth(key), 'content-type': 'application/json' },
+        body: JSON.stringify({ contentType: 'image/png', bytes: image.byteLength, sha256: hash }),
+      });
+    const ticket = await ticketFor(sha);
     expect(ticket.status).toBe(201);
     const t = (await ticket.json()) as Body;
     expect(t.upload.method).toBe('PUT');
@@ -172,20 +174,12 @@ describe('POST /v1/counterfactuals', () => {
     const { res, json } = await post(JSON.stringify({ image: { sha256: sha }, caption: 'grey' }));
     expect(res.status).toBe(202);
     expect(runs.runs.get(json.id)!.input.image.sha256).toBe(sha);
-    const again = await app.request('/v1/uploads', {
-      method: 'POST',
-      headers: { ...auth(), 'content-type': 'application/json' },
-      body: JSON.stringify({ contentType: 'image/png', bytes: image.byteLength, sha256: sha }),
-    });
+    const again = await ticketFor(sha);
     expect(again.status).toBe(200);
     expect(((await again.json()) as Body).alreadyUploaded).toBe(true);
 
     // Another key learns nothing of it: a fresh ticket, and its run naming the hash is refused.
-    const theirs = await app.request('/v1/uploads', {
-      method: 'POST',
-      headers: { ...auth(OTHER_KEY), 'content-type': 'application/json' },
-      body: JSON.stringify({ contentType: 'image/png', bytes: image.byteLength, sha256: sha }),
-    });
+    const theirs = await ticketFor(sha, OTHER_KEY);
     expect(theirs.status).toBe(201);
     expect(((await theirs.json()) as Body).alreadyUploaded).toBe(false);
     const refused = await app.request('/v1/counterfactuals', {

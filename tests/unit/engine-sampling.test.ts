@@ -74,6 +74,19 @@ async function edit(requests: EditRequest[], extra: Partial<EditOptions> = {}) {
   return { ...result, traces };
 }
 
+/** A fixed cross-attention map (Q = 16 queries × 77 tokens) for the guidance-rule tests. */
+const ATTENTION = new Float32Array(16 * 77).map((_, i) => ((i * 7919) % 101) / 101);
+
+/** Guidance active from step 0 with scale s and threshold q. */
+const mk = (s: number, q: number): ConceptGuidance => ({
+  scale: s,
+  threshold: q,
+  warmup: 0,
+  cooldown: null,
+  reverse: false,
+  span: { start: 1, end: 3 },
+});
+
 function count(mask: Uint8Array | undefined): number {
   let n = 0;
   for (const v of mask ?? []) n += v;
@@ -136,20 +149,11 @@ describe('LEDITS++/CSG editing (§2)', () => {
     const epsU = stubLatent(31);
     const e1 = stubLatent(32);
     const e2 = stubLatent(33);
-    const attention = new Float32Array(16 * 77).map((_, i) => ((i * 7919) % 101) / 101);
-    const mk = (s: number, q: number): ConceptGuidance => ({
-      scale: s,
-      threshold: q,
-      warmup: 0,
-      cooldown: null,
-      reverse: false,
-      span: { start: 1, end: 3 },
-    });
     const out = leditsGuidance(
       epsU,
       [
-        { concept: mk(2, 0), epsCond: e1, attention },
-        { concept: mk(3, 0), epsCond: e2, attention },
+        { concept: mk(2, 0), epsCond: e1, attention: ATTENTION },
+        { concept: mk(3, 0), epsCond: e2, attention: ATTENTION },
       ],
       'intersect',
       STUB_GRID,
@@ -158,7 +162,9 @@ describe('LEDITS++/CSG editing (§2)', () => {
     expect(maxAbsDiff(out.eps, expected)).toBeLessThan(1e-5);
     const modes: MaskMode[] = ['intersect', 'attention', 'noise'];
     const masks = modes.map(
-      (m) => leditsGuidance(epsU, [{ concept: mk(2, 0.7), epsCond: e1, attention }], m, STUB_GRID).masks[0],
+      (m) =>
+        leditsGuidance(epsU, [{ concept: mk(2, 0.7), epsCond: e1, attention: ATTENTION }], m, STUB_GRID)
+          .masks[0],
     );
     expect(masks[0].attention && masks[0].noise).toBeTruthy();
     expect(masks[1].noise).toBeUndefined();
@@ -174,22 +180,13 @@ describe('LEDITS++/CSG editing (§2)', () => {
     const epsU = stubLatent(31);
     const epsBase = stubLatent(34);
     const e1 = stubLatent(32);
-    const attention = new Float32Array(16 * 77).map((_, i) => ((i * 7919) % 101) / 101);
-    const mk = (s: number, q: number): ConceptGuidance => ({
-      scale: s,
-      threshold: q,
-      warmup: 0,
-      cooldown: null,
-      reverse: false,
-      span: { start: 1, end: 3 },
-    });
     // No masked term active: the base alone, not ε_u.
     const alone = leditsGuidance(epsU, [], 'intersect', STUB_GRID, [], epsBase);
     expect(maxAbsDiff(alone.eps, epsBase)).toBeLessThan(1e-6);
     // With a masked term, the base equals an unmasked LEDITS++ term at scale 1 (threshold 0) placed last.
     const withBase = leditsGuidance(
       epsU,
-      [{ concept: mk(8, 0.7), epsCond: e1, attention }],
+      [{ concept: mk(8, 0.7), epsCond: e1, attention: ATTENTION }],
       'intersect',
       STUB_GRID,
       [],
@@ -198,8 +195,8 @@ describe('LEDITS++/CSG editing (§2)', () => {
     const asTerm = leditsGuidance(
       epsU,
       [
-        { concept: mk(8, 0.7), epsCond: e1, attention },
-        { concept: mk(1, 0), epsCond: epsBase, attention },
+        { concept: mk(8, 0.7), epsCond: e1, attention: ATTENTION },
+        { concept: mk(1, 0), epsCond: epsBase, attention: ATTENTION },
       ],
       'intersect',
       STUB_GRID,
@@ -208,7 +205,7 @@ describe('LEDITS++/CSG editing (§2)', () => {
     expect(withBase.masks).toHaveLength(1);
     const plainTerm = leditsGuidance(
       epsU,
-      [{ concept: mk(8, 0.7), epsCond: e1, attention }],
+      [{ concept: mk(8, 0.7), epsCond: e1, attention: ATTENTION }],
       'intersect',
       STUB_GRID,
     );
