@@ -417,6 +417,8 @@ export async function counterfactualWorkflow(input: CounterfactualInput): Promis
             stages: out.stages,
           };
           manifest.input.preprocessed = out.preprocessed;
+          manifest.input.generationSize = { width: out.imageWidth, height: out.imageHeight };
+          if (out.sourceSize) manifest.input.size = out.sourceSize;
           manifest.versions.model = out.model.name;
           manifest.versions.modelManifestSha256 = out.model.manifestHash;
           manifest.inversions = methods.map((method) => {
