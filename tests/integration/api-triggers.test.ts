@@ -2,11 +2,13 @@
 // the Temporal run starter, the real counterfactualWorkflow on in-process light + GPU workers (tiny
 // model), SeaweedFS for the artifact bucket and for an "inbox" bucket that stands in for a customer's.
 // Deliveries are signed with the official standardwebhooks package or shaped as AWS sends S3 events.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { serve } from '@hono/node-server';
 import { Client, Connection } from '@temporalio/client';
+import { chromium } from 'playwright-core';
 import sharp from 'sharp';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -44,6 +46,8 @@ const template = {
   settings: { inversionSteps: 4, editWarmupSteps: 1, seed: 5 },
 };
 
+/** The s3-events trigger of the two-record test and its runs, which the viewer test then shows. */
+let inboxTrigger: { id: string; runIds: string[] } | null = null;
 let stack: TinyStack;
 let connection: Connection;
 let client: Client;
@@ -286,6 +290,52 @@ describe('webhook-triggered edits on the real stack', () => {
     }
     const listed = await runsOf(trigger);
     expect(listed.map((r) => r.id).sort()).toEqual(accepted.runs.map((r: Body) => r.id).sort());
+    inboxTrigger = { id: trigger.id, runIds: accepted.runs.map((r: Body) => r.id) };
+  });
+
+  it('the viewer lists the trigger and the runs its delivery started, linking to each run', async () => {
+    expect(inboxTrigger, 'the two-record test ran first').not.toBeNull();
+    const executablePath =
+      process.env.CGM_CHROMIUM ??
+      (process.env.PATH ?? '')
+        .split(delimiter)
+        .map((dir) => join(dir, 'chromium'))
+        .find((p) => existsSync(p));
+    expect(executablePath, 'chromium on PATH (Debian package) or CGM_CHROMIUM').toBeDefined();
+    const browser = await chromium.launch({
+      executablePath,
+      headless: true,
+      args: process.getuid?.() === 0 ? ['--no-sandbox'] : [],
+      timeout: 30_000,
+    });
+    try {
+      const page = await browser.newPage();
+      page.setDefaultTimeout(30_000);
+      const errors: string[] = [];
+      page.on('pageerror', (err) => errors.push(err.message));
+      await page.goto(`${base}/viewer/triggers/${inboxTrigger!.id}`);
+      await page.waitForURL(/\/viewer\/key\?next=/);
+      await page.fill('#key', KEY);
+      await page.click('#key-submit');
+      await page.waitForURL(`${base}/viewer/triggers/${inboxTrigger!.id}`);
+      await expect.poll(() => page.locator('#trigger-runs tbody tr').count()).toBe(2);
+      expect(await page.textContent('#trigger-title')).toBe('Trigger inbox uploads');
+      const runRows = await page.locator('#trigger-runs tbody tr').allTextContents();
+      for (const id of inboxTrigger!.runIds) expect(runRows.join('\n')).toContain(id);
+      expect(
+        runRows.every((row) => row.includes('succeeded') && row.includes(`s3://${inbox}/uploads/`)),
+      ).toBe(true);
+      await page.click(`#trigger-runs a[href="/viewer/runs/${inboxTrigger!.runIds[0]}"]`);
+      await page.waitForURL(`${base}/viewer/runs/${inboxTrigger!.runIds[0]}`);
+      // The list page names the trigger among this key's.
+      await page.goto(`${base}/viewer/triggers`);
+      await expect
+        .poll(() => page.locator('#triggers tbody tr').allTextContents())
+        .toContainEqual(expect.stringContaining(inboxTrigger!.id));
+      expect(errors).toEqual([]);
+    } finally {
+      await browser.close();
+    }
   });
 
   it('refuses a forged or stale signature, a disallowed bucket and a loopback URL, with nothing stored or started', async () => {
