@@ -133,7 +133,9 @@ describe('CDK stack (synth offline, no Docker build)', () => {
     expect(s3.length).toBeGreaterThanOrEqual(6);
     for (const s of s3) {
       expect(
-        actionsOf(s).every((a) => ['s3:GetObject', 's3:PutObject', 's3:ListBucket', 's3:DeleteObject'].includes(a)),
+        actionsOf(s).every((a) =>
+          ['s3:GetObject', 's3:PutObject', 's3:ListBucket', 's3:DeleteObject'].includes(a),
+        ),
       ).toBe(true);
       for (const r of resourcesOf(s)) {
         const text = JSON.stringify(r);
@@ -141,7 +143,8 @@ describe('CDK stack (synth offline, no Docker build)', () => {
         expect(text).toMatch(/"Arn"\]\}(,"\/(\*|uploads\/\*|triggers\/\*)")?\]?\]?\}?$|"Arn"\]\}$/);
       }
       // Deleting is the API's, for trigger records only.
-      if (actionsOf(s).includes('s3:DeleteObject')) expect(JSON.stringify(s.Resource)).toContain('/triggers/*');
+      if (actionsOf(s).includes('s3:DeleteObject'))
+        expect(JSON.stringify(s.Resource)).toContain('/triggers/*');
     }
     // The API may write uploads only.
     const apiPut = s3.filter(
