@@ -21,10 +21,12 @@ new CgmStack(app, 'FmCgm', {
   vlmBaseUrl: ctx('vlmBaseUrl', 'http://vlm.internal:8000/v1'),
   gpuInstanceType: ctx('gpuInstanceType', 'g5.2xlarge'),
   gpuMaxCapacity: Number(ctx('gpuMaxCapacity', '4')),
-  // -c triggerId=trg_… [-c triggerPrefix=new/] [-c triggerVia=sns]: an inbox bucket wired to that trigger.
-  ...(app.node.tryGetContext('triggerId') && {
+  // -c triggerBucket=NAME [-c triggerPrefix=new/]: an inbox bucket the API may read; add
+  // -c triggerId=trg_… [-c triggerVia=sns] to send its new objects to that trigger (docs/deployment.md §7).
+  ...((app.node.tryGetContext('triggerBucket') || app.node.tryGetContext('triggerId')) && {
     triggerInbox: {
-      triggerId: ctx('triggerId', ''),
+      bucketName: app.node.tryGetContext('triggerBucket'),
+      triggerId: app.node.tryGetContext('triggerId'),
       prefix: ctx('triggerPrefix', ''),
       via: triggerVia,
     },

@@ -3,8 +3,9 @@
 // the bucket's events → an API destination whose connection sends the trigger secret in
 // x-cgm-trigger-secret) or through SNS (an S3 event notification → a topic → an HTTPS subscription
 // whose URL carries the secret as the Basic password; the API confirms the subscription itself).
-// The trigger is created first (`cgm triggers create`, source kind s3-events, allow.buckets naming
-// this bucket), its secret put into the Secrets Manager secret made here; docs/deployment.md §8.
+// Two deploys (docs/deployment.md §7): the first makes the bucket and lets the API read it, so a trigger
+// naming it can be created (`cgm triggers create`, source kind s3-events); its secret goes into the
+// Secrets Manager secret made here, and the second deploy, given the trigger id, wires the events.
 import {
   Duration,
   aws_events as events,
@@ -24,8 +25,10 @@ import { Construct } from 'constructs';
 export type TriggerDelivery = 'eventbridge' | 'sns';
 
 export interface TriggerInboxProps {
-  /** The s3-events trigger that receives the events (trg_…), made with `cgm triggers create`. */
-  readonly triggerId: string;
+  /** The inbox bucket's name (S3 names are global); default: one CloudFormation makes up. */
+  readonly bucketName?: string;
+  /** The s3-events trigger that receives the events (trg_…); without it, nothing sends events yet. */
+  readonly triggerId?: string;
   /** Only keys under this prefix start runs (default: every key). */
   readonly prefix?: string;
   /** How events reach the API (default eventbridge). */
@@ -47,31 +50,32 @@ export class TriggerInbox extends Construct {
 
   constructor(scope: Construct, id: string, props: TriggerInboxProps) {
     super(scope, id);
-    if (!TRIGGER_ID_PATTERN.test(props.triggerId))
-      throw new Error(
-        `triggerId '${props.triggerId}': expected a trigger id such as trg_0123456789abcdef01234567`,
-      );
+    const { triggerId } = props;
+    if (triggerId !== undefined && !TRIGGER_ID_PATTERN.test(triggerId))
+      throw new Error(`triggerId '${triggerId}': expected a trigger id such as trg_0123456789abcdef01234567`);
     const via = props.via ?? 'eventbridge';
     const prefix = props.prefix ?? '';
     const stack = Stack.of(this);
 
     this.bucket = new s3.Bucket(this, 'Bucket', {
+      ...(props.bucketName && { bucketName: props.bucketName }),
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
       encryption: s3.BucketEncryption.S3_MANAGED,
       enforceSSL: true,
       objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
       removalPolicy: RemovalPolicy.RETAIN,
-      eventBridgeEnabled: via === 'eventbridge',
+      eventBridgeEnabled: via === 'eventbridge' && triggerId !== undefined,
     });
     this.secret = new secrets.Secret(this, 'TriggerSecret', {
-      description: `secret of trigger ${props.triggerId} (whsec_…, shown once by cgm triggers create)`,
+      description: 'the inbox trigger’s secret (whsec_…, shown once by cgm triggers create)',
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    const hookPath = `/v1/hooks/${props.triggerId}`;
+    if (triggerId === undefined) return;
+    const hookPath = `/v1/hooks/${triggerId}`;
 
     if (via === 'eventbridge') {
       const connection = new events.Connection(this, 'Connection', {
-        description: `sends the secret of trigger ${props.triggerId}`,
+        description: `sends the secret of trigger ${triggerId}`,
         authorization: events.Authorization.apiKey(
           TRIGGER_SECRET_HEADER,
           SecretValue.secretsManager(this.secret.secretArn),
@@ -84,7 +88,7 @@ export class TriggerInbox extends Construct {
         rateLimitPerSecond: props.ratePerSecond ?? 5,
       });
       new events.Rule(this, 'ObjectCreated', {
-        description: `new objects of the inbox bucket → trigger ${props.triggerId}`,
+        description: `new objects of the inbox bucket → trigger ${triggerId}`,
         eventPattern: {
           source: ['aws.s3'],
           detailType: ['Object Created'],

@@ -86,9 +86,7 @@ describe('trigger inbox via EventBridge', () => {
     const endpoint = JSON.stringify(destination[0]!.Properties.InvocationEndpoint);
     expect(endpoint).toContain(`/v1/hooks/${TRIGGER}`);
     expect(endpoint).toMatch(/HttpApi/);
-    const secret = idOf(eventBridge, 'AWS::SecretsManager::Secret', (_, p) =>
-      String(p.Description).includes(TRIGGER),
-    );
+    const secret = idOf(eventBridge, 'AWS::SecretsManager::Secret', inInbox);
     const connection = Object.values(eventBridge.findResources('AWS::Events::Connection') as Resources)[0]!;
     const auth = connection.Properties.AuthParameters as {
       ApiKeyAuthParameters: { ApiKeyName: string; ApiKeyValue: unknown };
@@ -148,6 +146,19 @@ describe('trigger inbox settings', () => {
     expect(
       () => new CgmStack(new App(), 'Bad', { ...base, triggerInbox: { triggerId: 'my-trigger' } }),
     ).toThrow(/triggerId 'my-trigger': expected a trigger id/);
+  });
+
+  it('first deploy, without the trigger id: the named bucket the API may read, and nothing sending events yet', () => {
+    const first = Template.fromStack(
+      new CgmStack(new App(), 'BucketOnly', { ...base, triggerInbox: { bucketName: 'acme-cgm-inbox' } }),
+    );
+    const inbox = idOf(first, 'AWS::S3::Bucket', inInbox);
+    first.hasResourceProperties('AWS::S3::Bucket', { BucketName: 'acme-cgm-inbox' });
+    expect(apiFunctionVars(first).CGM_API_TRIGGER_BUCKETS).toEqual({ Ref: inbox });
+    first.resourceCountIs('AWS::Events::Rule', 0);
+    first.resourceCountIs('AWS::Events::ApiDestination', 0);
+    first.resourceCountIs('Custom::S3BucketNotifications', 0);
+    idOf(first, 'AWS::SecretsManager::Secret', inInbox);
   });
 
   it('adds nothing without a trigger inbox', () => {
