@@ -34,6 +34,7 @@ const template = { caption: 'a street', methods: ['csg'], judge: false, settings
 const lookup: LookupFn = async (host) => {
   const table: Record<string, string> = {
     'images.example.com': '93.184.216.34',
+    'hooks.example.com': '93.184.216.35',
     'cdn.example.com': '127.0.0.1',
   };
   const address = table[host];
@@ -225,6 +226,15 @@ describe('trigger resource', () => {
     expect(triggers.triggers.size).toBe(0);
   });
 
+  it("accepts the README's example trigger", async () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const example = readme.match(/cat > trigger\.json <<'JSON'\n([\s\S]*?)\nJSON/)?.[1];
+    expect(example).toBeDefined();
+    const res = await create(JSON.parse(example!));
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    expect(res.body.image).toEqual({ from: 'url', pointer: '/data/imageUrl' });
+  });
+
   it('answers 503 when the server has no webhook secret to derive trigger secrets from', async () => {
     app = createApp({
       config: defaultApiConfig({ keyHashes: [hashApiKey(KEY)], triggerBuckets: ['inbox'] }),
@@ -330,6 +340,21 @@ describe('standard-webhooks deliveries', () => {
       body: JSON.stringify({ data: { bucket: 'inbox', key: 'products/b c.png' } }),
     });
     expect(tampered.status).toBe(401);
+    expectNothingDone();
+  });
+
+  it('needs no API key, and counts wrong signatures against the sender like wrong keys', async () => {
+    const { body: t } = await create(webhookTrigger());
+    const payload = { data: { bucket: 'inbox', key: 'products/a.png' } };
+    const forged = () => app.request(`/v1/hooks/${t.id}`, signed(generateWebhookSecret(), 'msg_f', payload));
+    for (let i = 0; i < 20; i++) {
+      const res = await forged();
+      expect(res.status).toBe(401);
+      expect(((await res.json()) as Body).error.code).toBe('invalid_signature'); // never 'unauthorized'
+    }
+    const limited = await forged();
+    expect(limited.status).toBe(429);
+    expect(((await limited.json()) as Body).error.message).toMatch(/too many failed authentications/);
     expectNothingDone();
   });
 
