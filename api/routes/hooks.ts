@@ -147,13 +147,6 @@ export function registerHookRoute(app: OpenAPIHono<AuthEnv>, deps: AppDeps): voi
       }
       return c.json({ triggerId, confirmed: true as const }, 200);
     }
-    if (trigger.paused)
-      throw new ApiError(
-        'trigger_paused',
-        `trigger '${triggerId}' is paused; nothing was started (resume it with PATCH /v1/triggers/${triggerId} {"paused": false})`,
-        'triggerId',
-      );
-
     // The same record twice in one delivery is one image.
     const unique = [...new Map(content.images.map((i) => [i.deliveryId, i])).values()];
     for (const image of unique) checkAllowed(image, trigger.allow, operatorSources);
@@ -163,6 +156,13 @@ export function registerHookRoute(app: OpenAPIHono<AuthEnv>, deps: AppDeps): voi
     }));
     const existing = await Promise.all(planned.map((p) => deps.runs.describe(p.runId)));
     const fresh = planned.filter((_, i) => !existing[i]);
+    // A paused trigger starts nothing; a redelivery of runs already started still gets its answer.
+    if (trigger.paused && fresh.length > 0)
+      throw new ApiError(
+        'trigger_paused',
+        `trigger '${triggerId}' is paused; nothing was started (resume it with PATCH /v1/triggers/${triggerId} {"paused": false})`,
+        'triggerId',
+      );
 
     if (fresh.length > 0) {
       const waitMs = limiterOf(trigger).take(trigger.id, fresh.length);

@@ -411,7 +411,27 @@ describe('standard-webhooks deliveries', () => {
     expect(
       (await app.request(`/v1/hooks/${t.id}`, signed(t.secret, 'msg_1', payload('products/a.png')))).status,
     ).toBe(202);
+    // Paused again: a redelivery of the run already started still answers with it; a new one is refused.
+    const pause = (paused: boolean) =>
+      app.request(`/v1/triggers/${t.id}`, {
+        method: 'PATCH',
+        headers: { ...auth, 'content-type': 'application/json' },
+        body: JSON.stringify({ paused }),
+      });
+    await pause(true);
+    const replay = await app.request(
+      `/v1/hooks/${t.id}`,
+      signed(t.secret, 'msg_1', payload('products/a.png')),
+    );
+    expect(replay.status).toBe(202);
+    expect(((await replay.json()) as Body).runs[0].replayed).toBe(true);
     clock += 60_000;
+    const refused = await app.request(
+      `/v1/hooks/${t.id}`,
+      signed(t.secret, 'msg_2', payload('products/b c.png')),
+    );
+    expect(refused.status).toBe(409);
+    await pause(false);
     expect(
       (await app.request(`/v1/hooks/${t.id}`, signed(t.secret, 'msg_2', payload('products/b c.png')))).status,
     ).toBe(202);
