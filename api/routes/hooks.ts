@@ -9,7 +9,7 @@ import type { AppDeps } from '../app.js';
 import { canonicalJson, sha256 } from '../canonical.js';
 import { ApiError } from '../errors.js';
 import { type CheckedImage, checkImage } from '../image-check.js';
-import type { AuthEnv } from '../middleware/auth.js';
+import { type AuthEnv, keyIdOf } from '../middleware/auth.js';
 import { createTokenBuckets, type TokenBucketLimiter } from '../middleware/rate-limit.js';
 import { toWorkflowInput } from '../run-input.js';
 import { checkAllowed } from '../triggers/allow.js';
@@ -92,6 +92,8 @@ export function registerHookRoute(app: OpenAPIHono<AuthEnv>, deps: AppDeps): voi
   };
   const confirm = deps.confirmSubscription ?? snsConfirmer(config.webhookPolicy, deps.lookup);
   const operatorSources = { buckets: config.triggerBuckets, policy: config.webhookPolicy };
+  // A trigger lives as long as its key: when the operator removes a key, its triggers stop too.
+  const liveKeys = new Set(config.keyHashes.map(keyIdOf));
   const limit = bodyLimit({
     maxSize: config.limits.maxJsonBytes,
     onError: () => {
@@ -123,7 +125,8 @@ export function registerHookRoute(app: OpenAPIHono<AuthEnv>, deps: AppDeps): voi
     const { triggerId } = c.req.valid('param');
     const raw = await c.req.text();
     const trigger = await deps.triggers?.get(triggerId);
-    if (!trigger) throw new ApiError('unknown_trigger', `no trigger '${triggerId}'`, 'triggerId');
+    if (!trigger || !liveKeys.has(trigger.owner))
+      throw new ApiError('unknown_trigger', `no trigger '${triggerId}'`, 'triggerId');
     const secrets = triggerSecrets(config.webhookSecrets, trigger.id, trigger.salt);
     if (secrets.length === 0)
       throw new ApiError(

@@ -194,6 +194,28 @@ describe('trigger resource', () => {
     expect(((await hook.json()) as Body).error.code).toBe('unknown_trigger');
   });
 
+  it('stops with its key: a trigger of a key the operator removed answers 404', async () => {
+    const { body: t } = await create(webhookTrigger());
+    app = createApp({
+      config: defaultApiConfig({
+        keyHashes: [hashApiKey(OTHER_KEY)],
+        webhookSecrets: { current: OPERATOR_SECRET },
+        triggerBuckets: ['inbox'],
+      }),
+      images,
+      runs,
+      triggers,
+      sources: createMemorySourceReader(objects as never),
+    });
+    const res = await app.request(
+      `/v1/hooks/${t.id}`,
+      signed(t.secret, 'msg_1', { data: { bucket: 'inbox', key: 'products/a.png' } }),
+    );
+    expect(res.status).toBe(404);
+    expect(((await res.json()) as Body).error.code).toBe('unknown_trigger');
+    expectNothingDone();
+  });
+
   it.each([
     [{ ...webhookTrigger(), image: undefined }, 'image', /needs the image's location/],
     [{ ...webhookTrigger(), image: { from: 's3-record' } }, 'image.from', /for s3-events triggers/],
