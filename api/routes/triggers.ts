@@ -124,6 +124,25 @@ export const deleteTriggerRoute = createRoute({
   },
 });
 
+export const rotateTriggerSecretRoute = createRoute({
+  method: 'post',
+  path: '/v1/triggers/{id}/secret',
+  operationId: 'rotateTriggerSecret',
+  summary: 'Give a trigger a new secret (shown in this answer only); the old one stops at once',
+  description:
+    'The hook URL stays. Deliveries signed with (or presenting) the old secret answer 401 invalid_signature from now on, ' +
+    'so update the sender right after (a sender that retries will deliver again with the new secret).',
+  security,
+  request: { params: TriggerIdParamSchema },
+  responses: {
+    200: {
+      description: 'the trigger with its new secret',
+      content: { 'application/json': { schema: TriggerCreatedSchema } },
+    },
+    ...errorResponses(400, 401, 404, 429, 503),
+  },
+});
+
 export const listTriggerRunsRoute = createRoute({
   method: 'get',
   path: '/v1/triggers/{id}/runs',
@@ -281,6 +300,22 @@ export function registerTriggerRoutes(app: OpenAPIHono<AuthEnv>, deps: AppDeps):
     await store().delete(t);
     deps.log?.({ msg: 'trigger deleted', triggerId: t.id, keyId: t.owner });
     return c.json({ id: t.id, deleted: true as const }, 200);
+  });
+
+  app.openapi(rotateTriggerSecretRoute, async (c) => {
+    const t = await owned(c.req.valid('param').id, c.get('keyId'));
+    const operator = config.webhookSecrets.current;
+    if (!operator)
+      throw new ApiError(
+        'webhooks_not_configured',
+        'trigger secrets are derived from the server’s webhook secret, which is not set; the operator sets CGM_WEBHOOK_SECRET',
+      );
+    // A new salt is a new secret: nothing else about the trigger changes.
+    const rotated: StoredTrigger = { ...t, salt: randomBytes(32).toString('hex') };
+    await store().put(rotated);
+    deps.log?.({ msg: 'trigger secret rotated', triggerId: t.id, keyId: t.owner });
+    c.header('Cache-Control', 'no-store');
+    return c.json({ ...publicTrigger(rotated), secret: triggerSecret(operator, t.id, rotated.salt) }, 200);
   });
 
   app.openapi(listTriggerRunsRoute, async (c) => {

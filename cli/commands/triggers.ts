@@ -1,4 +1,4 @@
-// `cgm triggers create|list|show|runs|pause|resume|delete|send`: the trigger resource of the HTTP API
+// `cgm triggers create|list|show|runs|pause|resume|rotate-secret|delete|send`: the trigger resource of the HTTP API
 // (issue #20) from the command line. An HTTP client of `cgm api`: the API's URL and key come from
 // CGM_API_URL and CGM_API_KEY (or --api), never from an argument that `ps` would show.
 import { randomBytes } from 'node:crypto';
@@ -8,7 +8,7 @@ import { CliError } from '../cli-error.js';
 import { EXIT } from '../error-boundary.js';
 import { deliveryHeaders } from '../trigger-delivery.js';
 
-const USAGE = `usage: cgm triggers <create|list|show|runs|pause|resume|delete|send> [options]
+const USAGE = `usage: cgm triggers <create|list|show|runs|pause|resume|rotate-secret|delete|send> [options]
 
   create FILE.json      create a trigger from a JSON request (POST /v1/triggers); prints it with its
                         secret, which is shown only this once
@@ -16,6 +16,7 @@ const USAGE = `usage: cgm triggers <create|list|show|runs|pause|resume|delete|se
   show ID               one trigger
   runs ID               the runs a trigger started, with their status
   pause ID | resume ID  refuse deliveries (409 trigger_paused) or accept them again
+  rotate-secret ID      a new secret for the trigger (printed once); the old one stops at once
   delete ID             delete a trigger (runs it started go on)
   send ID PAYLOAD.json  sign PAYLOAD with the trigger secret as the trigger's source kind expects
                         (Standard Webhooks, the S3-event secret header, or its HMAC header) and post
@@ -207,7 +208,8 @@ export async function run(argv: string[]): Promise<number> {
     case 'runs':
     case 'delete':
     case 'pause':
-    case 'resume': {
+    case 'resume':
+    case 'rotate-secret': {
       want(1, 'a trigger ID');
       const id = encodeURIComponent(args[0]!);
       const answer =
@@ -217,10 +219,12 @@ export async function run(argv: string[]): Promise<number> {
             ? await call(api, 'GET', `/v1/triggers/${id}/runs`)
             : sub === 'delete'
               ? await call(api, 'DELETE', `/v1/triggers/${id}`)
-              : await call(api, 'PATCH', `/v1/triggers/${id}`, {
-                  body: JSON.stringify({ paused: sub === 'pause' }),
-                  headers: { 'content-type': 'application/json' },
-                });
+              : sub === 'rotate-secret'
+                ? await call(api, 'POST', `/v1/triggers/${id}/secret`)
+                : await call(api, 'PATCH', `/v1/triggers/${id}`, {
+                    body: JSON.stringify({ paused: sub === 'pause' }),
+                    headers: { 'content-type': 'application/json' },
+                  });
       if (!answer.ok) throw failed(sub, answer);
       if (sub === 'runs' && !values.json) {
         const runs: Body[] = answer.body.runs;

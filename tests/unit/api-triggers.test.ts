@@ -194,6 +194,26 @@ describe('trigger resource', () => {
     expect(((await hook.json()) as Body).error.code).toBe('unknown_trigger');
   });
 
+  it('rotates a trigger secret: the new one verifies at once, the old one no longer', async () => {
+    const { body: t } = await create(webhookTrigger());
+    const payload = { data: { bucket: 'inbox', key: 'products/a.png' } };
+    const res = await app.request(`/v1/triggers/${t.id}/secret`, { method: 'POST', headers: auth });
+    const rotated = (await res.json()) as Body;
+    expect(res.status).toBe(200);
+    expect(rotated.id).toBe(t.id);
+    expect(rotated.hookUrl).toBe(t.hookUrl);
+    expect(rotated.secret).toMatch(/^whsec_/);
+    expect(rotated.secret).not.toBe(t.secret);
+    expect((await app.request(`/v1/hooks/${t.id}`, signed(t.secret, 'msg_1', payload))).status).toBe(401);
+    expect((await app.request(`/v1/hooks/${t.id}`, signed(rotated.secret, 'msg_1', payload))).status).toBe(
+      202,
+    );
+    const other = { authorization: `Bearer ${OTHER_KEY}` };
+    expect(
+      (await app.request(`/v1/triggers/${t.id}/secret`, { method: 'POST', headers: other })).status,
+    ).toBe(404);
+  });
+
   it('stops with its key: a trigger of a key the operator removed answers 404', async () => {
     const { body: t } = await create(webhookTrigger());
     app = createApp({

@@ -83,7 +83,7 @@ afterAll(async () => {
 
 describe('cgm triggers', () => {
   it(
-    'create → list → send (twice with one id) → runs → pause → send refused → delete',
+    'create → list → send (twice with one id) → runs → rotate-secret → pause → send refused → delete',
     async () => {
       writeFileSync(
         join(dir, 'trigger.json'),
@@ -131,11 +131,19 @@ describe('cgm triggers', () => {
       expect(forged.code).toBe(77);
       expect(forged.stderr).toMatch(/invalid_signature \(webhook-signature\)/);
 
+      const rotated = await cgm(['rotate-secret', trigger.id]);
+      expect(rotated.code, rotated.stderr).toBe(0);
+      const newSecret = (JSON.parse(rotated.stdout) as Body).secret;
+      expect(newSecret).not.toBe(trigger.secret);
+      expect((await send('msg_cli_4')).code).toBe(77); // the old secret stopped
+      writeFileSync(join(dir, 'secret'), newSecret);
+      expect((await send('msg_cli_4')).code).toBe(0);
+
       expect((await cgm(['pause', trigger.id])).code).toBe(0);
       const paused = await send('msg_cli_3');
       expect(paused.code).toBe(1);
       expect(paused.stderr).toMatch(/send \(delivery msg_cli_3\): trigger_paused/);
-      expect(runs.runs.size).toBe(1);
+      expect(runs.runs.size).toBe(2);
 
       expect((await cgm(['delete', trigger.id])).code).toBe(0);
       expect((await cgm(['list'])).stdout).toBe('no triggers\n');
