@@ -57,7 +57,7 @@ const commands: Record<string, Command> = {
     load: () => import('./commands/api.js'),
   },
   triggers: {
-    summary: 'create|list|show|runs|pause|resume|rotate-secret|delete|send: webhook triggers (HTTP API)',
+    summary: 'create|list|show|runs|pause|resume|rotate-secret|delete|send: webhook triggers',
     load: () => import('./commands/triggers.js'),
   },
   demo: {
