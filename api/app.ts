@@ -1,15 +1,12 @@
 // The HTTP API as a value: createApp(deps) returns a Hono app that tests call with app.request() and
 // `cgm api` serves. Nothing global: keys, limits, the image store and the run starter come in deps.
 
-import { OpenAPIHono } from '@hono/zod-openapi';
+import type { OpenAPIHono } from '@hono/zod-openapi';
 import { except } from 'hono/combine';
 import { HTTPException } from 'hono/http-exception';
-import type { LookupFn } from '../activities/webhooks/url-policy.js';
 import { ArtifactIntegrityError } from '../core/artifacts/errors.js';
-import type { BatchInput } from '../core/schemas/batch-io.js';
-import type { ApiConfig } from './config.js';
-import { ApiError, errorResponse, fromZodError } from './errors.js';
-import type { ImageStore } from './images.js';
+import type { AppDeps } from './deps.js';
+import { ApiError, errorResponse } from './errors.js';
 import { type AuthEnv, apiKeyAuth, createKeyring } from './middleware/auth.js';
 import {
   addressLimit,
@@ -19,41 +16,17 @@ import {
   failedAuthLimit,
   rateLimit,
 } from './middleware/rate-limit.js';
-import { registerBatchRunRoutes } from './routes/batch-runs.js';
-import { registerBatchRoutes } from './routes/batches.js';
-import { registerCounterfactualRoutes } from './routes/counterfactuals.js';
-import { registerDocRoutes } from './routes/docs.js';
-import { registerHookRoute } from './routes/hooks.js';
-import { registerRunManifestRoute } from './routes/run-manifest.js';
-import { registerTriggerRoutes } from './routes/triggers.js';
-import { registerUploadRoutes } from './routes/uploads.js';
-import { registerWebhookSecretRoute } from './routes/webhook-secret.js';
-import type { RunStarter } from './runs/types.js';
-import type { SourceObjectReader } from './triggers/s3-source.js';
-import type { SubscriptionConfirmer } from './triggers/sns-confirm.js';
-import type { TriggerStore } from './triggers/store.js';
+import { batchRunRoutes } from './routes/batch-runs.js';
+import { batchRoutes } from './routes/batches.js';
+import { counterfactualRoutes } from './routes/counterfactuals.js';
+import { serveDocs } from './routes/docs.js';
+import { hookRoutes } from './routes/hooks.js';
+import { routeApp } from './routes/route-app.js';
+import { runManifestRoutes } from './routes/run-manifest.js';
+import { triggerRoutes } from './routes/triggers.js';
+import { uploadRoutes } from './routes/uploads.js';
+import { webhookSecretRoutes } from './routes/webhook-secret.js';
 import { createViewerApp } from './viewer/app.js';
-
-export type LogRecord = Record<string, unknown> & { msg: string };
-
-export interface AppDeps {
-  config: ApiConfig;
-  images: ImageStore;
-  runs: RunStarter;
-  /** Starts and follows batchWorkflow; without it the batch routes answer 503 unavailable. */
-  batches?: RunStarter<BatchInput>;
-  /** Where triggers are kept; without it the trigger routes answer 503 and hooks 404. */
-  triggers?: TriggerStore;
-  /** Reads trigger images named by S3 bucket and key (the buckets of CGM_API_TRIGGER_BUCKETS). */
-  sources?: SourceObjectReader;
-  /** Confirms SNS subscriptions (default: GET the SNS SubscribeURL under the URL policy). */
-  confirmSubscription?: SubscriptionConfirmer;
-  /** DNS for the webhook URL policy (tests pass a fake). */
-  lookup?: LookupFn;
-  now?: () => number;
-  /** Structured log sink; never receives keys or image bytes. */
-  log?: (record: LogRecord) => void;
-}
 
 const UNAVAILABLE = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|UNAVAILABLE|DEADLINE_EXCEEDED/;
 
@@ -80,13 +53,10 @@ function toApiError(err: unknown): ApiError | null {
   return null;
 }
 
+export type { AppDeps, LogRecord } from './deps.js';
+
 export function createApp(deps: AppDeps): OpenAPIHono<AuthEnv> {
-  const app = new OpenAPIHono<AuthEnv>({
-    // Uniform 400s: a failed zod validation of any route becomes {error: {code, message, field}}.
-    defaultHook: (result) => {
-      if (!result.success) throw fromZodError(result.error);
-    },
-  });
+  const app = routeApp();
 
   app.onError((err, c) => {
     const api = toApiError(err);
@@ -114,7 +84,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AuthEnv> {
   const docs = createTokenBuckets({ ...DOCS_LIMIT, now: deps.now });
   app.use('/openapi.json', addressLimit(docs));
   app.use('/docs', addressLimit(docs));
-  registerDocRoutes(app);
+  serveDocs(app);
 
   const limiter = createTokenBuckets({ ...deps.config.rateLimit, now: deps.now });
   const failures = createTokenBuckets({ ...FAILED_AUTH_LIMIT, now: deps.now });
@@ -122,18 +92,18 @@ export function createApp(deps: AppDeps): OpenAPIHono<AuthEnv> {
   // trigger signature costs like a wrong key. Hooks carry no API key (the trigger secret authenticates
   // them), so key checks and per-key limits skip them.
   app.use('/v1/*', failedAuthLimit(failures));
-  registerHookRoute(app, deps);
+  app.route('/', hookRoutes(deps));
   app.use(
     '/v1/*',
     except('/v1/hooks/*', apiKeyAuth(createKeyring(deps.config.keyHashes)), rateLimit(limiter)),
   );
-  registerUploadRoutes(app, deps);
-  registerCounterfactualRoutes(app, deps);
-  registerBatchRoutes(app, deps);
-  registerRunManifestRoute(app, deps);
-  registerBatchRunRoutes(app, deps);
-  registerWebhookSecretRoute(app, deps);
-  registerTriggerRoutes(app, deps);
+  app.route('/', uploadRoutes(deps));
+  app.route('/', counterfactualRoutes(deps));
+  app.route('/', batchRoutes(deps));
+  app.route('/', runManifestRoutes(deps));
+  app.route('/', batchRunRoutes(deps));
+  app.route('/', webhookSecretRoutes(deps));
+  app.route('/', triggerRoutes(deps));
   app.route('/viewer', createViewerApp(deps));
   return app;
 }

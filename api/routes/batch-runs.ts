@@ -13,12 +13,13 @@ import {
   BatchResultSchema,
 } from '../../core/schemas/batch-io.js';
 import { type RunManifest, RunManifestSchema } from '../../core/schemas/run-manifest.js';
-import type { AppDeps } from '../app.js';
+import type { AppDeps } from '../deps.js';
 import { ApiError } from '../errors.js';
 import type { AuthEnv } from '../middleware/auth.js';
 import { withPresignedUrls } from '../presign.js';
 import { BatchIdParamSchema } from '../schemas.js';
 import { errorResponses } from './error-responses.js';
+import { routeApp } from './route-app.js';
 
 const MAX_SAMPLES = 50;
 
@@ -81,7 +82,10 @@ export const batchRunManifestRoute = createRoute({
   },
 });
 
-export function registerBatchRunRoutes(app: OpenAPIHono<AuthEnv>, deps: AppDeps): void {
+export type BatchRunRouteDeps = Pick<AppDeps, 'batches' | 'images' | 'config'>;
+
+export function batchRunRoutes(deps: BatchRunRouteDeps): OpenAPIHono<AuthEnv> {
+  const app = routeApp();
   const { images, config } = deps;
   const presign = (ref: ArtifactRef) => images.presignGet(ref, config.presignTtlSeconds);
   const readJson = async (ref: ArtifactRef) => JSON.parse(new TextDecoder().decode(await images.get(ref)));
@@ -176,4 +180,5 @@ export function registerBatchRunRoutes(app: OpenAPIHono<AuthEnv>, deps: AppDeps)
     c.header('Cache-Control', 'no-store');
     return c.json(await withGroundTruth(result, runId, presigned), 200);
   });
+  return app;
 }

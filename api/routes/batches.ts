@@ -16,9 +16,9 @@ import {
   BatchResultSchema,
 } from '../../core/schemas/batch-io.js';
 import type { WorldTruth } from '../../core/world/truth.js';
-import type { AppDeps } from '../app.js';
 import { checkListedImageHeads, readBatchImagesFile } from '../batch-images-file.js';
 import { canonicalJson, runIdForIdempotencyKey, sha256 } from '../canonical.js';
+import type { AppDeps } from '../deps.js';
 import { ApiError, fromZodError } from '../errors.js';
 import { isReplay, parseIdempotencyKey } from '../idempotency.js';
 import { checkImage, type ImageLimits } from '../image-check.js';
@@ -41,6 +41,7 @@ import {
 } from '../schemas.js';
 import { errorResponses } from './error-responses.js';
 import { linksById } from './links.js';
+import { routeApp } from './route-app.js';
 
 /** Where the API stores the data set manifests it writes for batches (content-addressed). */
 export const BATCH_MANIFEST_PREFIX = 'batches/manifests';
@@ -217,7 +218,10 @@ function progressNote(progress: unknown): string {
   return ` (${p.phase ?? 'running'}: ${(p.succeeded ?? 0) + (p.failed ?? 0)} of ${p.total} runs finished)`;
 }
 
-export function registerBatchRoutes(app: OpenAPIHono<AuthEnv>, deps: AppDeps): void {
+export type BatchRouteDeps = Pick<AppDeps, 'batches' | 'log' | 'lookup' | 'config' | 'images'>;
+
+export function batchRoutes(deps: BatchRouteDeps): OpenAPIHono<AuthEnv> {
+  const app = routeApp();
   const { config, images } = deps;
   const body = limitBody({ json: config.limits.maxJsonBytes, multipart: 0 }, ['json']);
 
@@ -381,4 +385,5 @@ export function registerBatchRoutes(app: OpenAPIHono<AuthEnv>, deps: AppDeps): v
       'content-disposition': `attachment; filename="${id}-${table}.csv"`,
     });
   });
+  return app;
 }

@@ -5,8 +5,8 @@ import { createRoute, type OpenAPIHono, type z } from '@hono/zod-openapi';
 import { checkWebhookUrl } from '../../activities/webhooks/url-policy.js';
 import { sha256Hex } from '../../core/artifacts/store.js';
 import type { ArtifactRef } from '../../core/schemas/artifact.js';
-import type { AppDeps } from '../app.js';
 import { canonicalJson, runIdForIdempotencyKey, sha256 } from '../canonical.js';
+import type { AppDeps } from '../deps.js';
 import { ApiError, fromZodError } from '../errors.js';
 import { isReplay, parseIdempotencyKey } from '../idempotency.js';
 import { type CheckedImage, checkImage } from '../image-check.js';
@@ -30,6 +30,7 @@ import {
 } from '../schemas.js';
 import { errorResponses } from './error-responses.js';
 import { linksById } from './links.js';
+import { routeApp } from './route-app.js';
 
 export const postRoute = createRoute({
   method: 'post',
@@ -93,7 +94,10 @@ export const deleteRoute = createRoute({
 
 const statusUrl = (id: string) => `/v1/counterfactuals/${id}`;
 
-export function registerCounterfactualRoutes(app: OpenAPIHono<AuthEnv>, deps: AppDeps): void {
+export type CounterfactualRouteDeps = Pick<AppDeps, 'log' | 'lookup' | 'config' | 'images' | 'runs'>;
+
+export function counterfactualRoutes(deps: CounterfactualRouteDeps): OpenAPIHono<AuthEnv> {
+  const app = routeApp();
   const { config, images, runs } = deps;
   const limits = config.limits;
   const body = limitBody({ json: limits.maxJsonBytes, multipart: limits.maxImageBytes + 256 * 1024 }, [
@@ -237,4 +241,5 @@ export function registerCounterfactualRoutes(app: OpenAPIHono<AuthEnv>, deps: Ap
     deps.log?.({ msg: 'run cancel requested', runId: id, keyId: c.get('keyId') });
     return c.json({ id, status: 'cancelling' as const }, 202);
   });
+  return app;
 }

@@ -56,7 +56,8 @@ ${ops.join('\n')}
 <h2>Error codes</h2><table><tr><th>status</th><th>code</th></tr>${codes}</table></body></html>`;
 }
 
-export function registerDocRoutes(app: OpenAPIHono<AuthEnv>): void {
+/** The whole app's documentation, so it is served from the root app, after every sub-app is mounted. */
+export function serveDocs(app: OpenAPIHono<AuthEnv>): void {
   app.openAPIRegistry.registerComponent('securitySchemes', 'apiKey', { type: 'http', scheme: 'bearer' });
   app.doc('/openapi.json', OPENAPI_INFO);
   app.get('/docs', (c) => c.html(renderDocsHtml(app.getOpenAPIDocument(OPENAPI_INFO))));

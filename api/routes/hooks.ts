@@ -5,8 +5,8 @@
 // start with REJECT_DUPLICATE, so a redelivery (even a concurrent one) answers with the same run.
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import { bodyLimit } from 'hono/body-limit';
-import type { AppDeps } from '../app.js';
 import { canonicalJson, sha256 } from '../canonical.js';
+import type { AppDeps } from '../deps.js';
 import { ApiError } from '../errors.js';
 import { type CheckedImage, checkImage } from '../image-check.js';
 import { type AuthEnv, keyIdOf } from '../middleware/auth.js';
@@ -25,6 +25,7 @@ import { checkSubscribeUrl, snsConfirmer } from '../triggers/sns-confirm.js';
 import { fetchUrlImage } from '../triggers/url-image.js';
 import { verifyDelivery } from '../triggers/verify.js';
 import { errorResponses } from './error-responses.js';
+import { routeApp } from './route-app.js';
 
 export const hookRoute = createRoute({
   method: 'post',
@@ -79,7 +80,13 @@ interface Planned {
   runId: string;
 }
 
-export function registerHookRoute(app: OpenAPIHono<AuthEnv>, deps: AppDeps): void {
+export type HookRouteDeps = Pick<
+  AppDeps,
+  'confirmSubscription' | 'images' | 'log' | 'lookup' | 'now' | 'runs' | 'sources' | 'triggers' | 'config'
+>;
+
+export function hookRoutes(deps: HookRouteDeps): OpenAPIHono<AuthEnv> {
+  const app = routeApp();
   const { config } = deps;
   const limiters = new Map<string, { perMinute: number; burst: number; limiter: TokenBucketLimiter }>();
   const limiterOf = (t: StoredTrigger) => {
@@ -227,4 +234,5 @@ export function registerHookRoute(app: OpenAPIHono<AuthEnv>, deps: AppDeps): voi
       202,
     );
   });
+  return app;
 }

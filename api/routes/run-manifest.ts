@@ -4,13 +4,14 @@
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import { type ArtifactRef, ArtifactRefSchema } from '../../core/schemas/artifact.js';
 import { RunManifestSchema } from '../../core/schemas/run-manifest.js';
-import type { AppDeps } from '../app.js';
+import type { AppDeps } from '../deps.js';
 import { ApiError } from '../errors.js';
 import type { AuthEnv } from '../middleware/auth.js';
 import { withPresignedUrls } from '../presign.js';
 import type { RunInfo, RunStarter } from '../runs/types.js';
 import { RunIdParamSchema } from '../schemas.js';
 import { errorResponses } from './error-responses.js';
+import { routeApp } from './route-app.js';
 
 export const manifestRoute = createRoute({
   method: 'get',
@@ -54,7 +55,10 @@ export async function findManifestRef(runs: RunStarter, info: RunInfo): Promise<
   return ref.success ? ref.data : null;
 }
 
-export function registerRunManifestRoute(app: OpenAPIHono<AuthEnv>, deps: AppDeps): void {
+export type RunManifestRouteDeps = Pick<AppDeps, 'log' | 'images' | 'runs' | 'config'>;
+
+export function runManifestRoutes(deps: RunManifestRouteDeps): OpenAPIHono<AuthEnv> {
+  const app = routeApp();
   const { images, runs, config } = deps;
 
   app.openapi(manifestRoute, async (c) => {
@@ -80,4 +84,5 @@ export function registerRunManifestRoute(app: OpenAPIHono<AuthEnv>, deps: AppDep
     c.header('Cache-Control', 'no-store'); // presigned URLs expire
     return c.json(body as Record<string, unknown>, 200);
   });
+  return app;
 }

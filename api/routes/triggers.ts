@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import { checkWebhookUrl } from '../../activities/webhooks/url-policy.js';
-import type { AppDeps } from '../app.js';
+import type { AppDeps } from '../deps.js';
 import { ApiError } from '../errors.js';
 import type { AuthEnv } from '../middleware/auth.js';
 import { limitBody, parseJsonBody } from '../middleware/body.js';
@@ -26,6 +26,7 @@ import { triggerSecret } from '../triggers/secret.js';
 import type { TriggerStore } from '../triggers/store.js';
 import { errorResponses } from './error-responses.js';
 import { linksById } from './links.js';
+import { routeApp } from './route-app.js';
 
 /** Triggers one key may hold. */
 export const MAX_TRIGGERS_PER_KEY = 100;
@@ -171,7 +172,10 @@ function underRun(check: () => void): void {
 }
 
 /** The location that fits the source kind, and allowed sources for it. */
-function checkSources(req: TriggerCreateRequest, deps: AppDeps): StoredTrigger['image'] {
+function checkSources(
+  req: TriggerCreateRequest,
+  deps: Pick<AppDeps, 'images' | 'config'>,
+): StoredTrigger['image'] {
   const s3Events = req.source.kind === 's3-events';
   const image = req.image ?? (s3Events ? { from: 's3-record' as const } : undefined);
   if (!image)
@@ -214,7 +218,13 @@ function checkSources(req: TriggerCreateRequest, deps: AppDeps): StoredTrigger['
   return image;
 }
 
-export function registerTriggerRoutes(app: OpenAPIHono<AuthEnv>, deps: AppDeps): void {
+export type TriggerRouteDeps = Pick<
+  AppDeps,
+  'config' | 'images' | 'log' | 'lookup' | 'now' | 'runs' | 'triggers'
+>;
+
+export function triggerRoutes(deps: TriggerRouteDeps): OpenAPIHono<AuthEnv> {
+  const app = routeApp();
   const { config } = deps;
   const body = limitBody({ json: config.limits.maxJsonBytes, multipart: 0 }, ['json']);
   const store = (): TriggerStore => {
@@ -338,4 +348,5 @@ export function registerTriggerRoutes(app: OpenAPIHono<AuthEnv>, deps: AppDeps):
     );
     return c.json({ triggerId: t.id, runs }, 200);
   });
+  return app;
 }

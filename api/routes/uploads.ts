@@ -2,13 +2,13 @@
 // bytes are checked by content when a run or batch names them (POST /v1/counterfactuals with
 // image.sha256, POST /v1/batches with imagesFile), not here.
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
-import type { AppDeps } from '../app.js';
+import type { AppDeps } from '../deps.js';
 import { ApiError } from '../errors.js';
 import type { AuthEnv } from '../middleware/auth.js';
 import { limitBody, parseJsonBody } from '../middleware/body.js';
-import { BATCH_FILE_CONTENT_TYPE, ErrorSchema, UploadRequestSchema, UploadTicketSchema } from '../schemas.js';
-
-const err = { description: 'error', content: { 'application/json': { schema: ErrorSchema } } };
+import { BATCH_FILE_CONTENT_TYPE, UploadRequestSchema, UploadTicketSchema } from '../schemas.js';
+import { errorResponses } from './error-responses.js';
+import { routeApp } from './route-app.js';
 
 export const uploadRoute = createRoute({
   method: 'post',
@@ -25,16 +25,14 @@ export const uploadRoute = createRoute({
   responses: {
     200: { description: 'already uploaded', content: { 'application/json': { schema: UploadTicketSchema } } },
     201: { description: 'upload ticket', content: { 'application/json': { schema: UploadTicketSchema } } },
-    400: err,
-    401: err,
-    413: err,
-    415: err,
-    429: err,
-    503: err,
+    ...errorResponses(400, 401, 413, 415, 429, 503),
   },
 });
 
-export function registerUploadRoutes(app: OpenAPIHono<AuthEnv>, deps: AppDeps): void {
+export type UploadRouteDeps = Pick<AppDeps, 'now' | 'config' | 'images'>;
+
+export function uploadRoutes(deps: UploadRouteDeps): OpenAPIHono<AuthEnv> {
+  const app = routeApp();
   const { config, images } = deps;
   const now = deps.now ?? Date.now;
   const body = limitBody({ json: 16 * 1024, multipart: 0 }, ['json']);
@@ -69,4 +67,5 @@ export function registerUploadRoutes(app: OpenAPIHono<AuthEnv>, deps: AppDeps): 
       201,
     );
   });
+  return app;
 }

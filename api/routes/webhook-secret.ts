@@ -4,10 +4,11 @@
 // also holds the secret being replaced; deliveries then carry a signature by each.
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import { tenantSecret } from '../../activities/webhooks/signing.js';
-import type { AppDeps } from '../app.js';
+import type { AppDeps } from '../deps.js';
 import { ApiError } from '../errors.js';
 import type { AuthEnv } from '../middleware/auth.js';
 import { errorResponses } from './error-responses.js';
+import { routeApp } from './route-app.js';
 
 const SecretSchema = z
   .string()
@@ -43,7 +44,10 @@ export const webhookSecretRoute = createRoute({
   },
 });
 
-export function registerWebhookSecretRoute(app: OpenAPIHono<AuthEnv>, deps: AppDeps): void {
+export type WebhookSecretRouteDeps = Pick<AppDeps, 'config'>;
+
+export function webhookSecretRoutes(deps: WebhookSecretRouteDeps): OpenAPIHono<AuthEnv> {
+  const app = routeApp();
   const { current, previous } = deps.config.webhookSecrets;
   app.openapi(webhookSecretRoute, (c) => {
     if (!current) {
@@ -62,4 +66,5 @@ export function registerWebhookSecretRoute(app: OpenAPIHono<AuthEnv>, deps: AppD
       200,
     );
   });
+  return app;
 }
