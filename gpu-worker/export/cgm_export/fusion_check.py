@@ -88,17 +88,31 @@ def _session(path: Path, target: str, threads: int):
     return ort.InferenceSession(str(path), opts, providers=providers)
 
 
-def _feeds(model, batch: int) -> dict[str, np.ndarray]:
-    """Seeded inputs at the graph's own shapes (symbolic dims = batch); SDXL time ids for the latent size."""
+def _feeds(model, batch: int, latent_hw: tuple[int, int]) -> dict[str, np.ndarray]:
+    """Seeded inputs at the graph's shapes: symbolic latent sides at the bundle's exported size (the graphs
+    are spatially dynamic), other symbolic dims = batch; SDXL time ids for that size."""
     rng = np.random.default_rng(0)
+    sides = {"latent_height": latent_hw[0], "latent_width": latent_hw[1]}
     feeds = {}
     for graph_input in model.graph.input:
-        dims = [d.dim_value if d.dim_value > 0 else batch for d in graph_input.type.tensor_type.shape.dim]
+        dims = [
+            d.dim_value if d.dim_value > 0 else sides.get(d.dim_param, batch)
+            for d in graph_input.type.tensor_type.shape.dim
+        ]
         feeds[graph_input.name] = rng.standard_normal(dims).astype(np.float32)
     feeds["timestep"] = np.full(feeds["timestep"].shape, 500.0, np.float32)
-    side = float(feeds["sample"].shape[-1] * 8)
-    feeds["time_ids"] = np.tile(np.array([[side, side, 0, 0, side, side]], np.float32), (batch, 1))
+    h, w = (float(d * 8) for d in feeds["sample"].shape[-2:])
+    feeds["time_ids"] = np.tile(np.array([[h, w, 0, 0, h, w]], np.float32), (batch, 1))
     return feeds
+
+
+def _latent_size(unet_path: Path) -> tuple[int, int]:
+    """The bundle's exported latent size (cgm-model.json beside the unet folder); 128 px (16) without one."""
+    manifest = unet_path.parent.parent / "cgm-model.json"
+    if not manifest.exists():
+        return (16, 16)
+    r = json.loads(manifest.read_text())["resolution"]
+    return (r["latentHeight"], r["latentWidth"])
 
 
 def _op_changes(before, after) -> dict[str, list[int]]:
@@ -128,7 +142,7 @@ def check(unet: Path, target: str, attention: bool, batch: int, repeat: int, thr
     report["outputs_kept"] = outputs == [o.name for o in fused.graph.output]
 
     s_plain, s_fused = _session(unet, target, threads), _session(fused_path, target, threads)
-    feeds = _feeds(plain, batch)
+    feeds = _feeds(plain, batch, _latent_size(unet))
     ref, out = s_plain.run(None, feeds), s_fused.run(None, feeds)
     report["rel_error"] = {
         name: float(np.abs(a - b).max() / max(float(np.abs(a).max()), 1e-30))
