@@ -14,7 +14,7 @@ import { dirname, join, resolve } from 'node:path';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
 import { sampleManifest } from '../../activities/batch/sample-manifest.js';
-import { type ArtifactStore, createArtifactStore } from '../../core/artifacts/store.js';
+import type { ArtifactStore } from '../../core/artifacts/store.js';
 import { loadConfig, PAPER_DEFAULTS, temporalConnectOptions } from '../../core/config/index.js';
 import { BASELINE_PRESET_NAMES } from '../../core/config/paper-defaults.js';
 import { BATCH_PROGRESS_QUERY } from '../../core/constants.js';
@@ -45,6 +45,7 @@ import { WorldInputError } from '../../core/world/errors.js';
 import type { batchWorkflow } from '../../workflows/batch.js';
 import { CliError } from '../cli-error.js';
 import { defineCommand } from '../command-definition.js';
+import { artifactStoreOf } from '../config-store.js';
 import { parseEditBatch } from '../edit-batch-arg.js';
 import { followWorkflow } from '../follow-workflow.js';
 import { describeIssues } from '../input-files.js';
@@ -164,16 +165,7 @@ export async function run(argv: string[]): Promise<number> {
   const connection = await Connection.connect(await temporalConnectOptions(config.temporal));
   try {
     const gpuTaskQueue = config.temporal.taskQueues.gpu;
-    const store = createArtifactStore({
-      bucket: config.s3.bucket,
-      s3: {
-        endpoint: config.s3.endpoint,
-        region: config.s3.region,
-        accessKeyId: config.s3.accessKeyId,
-        secretAccessKey: config.s3.secretAccessKey,
-        forcePathStyle: config.s3.forcePathStyle,
-      },
-    });
+    const store = artifactStoreOf(config);
     process.stderr.write(`cgm: uploading ${lines.length} image(s)\n`);
     const manifest = await uploadSample(store, lines, base);
 

@@ -1,7 +1,6 @@
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { CancelledFailure, defaultPayloadConverter } from '@temporalio/common';
 import { z } from 'zod';
-import { createArtifactStore } from '../../core/artifacts/store.js';
 import { loadConfig, temporalConnectOptions } from '../../core/config/index.js';
 import { PROGRESS_QUERY } from '../../core/constants.js';
 import { ConceptGraphSchema, InterventionSetSchema } from '../../core/schemas/paper.js';
@@ -14,6 +13,7 @@ import {
 import type { CounterfactualResult } from '../../workflows/counterfactual.js';
 import { CliError } from '../cli-error.js';
 import { defineCommand } from '../command-definition.js';
+import { artifactStoreOf } from '../config-store.js';
 import { parseEditBatch } from '../edit-batch-arg.js';
 import { followWorkflow } from '../follow-workflow.js';
 import { readBytes, readJsonFile } from '../input-files.js';
@@ -87,16 +87,7 @@ export async function run(argv: string[]): Promise<number> {
   const engine = steps === undefined ? settings : withSteps(settings, steps);
   const editBatch = values['edit-batch'] === undefined ? undefined : parseEditBatch(values['edit-batch']);
 
-  const store = createArtifactStore({
-    bucket: config.s3.bucket,
-    s3: {
-      endpoint: config.s3.endpoint,
-      region: config.s3.region,
-      accessKeyId: config.s3.accessKeyId,
-      secretAccessKey: config.s3.secretAccessKey,
-      forcePathStyle: config.s3.forcePathStyle,
-    },
-  });
+  const store = artifactStoreOf(config);
   // Everything is checked before the image is stored.
   const parsed = CounterfactualInputSchema.omit({ image: true }).safeParse({
     caption: values.caption ?? null,

@@ -5,11 +5,11 @@ import { resolve } from 'node:path';
 import { NativeConnection } from '@temporalio/worker';
 import { createLightWorker } from '../../activities/worker.js';
 import { loadApiConfig } from '../../api/config.js';
-import { createArtifactStore } from '../../core/artifacts/store.js';
-import { type Config, loadConfig, temporalConnectOptions } from '../../core/config/index.js';
+import { loadConfig, temporalConnectOptions } from '../../core/config/index.js';
 import { startEngine } from '../../gpu-worker/activities/engine.js';
 import { createGpuWorkers } from '../../gpu-worker/worker.js';
 import { defineCommand } from '../command-definition.js';
+import { artifactStoreOf } from '../config-store.js';
 import { parseDevice } from '../option-parsers.js';
 import { stopSignal } from '../stop-signal.js';
 
@@ -42,19 +42,6 @@ export const WORKER = defineCommand({
 const log = (line: string) =>
   process.stderr.write(`${JSON.stringify({ t: new Date().toISOString(), msg: line })}\n`);
 
-function storeOf(config: Config) {
-  return createArtifactStore({
-    bucket: config.s3.bucket,
-    s3: {
-      endpoint: config.s3.endpoint,
-      region: config.s3.region,
-      accessKeyId: config.s3.accessKeyId,
-      secretAccessKey: config.s3.secretAccessKey,
-      forcePathStyle: config.s3.forcePathStyle,
-    },
-  });
-}
-
 export async function run(argv: string[]): Promise<number> {
   const args = WORKER.parse(argv);
   if (!args) return 0;
@@ -64,7 +51,7 @@ export async function run(argv: string[]): Promise<number> {
     throw WORKER.usageError(`expected light or gpu (got '${positionals.join(' ')}')`);
   const config = loadConfig();
   const connection = await NativeConnection.connect(await temporalConnectOptions(config.temporal));
-  const store = storeOf(config);
+  const store = artifactStoreOf(config);
   try {
     if (kind === 'light') {
       const worker = await createLightWorker({
