@@ -8,7 +8,9 @@
 // images are uploaded to S3 (content-addressed) and the manifest of S3 refs goes to S3; the workflow
 // then runs every image of it. Progress goes to stderr; at the end results.jsonl, report.md,
 // report.json and outcomes.jsonl are downloaded to --out, where `cgm report OUT/results.jsonl` works.
-// Exit codes: 0 done; 1 the batch failed; 2 bad arguments or a malformed data set; 130 cancelled.
+// Unless --no-lpips, it refuses to start (nothing stored) when no GPU worker with LPIPS is polling.
+// Exit codes: 0 done; 1 the batch failed; 2 bad arguments or a malformed data set; 69 no GPU worker
+// with LPIPS (or Temporal/S3 unreachable); 130 cancelled.
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
@@ -49,6 +51,7 @@ import { artifactStoreOf } from '../config-store.js';
 import { parseEditBatch } from '../edit-batch-arg.js';
 import { followWorkflow } from '../follow-workflow.js';
 import { describeIssues } from '../input-files.js';
+import { requireLpipsWorker } from '../lpips-worker-check.js';
 import { oneOf, parseMethods, parseSteps, positiveInt, withSteps } from '../option-parsers.js';
 
 const DEFAULT_SEED = 'fm-cgm-batch';
@@ -113,6 +116,13 @@ export const BATCH = defineCommand({
         "+span-words); methods=csg/ddpm, slash-separated); default one variant 'paper'",
     },
     'no-judge': { type: 'boolean', help: 'skip the VLM judge (the report then has no VLM-Eff)' },
+    'no-lpips': {
+      type: 'boolean',
+      help:
+        'run without LPIPS: the batch otherwise refuses to start unless a GPU worker with an LPIPS ' +
+        'graph (cgm worker gpu --lpips DIR) polls <CGM_TASK_QUEUE_GPU>-lpips; with it, any GPU ' +
+        'worker serves and the report warns of, and leaves empty, the LPIPS it lacks',
+    },
     id: { type: 'string', value: 'ID', help: 'workflow id and batch id (default batch-<time>)' },
     out: {
       type: 'string',
@@ -164,7 +174,14 @@ export async function run(argv: string[]): Promise<number> {
   const config = loadConfig();
   const connection = await Connection.connect(await temporalConnectOptions(config.temporal));
   try {
-    const gpuTaskQueue = config.temporal.taskQueues.gpu;
+    // Checked before anything is stored; every run of the batch is then pinned to a host with LPIPS.
+    const gpuTaskQueue = values['no-lpips']
+      ? config.temporal.taskQueues.gpu
+      : await requireLpipsWorker(
+          connection.workflowService,
+          config.temporal.namespace,
+          config.temporal.taskQueues.gpu,
+        );
     const store = artifactStoreOf(config);
     process.stderr.write(`cgm: uploading ${lines.length} image(s)\n`);
     const manifest = await uploadSample(store, lines, base);

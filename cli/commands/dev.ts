@@ -42,7 +42,7 @@ export const DEV = defineCommand({
     lpips: {
       type: 'string',
       value: 'DIR',
-      help: 'LPIPS graph folder for the GPU worker (LPIPS per output)',
+      help: 'LPIPS graph folder for the GPU worker (LPIPS per output; `cgm batch` needs it unless --no-lpips)',
     },
     fresh: { type: 'boolean', help: "wipe the services' data first" },
     quiet: { type: 'boolean', help: 'logs only to the files in <state-dir>/logs, not to the terminal' },

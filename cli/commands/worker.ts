@@ -27,7 +27,10 @@ export const WORKER = defineCommand({
     lpips: {
       type: 'string',
       value: 'DIR',
-      help: 'LPIPS graph folder (cgm-lpips.json); without it outputs carry no LPIPS',
+      help:
+        'LPIPS graph folder (cgm-lpips.json): each output gets its LPIPS, and the worker also polls ' +
+        '$CGM_TASK_QUEUE_GPU-lpips, the queue `cgm batch` needs; without it `cgm batch` refuses to ' +
+        'start unless given --no-lpips (VLM-Eff only; the report warns that LPIPS is missing)',
     },
     device: {
       type: 'string',
@@ -102,8 +105,11 @@ export async function run(argv: string[]): Promise<number> {
         engine,
         store,
       });
+      const lpips = workers.lpipsEntry
+        ? `, LPIPS entry ${workers.lpipsEntry.options.taskQueue}`
+        : ', no LPIPS';
       log(
-        `gpu worker: model ${engine.model.name} on ${engine.loaded.device}; entry ${config.temporal.taskQueues.gpu}, host ${workers.hostQueue}`,
+        `gpu worker: model ${engine.model.name} on ${engine.loaded.device}; entry ${config.temporal.taskQueues.gpu}${lpips}, host ${workers.hostQueue}`,
       );
       void stopSignal().then((sig) => {
         log(`${sig}: shutting down (an in-flight GPU step is cancelled after the grace time)`);
