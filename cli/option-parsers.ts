@@ -1,5 +1,6 @@
-// Parsers of option values shared by the commands: each names the flag, the value it got and what it
-// expected, as a usage error (exit 2), so `--steps 2.5` reads the same in run, batch, edit and demo.
+// Options shared by the commands, their table entries and the parsers of their values: each parser
+// names the flag, the value it got and what it expected, as a usage error (exit 2), so `--steps 2.5`
+// reads the same in run, batch, edit and demo.
 import { type EditMethod, EditMethodSchema } from '../core/schemas/edit-plan.js';
 import { CliError } from './cli-error.js';
 
@@ -21,6 +22,22 @@ export function nonNegativeInt(flag: string, text: string): number {
     throw usage(flag, 'a non-negative integer', text);
   return n;
 }
+
+/** The table entries of the options several commands take (cli/command-definition.ts). */
+export const SHARED_OPTIONS = {
+  methods: { type: 'string', value: 'M,...', help: 'csg, ddpm and/or ddim (default all three)' },
+  steps: {
+    type: 'string',
+    value: 'N',
+    help: "inversion and sampling steps of every method (default: the engine's, the paper's 100)",
+  },
+  'edit-batch': {
+    type: 'string',
+    value: 'N',
+    help: 'edits of one method per GPU call, 1..16 (default 4; GPU memory grows with it)',
+  },
+  detach: { type: 'boolean', help: 'print the workflow id and return without following' },
+} as const;
 
 /** `--steps N`: inversion and sampling steps, a positive integer. */
 export const parseSteps = (text: string): number => positiveInt('--steps', text);

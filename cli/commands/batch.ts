@@ -52,7 +52,15 @@ import { parseEditBatch } from '../edit-batch-arg.js';
 import { followWorkflow } from '../follow-workflow.js';
 import { describeIssues } from '../input-files.js';
 import { requireLpipsWorker } from '../lpips-worker-check.js';
-import { oneOf, parseMethods, parseSteps, positiveInt, withSteps } from '../option-parsers.js';
+import {
+  oneOf,
+  parseMethods,
+  parseSteps,
+  positiveInt,
+  SHARED_OPTIONS,
+  withSteps,
+} from '../option-parsers.js';
+import { printDetached, startOnLightQueue } from '../start-workflow.js';
 
 const DEFAULT_SEED = 'fm-cgm-batch';
 export const BATCH = defineCommand({
@@ -86,17 +94,9 @@ export const BATCH = defineCommand({
       value: 'P',
       help: 'child runs per workflow run before continue-as-new (default 50)',
     },
-    methods: { type: 'string', value: 'M,...', help: 'csg, ddpm and/or ddim (default all three)' },
-    steps: {
-      type: 'string',
-      value: 'N',
-      help: "inversion and baseline steps (default: the engine's, the paper's 100)",
-    },
-    'edit-batch': {
-      type: 'string',
-      value: 'N',
-      help: 'edits of one method per GPU call, 1..16 (default 4; GPU memory grows with it)',
-    },
+    methods: SHARED_OPTIONS.methods,
+    steps: SHARED_OPTIONS.steps,
+    'edit-batch': SHARED_OPTIONS['edit-batch'],
     baselines: {
       type: 'string',
       value: 'PRESET',
@@ -129,7 +129,7 @@ export const BATCH = defineCommand({
       value: 'DIR',
       help: 'where the results and the report go (default out/batches/<id>)',
     },
-    detach: { type: 'boolean', help: 'print the workflow id and return without following' },
+    detach: SHARED_OPTIONS.detach,
   },
 });
 
@@ -209,16 +209,14 @@ export async function run(argv: string[]): Promise<number> {
     const input: BatchInput = parsed.data;
 
     const client = new Client({ connection, namespace: config.temporal.namespace });
-    const handle = await client.workflow.start<typeof batchWorkflow>('batchWorkflow', {
-      taskQueue: config.temporal.taskQueues.light,
+    const handle = await startOnLightQueue<typeof batchWorkflow>(
+      client,
+      config,
+      'batchWorkflow',
       workflowId,
-      args: [input],
-    });
-    process.stderr.write(`cgm: started ${workflowId} on ${config.temporal.taskQueues.light}\n`);
-    if (values.detach) {
-      process.stdout.write(`${JSON.stringify({ workflowId })}\n`);
-      return 0;
-    }
+      [input],
+    );
+    if (values.detach) return printDetached(workflowId);
     const out = resolve(values.out ?? join('out', 'batches', workflowId.replace(/[^A-Za-z0-9._-]/g, '_')));
     return await follow(handle, store, out);
   } finally {

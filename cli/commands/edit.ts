@@ -22,7 +22,14 @@ import { type EngineSettingsInput, EngineSettingsSchema } from '../../gpu-worker
 import { CliError } from '../cli-error.js';
 import { defineCommand, type OptionValues } from '../command-definition.js';
 import { describeIssues, readBytes, readJsonFile, readJsonWithRaw } from '../input-files.js';
-import { nonNegativeInt, oneOf, parseDevice, parseMethods, parseSteps } from '../option-parsers.js';
+import {
+  nonNegativeInt,
+  oneOf,
+  parseDevice,
+  parseMethods,
+  parseSteps,
+  SHARED_OPTIONS,
+} from '../option-parsers.js';
 import { createProgress } from '../progress.js';
 
 export const EDIT = defineCommand({
@@ -43,7 +50,7 @@ export const EDIT = defineCommand({
       value: 'DIR',
       help: 'output folder: one PNG per intervention and method, the CSG masks, summary.json',
     },
-    methods: { type: 'string', value: 'M,...', help: 'which methods to run (default csg,ddpm,ddim)' },
+    methods: SHARED_OPTIONS.methods,
     trace: {
       type: 'string',
       value: 'DIR',
@@ -59,7 +66,7 @@ export const EDIT = defineCommand({
       value: 'TEXT',
       help: "source prompt Y for the inversion (default: the graph's scene_summary)",
     },
-    steps: { type: 'string', value: 'N', help: 'inversion/sampling steps N for every method (paper: 100)' },
+    steps: SHARED_OPTIONS.steps,
     warmup: { type: 'string', value: 'N', help: 'CSG edit warmup steps per concept (paper: 10)' },
     mode: {
       type: 'string',

@@ -10,14 +10,15 @@ import {
   type GpuHeartbeat,
   type RunProgress,
 } from '../../core/schemas/workflow-io.js';
-import type { CounterfactualResult } from '../../workflows/counterfactual.js';
+import type { counterfactualWorkflow } from '../../workflows/counterfactual.js';
 import { CliError } from '../cli-error.js';
 import { defineCommand } from '../command-definition.js';
 import { artifactStoreOf } from '../config-store.js';
 import { parseEditBatch } from '../edit-batch-arg.js';
 import { followWorkflow } from '../follow-workflow.js';
 import { readBytes, readJsonFile } from '../input-files.js';
-import { parseDoRequest, parseMethods, parseSteps, withSteps } from '../option-parsers.js';
+import { parseDoRequest, parseMethods, parseSteps, SHARED_OPTIONS, withSteps } from '../option-parsers.js';
+import { printDetached, startOnLightQueue } from '../start-workflow.js';
 
 export const RUN = defineCommand({
   name: 'run',
@@ -41,22 +42,18 @@ export const RUN = defineCommand({
       help: 'do(CONCEPT = VALUE), repeatable: CONCEPT is a concept id or name; the VLM works out the changed descendants (instead of --interventions)',
     },
     caption: { type: 'string', value: 'TEXT', help: 'base prompt Y (default: the VLM describes the image)' },
-    methods: { type: 'string', value: 'M,...', help: 'csg, ddpm and/or ddim (default all three)' },
+    methods: SHARED_OPTIONS.methods,
     engine: {
       type: 'string',
       value: 'S.json',
       help: 'engine settings JSON (gpu-worker/engine/settings.ts); --steps overrides its steps',
     },
-    steps: { type: 'string', value: 'N', help: "inversion and sampling steps (default: the engine's)" },
-    'edit-batch': {
-      type: 'string',
-      value: 'N',
-      help: 'edits of one method per GPU call, 1..16 (default 4; GPU memory grows with it)',
-    },
+    steps: SHARED_OPTIONS.steps,
+    'edit-batch': SHARED_OPTIONS['edit-batch'],
     webhook: { type: 'string', value: 'URL', help: "POST the run's events to URL (signed)" },
     id: { type: 'string', value: 'ID', help: 'workflow id (default cf-<image sha256 prefix>-<time>)' },
     'no-judge': { type: 'boolean', help: 'skip the VLM judge' },
-    detach: { type: 'boolean', help: 'print the workflow id and return without following' },
+    detach: SHARED_OPTIONS.detach,
   },
 });
 
@@ -109,18 +106,16 @@ export async function run(argv: string[]): Promise<number> {
   try {
     const client = new Client({ connection, namespace: config.temporal.namespace });
     const workflowId = values.id ?? `cf-${image.sha256.slice(0, 12)}-${Date.now().toString(36)}`;
-    const handle = await client.workflow.start('counterfactualWorkflow', {
-      taskQueue: config.temporal.taskQueues.light,
+    const handle = await startOnLightQueue<typeof counterfactualWorkflow>(
+      client,
+      config,
+      'counterfactualWorkflow',
       workflowId,
-      args: [input],
-    });
-    process.stderr.write(`cgm: started ${workflowId} on ${config.temporal.taskQueues.light}\n`);
-    if (values.detach) {
-      process.stdout.write(`${JSON.stringify({ workflowId })}\n`);
-      return 0;
-    }
+      [input],
+    );
+    if (values.detach) return printDetached(workflowId);
     try {
-      const out: CounterfactualResult = await followWorkflow(handle, {
+      const out = await followWorkflow(handle, {
         poll: async () => {
           const [progress, step] = await Promise.all([
             handle.query<RunProgress>(PROGRESS_QUERY),
