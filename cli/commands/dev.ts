@@ -4,7 +4,7 @@
 // this `cgm dev` started them, not when it found them already running in its state folder).
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
-import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { type Config, ConfigError, loadConfig } from '../../core/config/index.js';
 import { isPortFree } from '../../infra/local/ports.js';
 import { REPO_ROOT, ServicesStartError, servicesDown, servicesUp } from '../../infra/local/services.js';
@@ -12,6 +12,7 @@ import type { ServicesState } from '../../infra/local/state.js';
 import { CliError } from '../cli-error.js';
 import { defineCommand, type OptionValues } from '../command-definition.js';
 import { type SupervisedProcess, superviseProcess } from '../dev/supervised-process.js';
+import { exportLines, repoPath, servicesConfig, stackEnv } from '../local-stack.js';
 import { parsePort } from '../option-parsers.js';
 import { ensureTinyModels } from '../tiny-models.js';
 
@@ -57,7 +58,6 @@ export const DEV = defineCommand({
 const CHILD_STOP_GRACE_MS = 40_000;
 
 const say = (line: string) => process.stderr.write(`[dev] ${line}\n`);
-const abs = (p: string) => (isAbsolute(p) ? p : join(REPO_ROOT, p));
 
 interface DevPlan {
   stateDir: string;
@@ -88,7 +88,7 @@ export async function run(argv: string[]): Promise<number> {
 }
 
 async function planDev(values: OptionValues<typeof DEV.options>, config: Config): Promise<DevPlan> {
-  const stateDir = abs(values['state-dir'] ?? '.state/dev');
+  const stateDir = repoPath(values['state-dir'] ?? '.state/dev');
   const modelDir = resolve(values.model ?? config.engine.modelDir);
   // No model named anywhere: the tiny bundle at its default place, exported on first use (as the demo).
   const defaultTiny = values.model === undefined && !process.env.CGM_MODEL_DIR?.trim();
@@ -164,16 +164,9 @@ function stopSignal(): { received: Promise<NodeJS.Signals>; fired(): boolean; di
 }
 
 function childEnv(plan: DevPlan, state: ServicesState): NodeJS.ProcessEnv {
-  const { temporal, s3 } = state.endpoints;
   return {
     ...process.env,
-    CGM_TEMPORAL_ADDRESS: temporal.address,
-    CGM_TEMPORAL_NAMESPACE: temporal.namespace,
-    CGM_S3_ENDPOINT: s3.endpoint,
-    CGM_S3_REGION: s3.region,
-    CGM_S3_BUCKET: s3.bucket,
-    CGM_S3_ACCESS_KEY_ID: s3.accessKeyId,
-    CGM_S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
+    ...stackEnv(state),
     CGM_S3_FORCE_PATH_STYLE: 'true',
     CGM_MODEL_DIR: plan.modelDir,
     ...(plan.vlmUrl ? { CGM_VLM_BASE_URL: plan.vlmUrl } : {}),
@@ -193,16 +186,8 @@ async function runStack(plan: DevPlan, config: Config): Promise<number> {
     let up: Awaited<ReturnType<typeof servicesUp>>;
     try {
       up = await servicesUp({
+        ...servicesConfig(config),
         stateDir: plan.servicesDir,
-        binDir: abs(config.services.binDir),
-        namespace: config.temporal.namespace,
-        bucket: config.s3.bucket,
-        region: config.s3.region,
-        credentials:
-          config.s3.accessKeyId && config.s3.secretAccessKey
-            ? { accessKeyId: config.s3.accessKeyId, secretAccessKey: config.s3.secretAccessKey }
-            : undefined,
-        startTimeoutMs: config.services.startTimeoutMs,
         fresh: plan.fresh,
         log: (line) => say(line),
       });
@@ -331,15 +316,5 @@ function report(
   }
   out(`  logs       ${plan.logsDir}`);
   out('\n# to use this stack from another shell (cgm run, cgm batch):');
-  for (const [k, v] of Object.entries({
-    CGM_TEMPORAL_ADDRESS: temporal.address,
-    CGM_TEMPORAL_NAMESPACE: temporal.namespace,
-    CGM_S3_ENDPOINT: s3.endpoint,
-    CGM_S3_REGION: s3.region,
-    CGM_S3_BUCKET: s3.bucket,
-    CGM_S3_ACCESS_KEY_ID: s3.accessKeyId,
-    CGM_S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
-    CGM_MODEL_DIR: plan.modelDir,
-  }))
-    out(`export ${k}=${v}`);
+  for (const line of exportLines({ ...stackEnv(state), CGM_MODEL_DIR: plan.modelDir })) out(line);
 }

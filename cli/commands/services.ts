@@ -1,17 +1,10 @@
-// `cgm services up|down|status [--json]`: the local Temporal dev server + SeaweedFS S3 stack.
-import { isAbsolute, join } from 'node:path';
 import { ConfigError, loadConfig } from '../../core/config/index.js';
-import {
-  REPO_ROOT,
-  ServicesStartError,
-  servicesDown,
-  servicesStatus,
-  servicesUp,
-} from '../../infra/local/services.js';
+import { ServicesStartError, servicesDown, servicesStatus, servicesUp } from '../../infra/local/services.js';
 import type { ServicesState } from '../../infra/local/state.js';
 import { StateFileError } from '../../infra/local/state.js';
 import { CliError } from '../cli-error.js';
 import { defineCommand } from '../command-definition.js';
+import { exportLines, repoPath, servicesConfig, stackEnv } from '../local-stack.js';
 import { parsePort } from '../option-parsers.js';
 
 export const SERVICES = defineCommand({
@@ -47,22 +40,6 @@ export const SERVICES = defineCommand({
   },
 });
 
-const abs = (p: string) => (isAbsolute(p) ? p : join(REPO_ROOT, p));
-
-/** The environment a worker or the API needs to reach this stack. */
-function exportLines(state: ServicesState): string[] {
-  const { temporal, s3 } = state.endpoints;
-  return [
-    `export CGM_TEMPORAL_ADDRESS=${temporal.address}`,
-    `export CGM_TEMPORAL_NAMESPACE=${temporal.namespace}`,
-    `export CGM_S3_ENDPOINT=${s3.endpoint}`,
-    `export CGM_S3_REGION=${s3.region}`,
-    `export CGM_S3_BUCKET=${s3.bucket}`,
-    `export CGM_S3_ACCESS_KEY_ID=${s3.accessKeyId}`,
-    `export CGM_S3_SECRET_ACCESS_KEY=${s3.secretAccessKey}`,
-  ];
-}
-
 function stateJson(state: ServicesState, extra: Record<string, unknown>): string {
   return JSON.stringify(
     {
@@ -94,7 +71,7 @@ export async function run(argv: string[]): Promise<number> {
     if (err instanceof ConfigError) throw new CliError(err.message);
     throw err;
   }
-  const stateDir = abs(values['state-dir'] ?? config.services.stateDir);
+  const stateDir = repoPath(values['state-dir'] ?? config.services.stateDir);
   const out = (s: string) => process.stdout.write(`${s}\n`);
 
   try {
@@ -103,21 +80,13 @@ export async function run(argv: string[]): Promise<number> {
       if (timeoutS !== undefined && !(timeoutS > 0))
         throw new CliError(`--timeout ${values.timeout}: expected seconds > 0`);
       const { state, alreadyRunning } = await servicesUp({
+        ...servicesConfig(config),
         stateDir,
-        binDir: abs(config.services.binDir),
         ports: {
           temporal: optionalPort('--temporal-port', values['temporal-port']) ?? config.services.temporalPort,
           s3: optionalPort('--s3-port', values['s3-port']) ?? config.services.s3Port,
         },
-        namespace: config.temporal.namespace,
-        bucket: config.s3.bucket,
-        region: config.s3.region,
-        // The dev stack uses the configured credentials (if any) so workers with the same env connect.
-        credentials:
-          config.s3.accessKeyId && config.s3.secretAccessKey
-            ? { accessKeyId: config.s3.accessKeyId, secretAccessKey: config.s3.secretAccessKey }
-            : undefined,
-        startTimeoutMs: timeoutS === undefined ? config.services.startTimeoutMs : timeoutS * 1000,
+        ...(timeoutS === undefined ? {} : { startTimeoutMs: timeoutS * 1000 }),
         fresh: values.fresh,
         log: values.json ? undefined : (line) => process.stderr.write(`${line}\n`),
       });
@@ -141,7 +110,7 @@ export async function run(argv: string[]): Promise<number> {
           );
         }
         out('\n# for workers and the API in this shell:');
-        for (const line of exportLines(state)) out(line);
+        for (const line of exportLines(stackEnv(state))) out(line);
       }
       return 0;
     }
