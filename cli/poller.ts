@@ -9,7 +9,7 @@ export interface PollOptions<T> {
   poll: () => Promise<T | null>;
   onValue: (value: T) => void;
   intervalMs: number;
-  /** How long one ask may take before the loop goes on without it (default: the interval). */
+  /** How long one ask may take before the loop goes on without it (default: ten intervals). */
   pollTimeoutMs?: number;
   signal?: AbortSignal;
   /** At most this many asks (default: no limit). */
@@ -20,7 +20,7 @@ export type PollEnd = 'settled' | 'aborted' | 'exhausted';
 
 export async function pollUntil<T>(options: PollOptions<T>): Promise<PollEnd> {
   const { until, poll, onValue, intervalMs, signal } = options;
-  const pollTimeoutMs = options.pollTimeoutMs ?? intervalMs;
+  const pollTimeoutMs = options.pollTimeoutMs ?? 10 * intervalMs;
   const maxPolls = options.maxPolls ?? Number.POSITIVE_INFINITY;
   let settled = false;
   const ended = until.then(
