@@ -2,6 +2,7 @@
 // `cgm api` serves. Nothing global: keys, limits, the image store and the run starter come in deps.
 
 import { OpenAPIHono } from '@hono/zod-openapi';
+import { except } from 'hono/combine';
 import { HTTPException } from 'hono/http-exception';
 import type { LookupFn } from '../activities/webhooks/url-policy.js';
 import { ArtifactIntegrityError } from '../core/artifacts/errors.js';
@@ -22,10 +23,15 @@ import { registerBatchRunRoutes } from './routes/batch-runs.js';
 import { registerBatchRoutes } from './routes/batches.js';
 import { registerCounterfactualRoutes } from './routes/counterfactuals.js';
 import { registerDocRoutes } from './routes/docs.js';
+import { registerHookRoute } from './routes/hooks.js';
 import { registerRunManifestRoute } from './routes/run-manifest.js';
+import { registerTriggerRoutes } from './routes/triggers.js';
 import { registerUploadRoutes } from './routes/uploads.js';
 import { registerWebhookSecretRoute } from './routes/webhook-secret.js';
 import type { RunStarter } from './runs/types.js';
+import type { SourceObjectReader } from './triggers/s3-source.js';
+import type { SubscriptionConfirmer } from './triggers/sns-confirm.js';
+import type { TriggerStore } from './triggers/store.js';
 import { createViewerApp } from './viewer/app.js';
 
 export type LogRecord = Record<string, unknown> & { msg: string };
@@ -36,6 +42,12 @@ export interface AppDeps {
   runs: RunStarter;
   /** Starts and follows batchWorkflow; without it the batch routes answer 503 unavailable. */
   batches?: RunStarter<BatchInput>;
+  /** Where triggers are kept; without it the trigger routes answer 503 and hooks 404. */
+  triggers?: TriggerStore;
+  /** Reads trigger images named by S3 bucket and key (the buckets of CGM_API_TRIGGER_BUCKETS). */
+  sources?: SourceObjectReader;
+  /** Confirms SNS subscriptions (default: GET the SNS SubscribeURL under the URL policy). */
+  confirmSubscription?: SubscriptionConfirmer;
   /** DNS for the webhook URL policy (tests pass a fake). */
   lookup?: LookupFn;
   now?: () => number;
@@ -106,11 +118,14 @@ export function createApp(deps: AppDeps): OpenAPIHono<AuthEnv> {
 
   const limiter = createTokenBuckets({ ...deps.config.rateLimit, now: deps.now });
   const failures = createTokenBuckets({ ...FAILED_AUTH_LIMIT, now: deps.now });
+  // Failed authentications count per client address everywhere under /v1, hooks included: a wrong
+  // trigger signature costs like a wrong key. Hooks carry no API key (the trigger secret authenticates
+  // them), so key checks and per-key limits skip them.
+  app.use('/v1/*', failedAuthLimit(failures));
+  registerHookRoute(app, deps);
   app.use(
     '/v1/*',
-    failedAuthLimit(failures),
-    apiKeyAuth(createKeyring(deps.config.keyHashes)),
-    rateLimit(limiter),
+    except('/v1/hooks/*', apiKeyAuth(createKeyring(deps.config.keyHashes)), rateLimit(limiter)),
   );
   registerUploadRoutes(app, deps);
   registerCounterfactualRoutes(app, deps);
@@ -118,6 +133,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AuthEnv> {
   registerRunManifestRoute(app, deps);
   registerBatchRunRoutes(app, deps);
   registerWebhookSecretRoute(app, deps);
+  registerTriggerRoutes(app, deps);
   app.route('/viewer', createViewerApp(deps));
   return app;
 }

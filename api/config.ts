@@ -64,6 +64,11 @@ export const API_ENV_VARS = {
     '',
     'if set, webhook hosts must match one entry (`*.example.com` ok)',
   ],
+  CGM_API_TRIGGER_BUCKETS: [
+    list,
+    '',
+    "comma-separated S3 buckets that triggers may read images from with the API's credentials (empty: none)",
+  ],
 } as const;
 
 export interface ApiConfig {
@@ -82,6 +87,8 @@ export interface ApiConfig {
   };
   presignTtlSeconds: number;
   webhookPolicy: WebhookUrlPolicy;
+  /** Buckets a trigger may name (CGM_API_TRIGGER_BUCKETS): the API reads them with its own credentials. */
+  triggerBuckets: string[];
   /** The operator's webhook signing secrets (CGM_WEBHOOK_SECRET and, during a rotation, _PREVIOUS). */
   webhookSecrets: { current?: string; previous?: string };
   /** Light queue: where runs and batches are started (CGM_TASK_QUEUE_LIGHT). */
@@ -133,6 +140,7 @@ export function loadApiConfig(config: Config, env: Env = process.env): ApiConfig
       allowHttp: v.CGM_API_WEBHOOK_ALLOW_HTTP as boolean,
       allowedHosts: v.CGM_API_WEBHOOK_ALLOWED_HOSTS as string[],
     },
+    triggerBuckets: v.CGM_API_TRIGGER_BUCKETS as string[],
     webhookSecrets: {
       ...(config.webhooks.secret && { current: config.webhooks.secret }),
       ...(config.webhooks.previousSecret && { previous: config.webhooks.previousSecret }),
@@ -158,6 +166,7 @@ export function defaultApiConfig(overrides: Partial<ApiConfig> = {}): ApiConfig 
     },
     presignTtlSeconds: 900,
     webhookPolicy: { allowPrivate: false, allowHttp: false, allowedHosts: [] },
+    triggerBuckets: [],
     webhookSecrets: {},
     taskQueue: 'cgm-light',
     gpuTaskQueue: 'cgm-gpu',

@@ -20,7 +20,15 @@ export const ERROR_CODES = {
   invalid_idempotency_key: 400,
   /** No API key, or one that is not configured. */
   unauthorized: 401,
+  /** A trigger delivery whose signature (or presented secret) is not the trigger's. */
+  invalid_signature: 401,
+  /** A trigger delivery whose signed timestamp is more than 5 minutes from the server's clock. */
+  stale_timestamp: 401,
   not_found: 404,
+  /** POST /v1/hooks/{id} for a trigger that does not exist (or was deleted). */
+  unknown_trigger: 404,
+  /** A delivery to a paused trigger: nothing is started until it is resumed. */
+  trigger_paused: 409,
   /** The Idempotency-Key was used before with a different body. */
   idempotency_conflict: 409,
   /** DELETE of a run that has already finished. */
@@ -51,6 +59,14 @@ export const ERROR_CODES = {
   unknown_concept: 422,
   /** Webhook URL refused by the allow-list policy (scheme, private address, unresolvable host). */
   webhook_url_forbidden: 422,
+  /** A trigger delivery that names no image where the trigger looks for one. */
+  image_missing: 422,
+  /** A trigger delivery naming an image outside the trigger's allowed buckets, prefixes or hosts. */
+  image_not_allowed: 422,
+  /** An image URL refused by the webhook URL policy (loopback, private or reserved address, unresolvable host). */
+  image_url_forbidden: 422,
+  /** An image a delivery names could not be read (URL not 200, no such S3 object, access denied). */
+  image_fetch_failed: 422,
   rate_limited: 429,
   internal: 500,
   /** Temporal or S3 cannot be reached; retry later. */

@@ -3,6 +3,7 @@
 // limits (checked before decoding, so a decompression bomb is refused cheaply), and sharp must decode
 // the whole image without error.
 import sharp from 'sharp';
+import { MAX_ASPECT_RATIO } from '../core/constants.js';
 import { ApiError } from './errors.js';
 
 export type ImageFormat = 'png' | 'jpeg' | 'webp';
@@ -102,6 +103,13 @@ export async function checkImage(
     );
   }
   if (width < min || height < min || width > max || height > max) throw tooLarge(width, height);
+  // Generated at its own aspect ratio (no crop): only as wide or tall as the model's training buckets.
+  if (Math.max(width / height, height / width) > MAX_ASPECT_RATIO)
+    throw new ApiError(
+      'image_dimensions',
+      `image is ${width}×${height} px; its aspect ratio must be between 1:${MAX_ASPECT_RATIO} and ${MAX_ASPECT_RATIO}:1`,
+      field,
+    );
   try {
     // Full decode (truncated or corrupt data fails here); limitInputPixels is a second guard.
     await sharp(bytes, { failOn: 'truncated', limitInputPixels: max * max })

@@ -9,6 +9,8 @@ import { createApp, type LogRecord } from './app.js';
 import type { ApiConfig } from './config.js';
 import { createS3ImageStore } from './images.js';
 import { createTemporalRunStarter } from './runs/temporal.js';
+import { createS3SourceReader } from './triggers/s3-source.js';
+import { createS3TriggerStore } from './triggers/store.js';
 
 export interface RunningApi {
   url: string;
@@ -45,6 +47,8 @@ export async function startApiServer(
       workflowType: 'batchWorkflow',
       progressQuery: BATCH_PROGRESS_QUERY,
     }),
+    triggers: createS3TriggerStore(s3, config.s3.bucket),
+    sources: createS3SourceReader(s3),
     log,
   });
   const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {

@@ -22,7 +22,7 @@ import { hashApiKey } from '../api/middleware/auth.js';
 import { createTemporalRunStarter } from '../api/runs/temporal.js';
 import { createS3Client, sha256Hex } from '../core/artifacts/index.js';
 import { loadConfig } from '../core/config/index.js';
-import { quantile } from '../core/eval/report.js';
+import { quantile } from '../core/eval/quantile.js';
 import { REPO_ROOT, servicesDown, servicesUp } from '../infra/local/services.js';
 import { startTinyStack, type TinyStack } from '../tests/integration/api-tiny-stack.js';
 

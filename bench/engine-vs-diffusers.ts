@@ -75,7 +75,7 @@ async function main(): Promise<void> {
   const models = await openModels(bundle, { device: 'cpu', threads: 2 });
   const imagePath = join(EXAMPLE, 'image.png');
   const image = await decodeImage(new Uint8Array(await readFile(imagePath)), {
-    resolution: bundle.resolution,
+    area: bundle.area,
     multiple: bundle.sizeMultiple,
     exact: { width: bundle.width, height: bundle.height },
   });

@@ -14,7 +14,8 @@ import { cp, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ensureTinyFixtures, exportToolHash } from '../tests/support/fixtures.js';
+import { exportToolHash } from '../cli/export-tool-hash.js';
+import { ensureTinyFixtures } from '../tests/support/fixtures.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const PYTHON = join(ROOT, '.venv/bin/python');

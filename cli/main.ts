@@ -56,6 +56,10 @@ const commands: Record<string, Command> = {
     summary: '[--host H] [--port P]: the HTTP API (Hono); hash-key < KEYFILE: hash an API key',
     load: () => import('./commands/api.js'),
   },
+  triggers: {
+    summary: 'create|list|show|runs|pause|resume|rotate-secret|delete|send: webhook triggers',
+    load: () => import('./commands/triggers.js'),
+  },
   demo: {
     summary: '[--tiny]: one world scene through the whole stack (--tiny: tiny random models)',
     load: () => import('./commands/demo.js'),

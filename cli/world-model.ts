@@ -1,6 +1,7 @@
 // The trained world model (world/model/diffusers, committed) as an engine bundle: exported on first use
 // by the unchanged export tool (`cgm export-models --model … --height 128 --width 128`) into
-// .cache/models/world-<hash>, where <hash> covers the committed weights, so new weights export anew.
+// .cache/models/world-<weights>-<exporter>: hashes of the committed weights and of the export tool, so
+// new weights or a new exporter export anew.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -8,6 +9,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { REPO_ROOT } from '../infra/local/services.js';
 import { CliError } from './cli-error.js';
+import { exportToolHash } from './export-tool-hash.js';
 
 export const WORLD_MODEL_DIR = join(REPO_ROOT, 'world/model');
 export const WORLD_DIFFUSERS_DIR = join(WORLD_MODEL_DIR, 'diffusers');
@@ -39,7 +41,8 @@ export async function worldModelHash(): Promise<string> {
 
 /** Exports the committed world model unless its bundle is cached; returns the bundle directory. */
 export async function ensureWorldBundle(log: (line: string) => void = () => {}): Promise<string> {
-  const dir = join(REPO_ROOT, '.cache/models', `world-${await worldModelHash()}`);
+  // the export tool's version too: a changed exporter (e.g. spatially dynamic graphs) exports anew
+  const dir = join(REPO_ROOT, '.cache/models', `world-${await worldModelHash()}-${await exportToolHash()}`);
   if (existsSync(join(dir, 'cgm-model.json'))) return dir;
   log(`exporting the world model to ${dir}`);
   const args = ['export-models', '--model', WORLD_DIFFUSERS_DIR, '--out', dir];

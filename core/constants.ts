@@ -146,3 +146,7 @@ export const DEFAULT_HOST_POLICY = {
 /** BatchInputSchema's defaults: child runs in flight at once, and per workflow run before continue-as-new. */
 export const DEFAULT_BATCH_WINDOW = 4;
 export const DEFAULT_BATCH_PAGE_SIZE = 50;
+
+// ---- input images ---------------------------------------------------------------------------------------
+/** Widest aspect ratio (either way) an input image may have: SDXL's training buckets span about 1:4–4:1. */
+export const MAX_ASPECT_RATIO = 4;

@@ -10,7 +10,8 @@ import { LIGHT_FAILURE } from '../../core/constants.js';
 import { DatasetNameSchema } from '../../core/eval/datasets/types.js';
 import { imageLevelFailures, recordsFromManifest } from '../../core/eval/from-manifest.js';
 import { parseJsonl, toJsonl } from '../../core/eval/jsonl.js';
-import { buildReport, renderJson, renderMarkdown } from '../../core/eval/report.js';
+import { buildReport } from '../../core/eval/report.js';
+import { renderJson, renderMarkdown } from '../../core/eval/report-render.js';
 import {
   type EvalRecord,
   type LpipsResolution,

@@ -136,7 +136,7 @@ export function isPrivateAddress(address: string): boolean {
   return blocked.check(address.split('%')[0]!, 'ipv6');
 }
 
-function hostAllowed(host: string, allowed: readonly string[]): boolean {
+export function hostAllowed(host: string, allowed: readonly string[]): boolean {
   if (allowed.length === 0) return true;
   const h = host.toLowerCase();
   return allowed.some((entry) => {

@@ -6,7 +6,8 @@ import { createRoute, type OpenAPIHono, type z } from '@hono/zod-openapi';
 import { checkWebhookUrl } from '../../activities/webhooks/url-policy.js';
 import { contentKey, sha256Hex } from '../../core/artifacts/store.js';
 import { type BatchManifestLine, serialiseBatchManifest } from '../../core/eval/batch-manifest.js';
-import { type Report, renderCsv } from '../../core/eval/report.js';
+import type { Report } from '../../core/eval/report.js';
+import { renderCsv } from '../../core/eval/report-render.js';
 import type { ArtifactRef } from '../../core/schemas/artifact.js';
 import {
   type BatchInput,

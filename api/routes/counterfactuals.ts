@@ -4,7 +4,6 @@ import { randomUUID } from 'node:crypto';
 import { createRoute, type OpenAPIHono, type z } from '@hono/zod-openapi';
 import { checkWebhookUrl } from '../../activities/webhooks/url-policy.js';
 import { sha256Hex } from '../../core/artifacts/store.js';
-import { checkIntervention, validateGraph } from '../../core/graph/index.js';
 import type { ArtifactRef } from '../../core/schemas/artifact.js';
 import type { AppDeps } from '../app.js';
 import { canonicalJson, runIdForIdempotencyKey, sha256 } from '../canonical.js';
@@ -16,6 +15,7 @@ import type { AuthEnv } from '../middleware/auth.js';
 import { isMultipart, limitBody, parseJsonBody } from '../middleware/body.js';
 import { withPresignedUrls } from '../presign.js';
 import { clientError } from '../public-error.js';
+import { checkRunFields } from '../run-fields-check.js';
 import { toWorkflowInput } from '../run-input.js';
 import type { RunInfo } from '../runs/types.js';
 import {
@@ -93,55 +93,6 @@ export const deleteRoute = createRoute({
 
 const statusUrl = (id: string) => `/v1/counterfactuals/${id}`;
 
-/** Cross-field and graph checks of a syntactically valid request. */
-function checkSemantics(f: CounterfactualFields): void {
-  if (f.interventions && f.do)
-    throw new ApiError('validation_error', 'give either interventions or do, not both', 'do');
-  if (f.interventions && !f.graph)
-    throw new ApiError(
-      'validation_error',
-      'interventions need the graph they refer to; add graph',
-      'interventions',
-    );
-  if (!f.graph) return;
-  const v = validateGraph(f.graph);
-  if (!v.valid)
-    throw new ApiError(
-      'invalid_graph',
-      `the graph is not a valid DAG: ${v.issues.map((i) => i.message).join('; ')}`,
-      'graph',
-    );
-  for (const [i, iv] of (f.interventions ?? []).entries()) {
-    const check = checkIntervention(f.graph, iv);
-    if (!check.ok)
-      throw new ApiError(
-        'invalid_intervention',
-        check.violations.map((x) => x.message).join('; '),
-        `interventions[${i}]`,
-      );
-  }
-  for (const [i, d] of (f.do ?? []).entries()) {
-    const wanted = d.concept.toLowerCase();
-    const target =
-      f.graph.concepts.find((c) => c.id === d.concept) ??
-      f.graph.concepts.find((c) => c.name.trim().toLowerCase() === wanted);
-    if (!target) {
-      const known = f.graph.concepts.map((c) => `${c.id} (${c.name})`).join(', ');
-      throw new ApiError(
-        'unknown_concept',
-        `do: '${d.concept}' is neither an id nor a name of a concept of the graph; known: ${known}`,
-        `do[${i}].concept`,
-      );
-    }
-    if (target.current_value.trim().toLowerCase() === d.value.toLowerCase())
-      throw new ApiError(
-        'validation_error',
-        `do(${target.name} = ${d.value}) changes nothing: '${d.value}' is already the current value`,
-        `do[${i}].value`,
-      );
-  }
-}
-
 export function registerCounterfactualRoutes(app: OpenAPIHono<AuthEnv>, deps: AppDeps): void {
   const { config, images, runs } = deps;
   const limits = config.limits;
@@ -210,7 +161,7 @@ export function registerCounterfactualRoutes(app: OpenAPIHono<AuthEnv>, deps: Ap
       image = await checkImage(await images.forKey(keyId).get(ref), head.contentType, limits, 'image.sha256');
       ref = { ...ref, contentType: image.contentType };
     }
-    checkSemantics(fields);
+    checkRunFields(fields);
     if (fields.webhookUrl) {
       const verdict = await checkWebhookUrl(fields.webhookUrl, config.webhookPolicy, deps.lookup);
       if (!verdict.ok) throw new ApiError('webhook_url_forbidden', verdict.reason, 'webhookUrl');

@@ -17,10 +17,11 @@ const TYPES: Record<string, string> = {
   '.css': 'text/css; charset=utf-8',
 };
 
-/** Page name → shell; the run and batch shells serve every id (the script reads it from the path). */
-export const VIEWER_PAGES = ['key', 'start', 'run', 'batch'] as const;
+/** Page name → shell; the run, batch and triggers shells serve every id (the script reads it from the path). */
+export const VIEWER_PAGES = ['key', 'start', 'run', 'batch', 'triggers'] as const;
 export const RUN_ID = /^cf-[A-Za-z0-9-]{8,64}$/;
 export const BATCH_ID = /^batch-[A-Za-z0-9-]{8,64}$/;
+export const TRIGGER_ID = /^trg_[0-9a-f]{24}$/;
 
 interface Asset {
   body: string;
@@ -95,6 +96,8 @@ export function createViewerApp(deps: ViewerDeps): Hono {
   app.get('/batches/:id/runs/:runId', (c) =>
     BATCH_ID.test(c.req.param('id')) && c.req.param('runId').length <= 512 ? page('run') : notFound(),
   );
+  app.get('/triggers', () => page('triggers'));
+  app.get('/triggers/:id', (c) => (TRIGGER_ID.test(c.req.param('id')) ? page('triggers') : notFound()));
   app.get('/static/:name', (c) => {
     const asset = statics.get(c.req.param('name'));
     if (!asset) return notFound();

@@ -92,7 +92,7 @@ async function planDev(values: OptionValues<typeof DEV.options>, config: Config)
   const modelDir = resolve(values.model ?? config.engine.modelDir);
   // No model named anywhere: the tiny bundle at its default place, exported on first use (as the demo).
   const defaultTiny = values.model === undefined && !process.env.CGM_MODEL_DIR?.trim();
-  if (defaultTiny && basename(modelDir) === 'bundle' && !existsSync(join(modelDir, 'cgm-model.json')))
+  if (defaultTiny && basename(modelDir) === 'bundle')
     await ensureTinyModels(dirname(modelDir), (line) => process.stderr.write(`cgm dev: ${line}\n`));
   if (!existsSync(join(modelDir, 'cgm-model.json')))
     throw new CliError(

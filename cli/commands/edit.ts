@@ -258,10 +258,14 @@ async function writeOutputs(o: Outputs): Promise<void> {
   const stages: StageStats[] = [...o.inverted.stages, ...o.edited.stages];
   const sum = (pick: (s: StageStats) => number) => stages.reduce((a, s) => a + pick(s), 0);
   const sourceGuided = o.sourcePrompt !== '' && o.settings.inversion.sourceGuidanceScale > 1;
+  const inv = o.inverted;
   const summary = {
     image: resolve(o.imagePath),
     input: 'input.png',
+    // the input's own size, and the size every output has: the input resized for the model, no crop
+    inputSize: o.inverted.source,
     size: { height: o.inverted.imageHeight, width: o.inverted.imageWidth },
+    aspectChange: round((inv.imageWidth * inv.source.height) / (inv.imageHeight * inv.source.width) - 1),
     sourcePrompt: o.sourcePrompt,
     methods: o.methods,
     model: {

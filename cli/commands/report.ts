@@ -14,14 +14,8 @@ import { dirname, join, resolve } from 'node:path';
 import type { BatchImage } from '../../core/eval/batch-manifest.js';
 import { DATASET_LABELS } from '../../core/eval/datasets/types.js';
 import { JsonlError } from '../../core/eval/jsonl.js';
-import {
-  buildReport,
-  DEFAULT_BOOTSTRAP_SAMPLES,
-  DEFAULT_REPORT_SEED,
-  renderCsv,
-  renderJson,
-  renderMarkdown,
-} from '../../core/eval/report.js';
+import { buildReport, DEFAULT_BOOTSTRAP_SAMPLES, DEFAULT_REPORT_SEED } from '../../core/eval/report.js';
+import { renderCsv, renderJson, renderMarkdown } from '../../core/eval/report-render.js';
 import { type EvalRecord, parseEvalRecords } from '../../core/eval/results.js';
 import { CliError } from '../cli-error.js';
 import { defineCommand } from '../command-definition.js';

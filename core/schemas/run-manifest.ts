@@ -137,6 +137,9 @@ export const RunManifestSchema = z.object({
     caption: z.string().nullable(),
     /** The input as the model saw it (resized PNG), the reference of LPIPS; absent before inversion. */
     preprocessed: ArtifactRefSchema.optional(),
+    /** The input's own size, and the size it was generated at (same aspect, no crop); after inversion. */
+    size: z.object({ width: z.number().int(), height: z.number().int() }).optional(),
+    generationSize: z.object({ width: z.number().int(), height: z.number().int() }).optional(),
   }),
   /** How the run ended; absent in manifests written before this field existed. */
   status: z.enum(['succeeded', 'failed', 'cancelled']).optional(),

@@ -201,8 +201,11 @@ export const InversionIndexSchema = z.object({
   model: ModelInfoSchema,
   state: ArtifactRefSchema,
   preprocessed: ArtifactRefSchema,
+  /** The generation size: the input resized, without cropping, for the model. */
   imageHeight: z.number().int(),
   imageWidth: z.number().int(),
+  /** The input's own size; absent in indexes written before it was recorded. */
+  sourceSize: z.object({ width: z.number().int(), height: z.number().int() }).optional(),
   stages: z.array(StageStatsSchema),
 });
 export type InversionIndex = z.infer<typeof InversionIndexSchema>;

@@ -214,6 +214,7 @@ export function createGpuActivities(deps: GpuActivitiesDeps) {
         preprocessed: preprocessed.ref,
         imageHeight: result.imageHeight,
         imageWidth: result.imageWidth,
+        sourceSize: result.source,
         stages: result.stages.map((s) => ({ ...s, nfe: { ...s.nfe } })),
       };
       // The index last: whoever finds it finds everything it points at already stored.

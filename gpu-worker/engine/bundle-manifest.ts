@@ -82,6 +82,8 @@ export const BundleManifestSchema = z
       latentHeight: z.number().int().positive(),
       latentWidth: z.number().int().positive(),
       vaeScaleFactor: z.number().int().positive(),
+      /** UNet and VAE take any multiple of 32 (bundles before it: this size only, inputs centre-cropped). */
+      dynamicSpatial: z.boolean().default(false),
     }),
     vae: z.object({
       scalingFactor: z.number().positive(),
@@ -150,8 +152,10 @@ export const BundleManifestSchema = z
       ctx.addIssue({ code: 'custom', path: ['scheduler', problem.field], message: problem.message });
     }
     const xattn = m.graphs.unet.outputs.find((o) => o.name === 'xattn_mean');
-    const cells = m.attention.gridHeight * m.attention.gridWidth;
-    if (xattn && (xattn.shape[1] !== cells || xattn.shape[2] !== 77))
+    // a spatially dynamic graph has a symbolic cell count, (latent_height/4)·(latent_width/4)
+    const cells = r.dynamicSpatial ? 'a symbolic cell count' : m.attention.gridHeight * m.attention.gridWidth;
+    const cellsOk = r.dynamicSpatial ? typeof xattn?.shape[1] === 'string' : xattn?.shape[1] === cells;
+    if (xattn && (!cellsOk || xattn.shape[2] !== 77))
       ctx.addIssue({
         code: 'custom',
         path: ['graphs', 'unet', 'outputs', 1, 'shape'],

@@ -5,7 +5,7 @@
 // structured-clone data; images travel as PNG bytes.
 import { createHash } from 'node:crypto';
 import { type EditMethod, type EditPlan, EditPlanSchema } from '../../core/schemas/edit-plan.js';
-import { decodeImage, encodeMaskPng, encodePng } from './image.js';
+import { decodeImage, encodeMaskPng, encodePng, inputSizePolicy } from './image.js';
 import { deserializeAbduction, serializeAbduction } from './inversion-state.js';
 import { Lpips } from './lpips.js';
 import { type LoadedModels, openModels, readModelBundle } from './model-bundle.js';
@@ -61,10 +61,13 @@ export interface InvertPayload {
 export interface InvertResult {
   key: string;
   cached: boolean;
+  /** The generation size: the input resized, without cropping, for the model (image.ts). */
   imageHeight: number;
   imageWidth: number;
+  /** The input's own size (after EXIF orientation). */
+  source: { width: number; height: number };
   stages: readonly StageStats[];
-  /** The preprocessed input at the model's size (for LPIPS and side-by-side views). */
+  /** The preprocessed input at the generation size (for LPIPS and side-by-side views). */
   inputPng: Uint8Array;
 }
 
@@ -162,11 +165,7 @@ export function createEngineJobs(options: { maxCachedInversions?: number } = {})
       const m = loaded();
       const settings = engineSettings(p.settings ?? {});
       const b = m.bundle;
-      const image = await decodeImage(p.image, {
-        resolution: b.resolution,
-        multiple: b.sizeMultiple,
-        exact: { width: b.width, height: b.height },
-      });
+      const image = await decodeImage(p.image, inputSizePolicy(b));
       const methods = [...new Set(p.methods)].sort();
       const key = createHash('sha256')
         .update(
@@ -186,6 +185,7 @@ export function createEngineJobs(options: { maxCachedInversions?: number } = {})
           key,
           cached: true,
           ...sizeOf(hit.abduction),
+          source: image.source,
           stages: hit.abduction.stages,
           inputPng: hit.inputPng,
         };
@@ -196,7 +196,14 @@ export function createEngineJobs(options: { maxCachedInversions?: number } = {})
         c.trace.close({ model: m.bundle.manifestHash, sourcePrompt: p.sourcePrompt, settings });
       const inputPng = new Uint8Array(await encodePng(image));
       remember(key, { abduction, settings, inputPng });
-      return { key, cached: false, ...sizeOf(abduction), stages: abduction.stages, inputPng };
+      return {
+        key,
+        cached: false,
+        ...sizeOf(abduction),
+        source: image.source,
+        stages: abduction.stages,
+        inputPng,
+      };
     },
 
     async edit(payload, ctx): Promise<EditResultMessage> {
@@ -279,7 +286,7 @@ export function createEngineJobs(options: { maxCachedInversions?: number } = {})
     async lpips(payload): Promise<number[]> {
       const p = payload as LpipsPayload;
       if (!lpips) throw new EngineJobError("no LPIPS graph loaded: pass lpipsDir to the 'load' job");
-      const policy = { resolution: Math.max(p.size.width, p.size.height), multiple: 1, exact: p.size };
+      const policy = { area: p.size.width * p.size.height, multiple: 1, exact: p.size };
       const reference = await decodeImage(p.reference, policy);
       const out: number[] = [];
       for (const image of p.images)

@@ -2,6 +2,7 @@
 // (latent/4 attention grid, docs/algorithm.md §1.1, §3.4), so every input is brought to such
 // a size by one documented policy before it reaches the VAE.
 import sharp, { type Metadata } from 'sharp';
+import { MAX_ASPECT_RATIO } from '../../core/constants.js';
 
 /** A decoded image as planar float32 RGB in [-1, 1], NCHW with N = 1. */
 export interface ImageTensor {
@@ -10,11 +11,11 @@ export interface ImageTensor {
 }
 
 export interface SizePolicy {
-  /** The model's native resolution (SDXL: 1024). The longer side is scaled to this. */
-  resolution: number;
-  /** Every side is rounded down to a multiple of this (32 for SDXL-family UNets). */
+  /** Pixels per image the model was made for (the bundle's exported height × width; SDXL 1024²). */
+  area: number;
+  /** Every side is a multiple of this (32 for SDXL-family UNets). */
   multiple: number;
-  /** Graphs exported for one fixed size: cover-resize and centre-crop to exactly this size. */
+  /** Graphs exported for one fixed size only: cover-resize and centre-crop to exactly this size. */
   exact?: { width: number; height: number };
 }
 
@@ -26,24 +27,65 @@ export class ImageInputError extends Error {
 }
 
 /**
- * Target size: scale so the longer side equals `resolution` (up or down, aspect kept), then round each
- * side down to a multiple of `multiple` (at least one multiple). The resize then covers that box and
- * centre-crops the remainder, so at most `multiple - 1` pixels per side are lost to rounding.
+ * The size an image is generated at (docs/algorithm.md §1.1): sides multiples of `multiple`, close to the
+ * input's aspect ratio and to the model's area. Among the candidate sizes it minimises
+ * |ln aspect error| + 0.1·|ln area error|, so the aspect comes first: a 4:3 photo on SDXL is generated at
+ * 1152×864 (exactly 4:3, area −5%), 16:9 at 1376×768 (aspect +0.8%), a square at the model's own size.
+ * The image is resized to it without cropping; what aspect change remains is that of the rounding.
  */
-export function targetSize(
+export function generationSize(
   width: number,
   height: number,
-  policy: SizePolicy,
+  policy: Pick<SizePolicy, 'area' | 'multiple'>,
 ): { width: number; height: number } {
   if (!(width > 0 && height > 0)) throw new ImageInputError(`image size ${width}x${height} is empty`);
-  const scale = policy.resolution / Math.max(width, height);
-  const round = (v: number) =>
-    Math.max(policy.multiple, Math.floor((v * scale) / policy.multiple) * policy.multiple);
-  return { width: round(width), height: round(height) };
+  const aspect = width / height;
+  if (aspect > MAX_ASPECT_RATIO || aspect < 1 / MAX_ASPECT_RATIO)
+    throw new ImageInputError(
+      `image is ${width}×${height} px (aspect ${aspect.toFixed(2)}); the model handles aspect ratios from 1:${MAX_ASPECT_RATIO} to ${MAX_ASPECT_RATIO}:1`,
+    );
+  const m = policy.multiple;
+  const ideal = Math.sqrt(policy.area * aspect); // width at the model's area and the input's aspect
+  let best = { width: m, height: m };
+  let bestCost = Number.POSITIVE_INFINITY;
+  for (const w of [Math.floor(ideal / m) * m, Math.ceil(ideal / m) * m, Math.round(ideal / m) * m + m]) {
+    if (w < m) continue;
+    for (const h of [Math.floor(w / aspect / m) * m, Math.ceil(w / aspect / m) * m]) {
+      if (h < m) continue;
+      const cost = Math.abs(Math.log(w / h / aspect)) + 0.1 * Math.abs(Math.log((w * h) / policy.area));
+      if (cost < bestCost - 1e-12) {
+        best = { width: w, height: h };
+        bestCost = cost;
+      }
+    }
+  }
+  return best;
 }
 
-/** Decodes any format sharp reads (PNG, JPEG, WebP, …), applies EXIF orientation, drops alpha on white. */
-export async function decodeImage(bytes: Uint8Array, policy: SizePolicy): Promise<ImageTensor> {
+/** How a bundle takes images: any multiple of 32 near its area, or (an older fixed-size export) its size. */
+export function inputSizePolicy(bundle: {
+  width: number;
+  height: number;
+  area: number;
+  sizeMultiple: number;
+  dynamicSpatial: boolean;
+}): SizePolicy {
+  const policy = { area: bundle.area, multiple: bundle.sizeMultiple };
+  return bundle.dynamicSpatial
+    ? policy
+    : { ...policy, exact: { width: bundle.width, height: bundle.height } };
+}
+
+/** An image ready for the VAE, with the size it had before it was resized. */
+export interface DecodedImage extends ImageTensor {
+  source: { width: number; height: number };
+}
+
+/**
+ * Decodes any format sharp reads (PNG, JPEG, WebP, …), applies EXIF orientation, drops alpha on white,
+ * and resizes to the generation size (no crop) or, for a fixed-size bundle, covers and centre-crops.
+ */
+export async function decodeImage(bytes: Uint8Array, policy: SizePolicy): Promise<DecodedImage> {
   let meta: Metadata;
   try {
     meta = await sharp(bytes).metadata();
@@ -54,17 +96,18 @@ export async function decodeImage(bytes: Uint8Array, policy: SizePolicy): Promis
   const w0 = oriented ? meta.height : meta.width;
   const h0 = oriented ? meta.width : meta.height;
   if (!w0 || !h0) throw new ImageInputError('image has no width/height');
-  const { width, height } = policy.exact ?? targetSize(w0, h0, policy);
+  const { width, height } = policy.exact ?? generationSize(w0, h0, policy);
   const { data, info } = await sharp(bytes)
     .rotate()
     .flatten({ background: '#ffffff' })
-    .resize(width, height, { fit: 'cover', position: 'centre', kernel: 'lanczos3' })
+    .resize(width, height, { fit: policy.exact ? 'cover' : 'fill', position: 'centre', kernel: 'lanczos3' })
     .removeAlpha()
     .raw()
     .toBuffer({ resolveWithObject: true });
   return {
     data: hwcToPlanar(data, info.width, info.height, info.channels),
     shape: [1, 3, info.height, info.width],
+    source: { width: w0, height: h0 },
   };
 }
 

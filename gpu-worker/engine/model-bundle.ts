@@ -37,8 +37,10 @@ export interface ModelBundle {
   /** Image size the graphs were exported for (pixels). */
   height: number;
   width: number;
-  /** Longer side of that size; SDXL 1024, tiny 128. */
-  resolution: number;
+  /** Pixels of that size (SDXL 1024²): other aspect ratios are generated at about this area. */
+  area: number;
+  /** The UNet and VAE take any multiple of `sizeMultiple`; false: only height × width (inputs cropped). */
+  dynamicSpatial: boolean;
   /** Image sides are multiples of this (latent/4 attention grid: 32 for SDXL-shaped UNets). */
   sizeMultiple: number;
   /** Pixels per latent cell (8). */
@@ -90,7 +92,8 @@ export async function readModelBundle(dir: string): Promise<ModelBundle> {
     manifestHash: createHash('sha256').update(bytes).digest('hex'),
     height: r.height,
     width: r.width,
-    resolution: Math.max(r.height, r.width),
+    area: r.height * r.width,
+    dynamicSpatial: r.dynamicSpatial,
     sizeMultiple: r.vaeScaleFactor * 4,
     latentDownscale: r.vaeScaleFactor,
     attentionDownscale: r.latentHeight / m.attention.gridHeight,

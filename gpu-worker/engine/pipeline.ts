@@ -4,7 +4,7 @@
 // intervention. Action + prediction run the edits of all interventions of the image together: one
 // UNet call per step for all CSG requests (warmup-trimmed), one per step for each baseline family.
 import type { BaselineEditPlan, CsgEditPlan, EditMethod, EditPlan } from '../../core/schemas/edit-plan.js';
-import type { ConceptMasks } from './guidance.js';
+import { type ConceptMaskSummary, CsgStepRecorder } from './csg-step-recorder.js';
 import { classifierFreeGuidance } from './guidance.js';
 import type { ImageTensor } from './image.js';
 import {
@@ -29,6 +29,7 @@ import {
 import type { EngineSettings } from './settings.js';
 import { batchEntry, type Tensor, tensor } from './tensor.js';
 import { sdxlTimeIds } from './text-conditioning.js';
+import { TRACE_FAMILY, type TraceSink, traceId } from './trace-sink.js';
 import {
   batchInput,
   countingPredictor,
@@ -62,20 +63,6 @@ export interface StageStats {
 export interface PipelineProgress extends StepProgress {
   readonly stage: Stage;
 }
-
-/**
- * Receives tensors for --trace (trace-writer.ts). Names follow the export tool's reference traces:
- * families `ledits` (CSG), `efddpm` (DDPM baseline), `ddim`; per-intervention tensors under
- * `<family>/<interventionId>/`. `step` records one step of a series stacked on a leading step axis.
- */
-export interface TraceSink {
-  tensor(name: string, value: Tensor, description?: string): void;
-  step(name: string, index: number, length: number, value: Tensor, description?: string): void;
-  ints(name: string, values: ArrayLike<number>, description?: string): void;
-}
-
-export const TRACE_FAMILY: Record<EditMethod, string> = { csg: 'ledits', ddpm: 'efddpm', ddim: 'ddim' };
-const traceId = (id: string) => id.replace(/[^A-Za-z0-9_.-]/g, '_');
 
 export interface PipelineControls {
   readonly signal?: AbortSignal;
@@ -244,18 +231,6 @@ function traceInversion(
   inv.zs.forEach((z, k) => {
     trace.step(`${family}/zs`, k, n, z, 'zs[k] for the step at timesteps[k]');
   });
-}
-
-/** Per concept of a CSG result: how often each latent pixel was edited (inside its applied mask) over the active steps. */
-export interface ConceptMaskSummary {
-  readonly prompt: string;
-  readonly conceptId: string;
-  readonly role: string;
-  readonly activeSteps: number;
-  /** (h·w) fraction of active steps the pixel was edited, in [0, 1]. */
-  readonly frequency: Float32Array;
-  readonly height: number;
-  readonly width: number;
 }
 
 export interface EditOutcome {
@@ -444,10 +419,7 @@ async function runCsg(
   }));
   const [, , h, w] = inversion.initLatents.shape;
   const grid = { height: h / models.attentionDownscale, width: w / models.attentionDownscale };
-  const plane = h * w;
-  const counts = plans.map((p) => p.concepts.map(() => ({ steps: 0, hits: new Uint32Array(plane) })));
-  const { trace } = controls;
-  const n = inversion.zs.length;
+  const recorder = new CsgStepRecorder(plans, { height: h, width: w }, inversion.zs.length, controls.trace);
 
   t0 = performance.now();
   const result = await editLatents({
@@ -460,126 +432,11 @@ async function runCsg(
     attentionGrid: grid,
     batching: settings.edit.batching,
     ...loopControls(controls, 'edit-csg'),
-    onTrace(step) {
-      const plan = plans[step.request];
-      const prefix = `ledits/${traceId(plan.interventionId)}`;
-      const e = plan.concepts.length;
-      const i = step.step;
-      if (trace) {
-        trace.step(`${prefix}/eps_uncond`, i, n, step.epsUncond, 'ε_u per step');
-        if (step.epsBase) {
-          trace.step(
-            `${prefix}/eps_base`,
-            i,
-            n,
-            step.epsBase,
-            'ε on the interventional prompt (Eq. 12 base)',
-          );
-        }
-        if (i > 0) trace.step(`${prefix}/latents`, i - 1, n, step.latents, 'latent after each step');
-      }
-      const epsConcepts = trace ? new Float32Array(e * step.epsUncond.data.length) : null;
-      const maskPlanes = trace
-        ? {
-            m1: new Float32Array(e * 4 * plane),
-            m2: new Float32Array(e * 4 * plane),
-            both: new Float32Array(e * 4 * plane),
-          }
-        : null;
-      const np = plan.protectedConcepts.length;
-      const protectedPlanes = trace && np > 0 ? new Float32Array(e * np * 4 * plane) : null;
-      step.activeConcepts.forEach((c, j) => {
-        const m: ConceptMasks = step.masks[j];
-        const acc = counts[step.request][c];
-        acc.steps++;
-        for (let p = 0; p < plane; p++) {
-          const a = m.attention === undefined || m.attention[p] === 1;
-          const b = m.noise === undefined || m.noise[p] === 1;
-          const free = m.protected === undefined || m.protected.every((pm) => pm[p] === 0);
-          if (a && b && free) acc.hits[p]++;
-          if (maskPlanes) {
-            for (let ch = 0; ch < 4; ch++) {
-              const at = (c * 4 + ch) * plane + p;
-              maskPlanes.m1[at] = m.attention ? m.attention[p] : 1;
-              maskPlanes.m2[at] = m.noise ? m.noise[p] : 1;
-              maskPlanes.both[at] = a && b && free ? 1 : 0;
-            }
-          }
-          if (protectedPlanes && m.protected) {
-            for (let k = 0; k < np; k++) {
-              for (let ch = 0; ch < 4; ch++)
-                protectedPlanes[((c * np + k) * 4 + ch) * plane + p] = m.protected[k][p];
-            }
-          }
-        }
-        epsConcepts?.set(step.epsConcepts[j].data, c * step.epsUncond.data.length);
-      });
-      if (trace && epsConcepts && maskPlanes) {
-        const [, ch, hh, ww] = step.epsUncond.shape;
-        trace.step(
-          `${prefix}/eps_concepts`,
-          i,
-          n,
-          tensor([e, ch, hh, ww], epsConcepts),
-          'ε_c (0 while inactive)',
-        );
-        trace.step(
-          `${prefix}/mask_attention`,
-          i,
-          n,
-          tensor([e, 1, 4, h, w], maskPlanes.m1),
-          'M1 (0 while inactive)',
-        );
-        trace.step(
-          `${prefix}/mask_noise`,
-          i,
-          n,
-          tensor([e, 1, 4, h, w], maskPlanes.m2),
-          'M2 (0 while inactive)',
-        );
-        trace.step(
-          `${prefix}/mask_intersect`,
-          i,
-          n,
-          tensor([e, 1, 4, h, w], maskPlanes.both),
-          'M1⊙M2 as applied (with protection: ⊙(1 − ∪ protected M1))',
-        );
-        if (protectedPlanes) {
-          trace.step(
-            `${prefix}/mask_protected_nondescendants`,
-            i,
-            n,
-            tensor([e, np, 4, h, w], protectedPlanes),
-            'beyond the paper: [c, p] = M1 of protected non-descendant p at concept c threshold, cut from c mask (0 while c inactive)',
-          );
-        }
-      }
-    },
+    onTrace: (step) => recorder.record(step),
   });
-  if (trace) {
-    plans.forEach((plan, r) => {
-      trace.step(`ledits/${traceId(plan.interventionId)}/latents`, n - 1, n, result.latents[r]);
-    });
-  }
+  recorder.finish(result.latents);
   stages.push({ stage: 'edit-csg', nfe: result.nfe, seconds: seconds(t0), shared: plans.length });
-  return plans.map((plan, r) => ({
-    plan,
-    latents: result.latents[r],
-    masks: plan.concepts.map((c, i) => {
-      const acc = counts[r][i];
-      const frequency = new Float32Array(plane);
-      if (acc.steps > 0) for (let p = 0; p < plane; p++) frequency[p] = acc.hits[p] / acc.steps;
-      return {
-        prompt: c.prompt,
-        conceptId: c.conceptId,
-        role: c.role,
-        activeSteps: acc.steps,
-        frequency,
-        height: h,
-        width: w,
-      };
-    }),
-  }));
+  return plans.map((plan, r) => ({ plan, latents: result.latents[r], masks: recorder.maskSummaries(r) }));
 }
 
 export interface CfgBatchOptions extends LoopControls {

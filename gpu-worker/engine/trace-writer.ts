@@ -6,8 +6,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeNpy } from './npy.js';
-import type { TraceSink } from './pipeline.js';
 import { sameShape, type Tensor } from './tensor.js';
+import type { TraceSink } from './trace-sink.js';
 
 export const TRACE_INDEX = 'index.json';
 

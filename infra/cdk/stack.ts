@@ -22,6 +22,7 @@ import {
   aws_secretsmanager as secrets,
 } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
+import { TriggerInbox, type TriggerInboxProps } from './trigger-inbox.js';
 
 export const REPOSITORY_NAMES = { light: 'fm-cgm/light', gpu: 'fm-cgm/gpu' } as const;
 
@@ -54,6 +55,8 @@ export interface CgmStackProps extends StackProps {
   readonly gpuInstanceType?: string; // g5.2xlarge (A10G 24 GB) by default; g6e for 48 GB
   readonly gpuMaxCapacity?: number;
   readonly lightMaxCapacity?: number;
+  /** An inbox bucket whose new objects start runs through this s3-events trigger (trigger-inbox.ts). */
+  readonly triggerInbox?: Omit<TriggerInboxProps, 'httpApi'>;
 }
 
 /** Days before short-lived objects expire (lifecycle rules). */
@@ -62,6 +65,7 @@ export const LOG_RETENTION = logs.RetentionDays.ONE_MONTH;
 
 export class CgmStack extends Stack {
   readonly bucket: s3.Bucket;
+  readonly triggerInbox?: TriggerInbox;
 
   constructor(scope: Construct, id: string, props: CgmStackProps) {
     super(scope, id, props);
@@ -258,6 +262,27 @@ export class CgmStack extends Stack {
       new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: [objects('uploads/*')] }),
     );
     apiFn.addToRolePolicy(new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [objects()] }));
+    // Triggers (api/triggers/store.ts): their definitions, owner markers and run records.
+    apiFn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:PutObject', 's3:DeleteObject'],
+        resources: [objects('triggers/*')],
+      }),
+    );
+    apiFn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:ListBucket'],
+        resources: [this.bucket.bucketArn],
+        conditions: { StringLike: { 's3:prefix': ['triggers/*'] } },
+      }),
+    );
+    if (props.triggerInbox) {
+      this.triggerInbox = new TriggerInbox(this, 'TriggerInbox', { ...props.triggerInbox, httpApi });
+      this.triggerInbox.grantApiRead(apiFn, props.triggerInbox.prefix);
+      apiFn.addEnvironment('CGM_API_TRIGGER_BUCKETS', this.triggerInbox.bucket.bucketName);
+      new CfnOutput(this, 'TriggerInboxBucket', { value: this.triggerInbox.bucket.bucketName });
+      new CfnOutput(this, 'TriggerSecretArn', { value: this.triggerInbox.secret.secretArn });
+    }
     temporalSecret.grantRead(apiFn);
     apiKeysSecret.grantRead(apiFn);
     webhookSecret.grantRead(apiFn);

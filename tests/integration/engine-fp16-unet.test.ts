@@ -74,7 +74,7 @@ async function editOn(bundleDir: string): Promise<EditRun> {
     };
     const timed = { ...models, predictor };
     const input = await decodeImage(imageBytes, {
-      resolution: bundle.resolution,
+      area: bundle.area,
       multiple: bundle.sizeMultiple,
       exact: { width: bundle.width, height: bundle.height },
     });

@@ -27,6 +27,49 @@ afterAll(async () => {
 });
 
 describe('cgm edit (tiny model)', () => {
+  it('a 640×480 image: outputs at its 4:3 aspect, nothing cropped (sizes in summary.json)', async () => {
+    // the example scene squeezed to 640×480 with a red stripe along the left edge: a crop would lose it
+    const raw = await sharp(join(EXAMPLE, 'image.png'))
+      .resize(640, 480, { fit: 'fill' })
+      .removeAlpha()
+      .raw()
+      .toBuffer();
+    for (let y = 0; y < 480; y++) for (let x = 0; x < 40; x++) raw.set([255, 0, 0], (y * 640 + x) * 3);
+    const image = join(tmp, 'wide.png');
+    await sharp(raw, { raw: { width: 640, height: 480, channels: 3 } }).toFile(image);
+    const out = join(tmp, 'wide-out');
+    const code = await edit([
+      image,
+      ...['--model', fixtures.bundleDir, '--graph', join(EXAMPLE, 'graph.json')],
+      ...['--interventions', join(EXAMPLE, 'interventions.json'), '--out', out],
+      ...['--methods', 'csg,ddpm', '--steps', '4', '--warmup', '1'],
+    ]);
+    expect(code).toBe(0);
+    const summary = JSON.parse(await readFile(join(out, 'summary.json'), 'utf8'));
+    expect(summary.inputSize).toEqual({ width: 640, height: 480 });
+    expect(summary.size).toEqual({ width: 128, height: 96 }); // the tiny model's area, exactly 4:3
+    expect(summary.aspectChange).toBe(0);
+    for (const r of summary.results) {
+      const meta = await sharp(join(out, r.file)).metadata();
+      expect([meta.width, meta.height], r.file).toEqual([128, 96]);
+      for (const m of r.masks) {
+        const mask = await sharp(join(out, m.file)).metadata();
+        expect([mask.width, mask.height], m.file).toEqual([128, 96]);
+      }
+    }
+    // the model saw the whole picture: the stripe is the left 1/16 of the preprocessed input
+    const seen = await sharp(join(out, 'input.png')).raw().toBuffer({ resolveWithObject: true });
+    expect([seen.info.width, seen.info.height]).toEqual([128, 96]);
+    const red = (x: number, y: number) => {
+      const p = (y * 128 + x) * seen.info.channels;
+      return seen.data[p] > 200 && seen.data[p + 1] < 60 && seen.data[p + 2] < 60;
+    };
+    for (const y of [0, 48, 95]) {
+      expect(red(0, y), `column 0, row ${y}`).toBe(true);
+      expect(red(6, y), `column 6, row ${y}`).toBe(true);
+    }
+  });
+
   it('writes one PNG per intervention and method, the masks, summary.json and a trace', async () => {
     const out = join(tmp, 'out');
     const trace = join(tmp, 'trace');

@@ -4,15 +4,16 @@
 // Cached in .cache/fixtures/<hash>/, where <hash> covers the export tool's .py sources and requirements.txt; a
 // lock directory keeps parallel test workers from generating the same fixtures twice.
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { join, relative, resolve } from 'node:path';
+import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { exportToolHash } from '../../cli/export-tool-hash.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const EXPORT_DIR = join(ROOT, 'gpu-worker/export');
 const PYTHON = join(ROOT, '.venv/bin/python');
 const STALE_LOCK_MS = 20 * 60_000;
+const PRUNE_AFTER_MS = 24 * 3600_000;
 
 export interface TinyFixtures {
   /** cgm-model.json + graphs + tokenizers */
@@ -26,29 +27,6 @@ export interface TinyFixtures {
   /** the tiny model as a diffusers folder */
   readonly diffusersDir: string;
   readonly root: string;
-}
-
-async function sourceFiles(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    if (entry.name === '__pycache__' || entry.name.startsWith('.')) continue;
-    const p = join(dir, entry.name);
-    if (entry.isDirectory()) out.push(...(await sourceFiles(p)));
-    else if (/\.(py|txt)$/.test(entry.name)) out.push(p);
-  }
-  return out.sort();
-}
-
-/** sha256 over the export tool's sources and pinned requirements (paths and contents). */
-export async function exportToolHash(): Promise<string> {
-  const h = createHash('sha256');
-  for (const f of await sourceFiles(EXPORT_DIR)) {
-    h.update(relative(EXPORT_DIR, f));
-    h.update('\0');
-    h.update(await readFile(f));
-    h.update('\0');
-  }
-  return h.digest('hex').slice(0, 16);
 }
 
 function layout(root: string): TinyFixtures {
@@ -119,11 +97,16 @@ export function runExportModule(
   });
 }
 
-/** Removes fixtures of other tool versions (stale after a source change) unless they are being generated. */
+/**
+ * Removes fixtures of other tool versions (stale after a source change) unless they are being generated
+ * or were made within a day: checkouts of other branches sharing this cache may still be using them.
+ */
 async function pruneOtherVersions(cache: string, keep: string): Promise<void> {
   const names = await readdir(cache);
   for (const name of names) {
     if (name === keep || !/^[0-9a-f]{16}$/.test(name) || names.includes(`${name}.lock`)) continue;
+    const made = await stat(join(cache, name)).catch(() => null);
+    if (made && Date.now() - made.mtimeMs < PRUNE_AFTER_MS) continue;
     await rm(join(cache, name), { recursive: true, force: true });
   }
 }

@@ -321,6 +321,14 @@ describe('refused requests start and store nothing', () => {
     const e = await expectError(post(multipart(await png(513, 40), {})), 422, 'image_dimensions', 'image');
     expect(e.message).toContain('513×40');
     await expectError(post(multipart(await png(16, 16), {})), 422, 'image_dimensions', 'image');
+    // within the side limits but wider than 4:1: generated without cropping, the model cannot take it
+    const wide = await expectError(
+      post(multipart(await png(500, 100), {})),
+      422,
+      'image_dimensions',
+      'image',
+    );
+    expect(wide.message).toContain('500×100 px; its aspect ratio must be between 1:4 and 4:1');
     // A PNG whose header declares more than libvips reads (over 16383 px a side): its size, not "invalid".
     const huge = Buffer.from(await png(64, 64));
     huge.writeUInt32BE(20_000, 16);

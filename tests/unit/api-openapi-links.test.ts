@@ -118,6 +118,6 @@ describe('OpenAPI links', () => {
           const declared = target!.op.parameters.filter((p: Doc) => p.in === 'path').map((p: Doc) => p.name);
           expect(Object.keys(link.parameters).sort()).toEqual(declared.sort());
         }
-    expect(links).toBe(7);
+    expect(links).toBe(10);
   });
 });

@@ -75,6 +75,7 @@ const COMMANDS: Record<string, string> = {
   worker: 'worker.ts',
   run: 'run.ts',
   api: 'api.ts',
+  triggers: 'triggers.ts',
   demo: 'demo.ts',
   dev: 'dev.ts',
 };

@@ -4,7 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import { maskShare } from '../../activities/batch/ground-truth.js';
 import { groundTruthSection } from '../../core/eval/ground-truth-report.js';
-import { buildReport, renderMarkdown } from '../../core/eval/report.js';
+import { buildReport } from '../../core/eval/report.js';
+import { renderMarkdown } from '../../core/eval/report-render.js';
 import {
   EvalMethodSchema,
   EvalRecordSchema,

@@ -3,14 +3,9 @@
 // clustered percentile bootstrap (with its own BigInt mulberry32), node-type rates, counts and cost.
 import { describe, expect, it } from 'vitest';
 import { baselineSettingsOf } from '../../core/config/paper-defaults.js';
-import {
-  buildReport,
-  type Estimate,
-  quantile,
-  renderCsv,
-  renderJson,
-  renderMarkdown,
-} from '../../core/eval/report.js';
+import { quantile } from '../../core/eval/quantile.js';
+import { buildReport, type Estimate } from '../../core/eval/report.js';
+import { renderCsv, renderJson, renderMarkdown } from '../../core/eval/report-render.js';
 import {
   checksFromJudge,
   type EvalCheck,

@@ -18,7 +18,11 @@ import { ensureTinyFixtures, type TinyFixtures } from '../support/fixtures.js';
 const TOL = 1e-4;
 let fx: TinyFixtures;
 let bundle: LoadedBundle;
-type RefIndex = Record<GraphName, { inputs: Record<string, string>; outputs: Record<string, string> }>;
+/** Per entry: the inputs and outputs of one run of `graph` (the entry's own name when absent). */
+type RefIndex = Record<
+  string,
+  { graph?: GraphName; inputs: Record<string, string>; outputs: Record<string, string> }
+>;
 let refs: RefIndex;
 
 async function npy(dir: string, file: string): Promise<NpyArray> {
@@ -38,8 +42,10 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   return m;
 }
 
-async function runGraph(name: GraphName): Promise<Record<string, ort.Tensor>> {
-  const session = await ort.InferenceSession.create(bundle.graphPath(name), { executionProviders: ['cpu'] });
+/** Runs the graph of a reference entry (`unet`, or `unet_non_square` whose `graph` is `unet`) on its inputs. */
+async function runGraph(name: string): Promise<Record<string, ort.Tensor>> {
+  const graph = (refs[name].graph ?? name) as GraphName;
+  const session = await ort.InferenceSession.create(bundle.graphPath(graph), { executionProviders: ['cpu'] });
   try {
     const feeds: Record<string, ort.Tensor> = {};
     for (const [input, file] of Object.entries(refs[name].inputs))
@@ -64,10 +70,13 @@ describe('cgm-model.json', () => {
     // docs/algorithm.md §2.4 on the tiny UNet: only the latent/4 level (down_blocks.2, up_blocks.0), never mid_block
     expect(m.attention.layers.every((l) => /^(down_blocks\.2|up_blocks\.0)\./.test(l))).toBe(true);
     expect(m.attention.layers).toHaveLength(10);
+    // spatially dynamic: any multiple of 32 (docs/algorithm.md §1.1)
+    expect(m.resolution.dynamicSpatial).toBe(true);
     expect(m.graphs.unet.outputs.map((o) => o.shape)).toEqual([
-      ['batch', 4, 16, 16],
-      ['batch', 16, 77],
+      ['batch', 4, 'latent_height', 'latent_width'],
+      ['batch', 'attention_cells', 77],
     ]);
+    expect(m.graphs.vae_encoder.outputs[0].shape).toEqual(['batch', 4, 'latent_height', 'latent_width']);
     expect(m.tools.diffusers).toMatch(/^\d/);
   });
 
@@ -125,9 +134,24 @@ describe('ONNX graphs reproduce torch (fp32, onnxruntime-node CPU)', () => {
     });
   }
 
+  // a 3:4 size other than the export's: the spatial axes are dynamic
+  for (const name of ['unet_non_square', 'vae_encoder_non_square', 'vae_decoder_non_square']) {
+    it(`${name}: max abs error ≤ ${TOL} at 96×128`, async () => {
+      const got = await runGraph(name);
+      for (const [output, file] of Object.entries(refs[name].outputs)) {
+        const want = await npy(fx.verifyDir, file);
+        expect(got[output].dims).toEqual(want.shape);
+        expect(maxAbsDiff(got[output].data as Float32Array, want.data as Float32Array)).toBeLessThanOrEqual(
+          TOL,
+        );
+      }
+      if (name === 'unet_non_square') expect(got.xattn_mean.dims).toEqual([3, 12, 77]); // (12/4)·(16/4)
+    });
+  }
+
   it('the Python-side check (onnxruntime) agrees', async () => {
     const report = JSON.parse(await readFile(join(fx.verifyDir, 'verify.json'), 'utf8'));
-    for (const g of graphs)
+    for (const g of [...graphs, 'unet_non_square', 'vae_encoder_non_square', 'vae_decoder_non_square'])
       for (const err of Object.values(report[g]) as number[]) expect(err).toBeLessThanOrEqual(TOL);
     expect(report.xattn_row_sum_max_dev).toBeLessThanOrEqual(1e-5);
   });

@@ -132,14 +132,19 @@ describe('CDK stack (synth offline, no Docker build)', () => {
     const s3 = statements.filter((s) => actionsOf(s).some((a) => a.startsWith('s3:')));
     expect(s3.length).toBeGreaterThanOrEqual(6);
     for (const s of s3) {
-      expect(actionsOf(s).every((a) => ['s3:GetObject', 's3:PutObject', 's3:ListBucket'].includes(a))).toBe(
-        true,
-      );
+      expect(
+        actionsOf(s).every((a) =>
+          ['s3:GetObject', 's3:PutObject', 's3:ListBucket', 's3:DeleteObject'].includes(a),
+        ),
+      ).toBe(true);
       for (const r of resourcesOf(s)) {
         const text = JSON.stringify(r);
         expect(text).toContain(bucketLogicalId);
-        expect(text).toMatch(/"Arn"\]\}(,"\/(\*|uploads\/\*)")?\]?\]?\}?$|"Arn"\]\}$/);
+        expect(text).toMatch(/"Arn"\]\}(,"\/(\*|uploads\/\*|triggers\/\*)")?\]?\]?\}?$|"Arn"\]\}$/);
       }
+      // Deleting is the API's, for trigger records only.
+      if (actionsOf(s).includes('s3:DeleteObject'))
+        expect(JSON.stringify(s.Resource)).toContain('/triggers/*');
     }
     // The API may write uploads only.
     const apiPut = s3.filter(

@@ -25,10 +25,11 @@ const PAGE_PATHS = [
   '/viewer/start',
   '/viewer/runs/cf-0123456789ab',
   '/viewer/batches/batch-0123456789',
+  '/viewer/triggers/trg_0123456789abcdef01234567',
 ];
 
 describe('viewer pages', () => {
-  it('serves the four shells with a strict CSP and no inline script, style or handler', async () => {
+  it('serves the five shells with a strict CSP and no inline script, style or handler', async () => {
     expect(PAGE_PATHS).toHaveLength(VIEWER_PAGES.length);
     for (const path of PAGE_PATHS) {
       const res = await app.request(path);
@@ -57,6 +58,7 @@ describe('viewer pages', () => {
       '/viewer/static/..%2fapp.ts',
       '/viewer/static/app.ts',
       '/viewer/static/missing.js',
+      '/viewer/triggers/trg_NOT-HEX',
     ]) {
       const res = await app.request(path);
       expect(res.status, path).toBe(404);

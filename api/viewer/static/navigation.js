@@ -53,3 +53,12 @@ export function runTarget(pathname) {
     return null;
   }
 }
+
+export const TRIGGERS_PAGE = '/viewer/triggers';
+export const triggerPage = (/** @type {string} */ id) => `${TRIGGERS_PAGE}/${encodeURIComponent(id)}`;
+
+/** The trigger id in /viewer/triggers/<id>, or null on the list page (or a malformed path). */
+export function triggerIdFromPath(/** @type {string} */ pathname) {
+  const m = pathname.match(/^\/viewer\/triggers\/(trg_[0-9a-f]{24})\/?$/);
+  return m ? m[1] : null;
+}

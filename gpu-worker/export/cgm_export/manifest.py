@@ -97,7 +97,16 @@ def write_manifest(
     manifest = {
         "format": FORMAT,
         "source": source,
-        "resolution": {"height": H, "width": W, "latentHeight": h, "latentWidth": w, "vaeScaleFactor": vae_scale},
+        # height × width: the size exported at, whose area the engine keeps for other aspect ratios; the
+        # UNet and VAE graphs take any multiple of 32 (dynamicSpatial).
+        "resolution": {
+            "height": H,
+            "width": W,
+            "latentHeight": h,
+            "latentWidth": w,
+            "vaeScaleFactor": vae_scale,
+            "dynamicSpatial": True,
+        },
         "vae": {"scalingFactor": scaling_factor, "encoderOutput": "mean", "imageRange": [-1, 1]},
         "textEncoders": {
             "maxLength": 77,

@@ -13,6 +13,10 @@ from .onnx_io import export_graph
 
 MAX_TOKENS = 77
 BATCH = {0: "batch"}
+# UNet and VAE take any image size whose sides are multiples of 32 (docs/algorithm.md §1.1): SDXL was
+# trained on aspect-ratio buckets, and diffusers' LEDITS++ inverts an image at its own size.
+IMAGE = {0: "batch", 2: "height", 3: "width"}
+LATENT = {0: "batch", 2: "latent_height", 3: "latent_width"}
 
 
 def load_components(model: str) -> dict:
@@ -82,8 +86,13 @@ def export_bundle(
         out_dir / "unet" / "model.onnx",
         unet_in,
         unet_out,
-        {n: BATCH for n in unet_in + unet_out},
-        {"xattn_mean": [None, (h // 4) * (w // 4), MAX_TOKENS]},
+        {
+            **{n: BATCH for n in unet_in + unet_out},
+            "sample": LATENT,
+            "noise_pred": LATENT,
+            "xattn_mean": {0: "batch", 1: "attention_cells"},  # (latent_height/4)·(latent_width/4)
+        },
+        {"xattn_mean": [None, None, MAX_TOKENS]},
         fp16=fp16,
         fp32_attention_outputs=("xattn_mean",),  # LEDITS++ masks threshold these (docs/algorithm.md §2.4): no fp16 rounding
     )
@@ -95,7 +104,8 @@ def export_bundle(
         out_dir / "vae_encoder" / "model.onnx",
         ["image"],
         ["latent_mean"],
-        {"image": BATCH, "latent_mean": BATCH},
+        {"image": IMAGE, "latent_mean": LATENT},
+        {"latent_mean": [None, 4, None, None]},  # the tracer names the sliced channel dim symbolically
     )
     export_graph(
         VaeDecoderGraph(vae),
@@ -103,7 +113,7 @@ def export_bundle(
         out_dir / "vae_decoder" / "model.onnx",
         ["latent_sample"],
         ["image"],
-        {"latent_sample": BATCH, "image": BATCH},
+        {"latent_sample": LATENT, "image": IMAGE},
     )
 
     for sub, tok_key in (("tokenizer", "tokenizer"), ("tokenizer_2", "tokenizer_2")):

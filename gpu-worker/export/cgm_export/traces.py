@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
 
@@ -103,9 +104,9 @@ class _RecordingLEdits(LEditsPPPipelineStableDiffusionXL):
         self.__dict__["_activation_mask"] = _MaskLog(value) if isinstance(value, torch.Tensor) else value
 
 
-def _input_image(size: int) -> Image.Image:
+def _input_image(width: int, height: int) -> Image.Image:
     # deterministic, structured (not noise): smooth colour gradients and a disc
-    y, x = np.mgrid[0:size, 0:size] / (size - 1)
+    y, x = np.mgrid[0:height, 0:width] / (max(width, height) - 1)
     disc = ((x - 0.6) ** 2 + (y - 0.4) ** 2 < 0.06).astype(np.float64)
     rgb = np.stack([0.2 + 0.6 * x, 0.3 + 0.5 * y * (1 - disc) + 0.6 * disc, 0.8 - 0.5 * x * y], axis=-1)
     return Image.fromarray(np.clip(np.round(rgb * 255), 0, 255).astype(np.uint8))
@@ -249,7 +250,7 @@ def _ledits(pipe, image, trace: _Trace) -> dict:
     return {"x0": x0, "masked_steps": len(warmed)}
 
 
-def _ledits_again(pipe, trace: _Trace, family: str, edits: dict, what: str) -> None:
+def _ledits_again(pipe, trace: _Trace, family: str, edits: dict, what: str, decode: bool = False) -> None:
     """Another edit of the same inversion (diffusers resets the scheduler per call): latents per step, final."""
     steps: list[torch.Tensor] = []
     _step_log(pipe.scheduler, steps)
@@ -259,6 +260,30 @@ def _ledits_again(pipe, trace: _Trace, family: str, edits: dict, what: str) -> N
         del pipe.scheduler.step
     trace.add(f"{family}/latents", torch.stack(steps), f"{what}: latent after each scheduler step")
     trace.add(f"{family}/final_latents", latents, f"{what}: output latents")
+    if decode:
+        image = pipe.vae.decode(latents / pipe.vae.config.scaling_factor, return_dict=False)[0]
+        trace.add(f"{family}/decoded", image, f"{what}: vae.decode(final/scaling_factor), not clamped")
+
+
+@contextmanager
+def _word_length_spans(pipe):
+    """diffusers as it computes with tokenizers that report a batch's lengths before padding (transformers'
+    Python CLIPTokenizer): num_edit_tokens = length − 2 is then the concept's own token count, the engine's
+    'words' span. The installed Rust-backed tokenizer reports the padded 77 (quirk Q5, 'padded75')."""
+    cls = type(pipe.tokenizer_2)
+    original = cls.__call__
+
+    def call(self, *args, **kwargs):
+        out = original(self, *args, **kwargs)
+        if kwargs.get("return_length"):
+            out["length"] = out["attention_mask"].sum(dim=-1)  # BOS + tokens + EOS, before padding
+        return out
+
+    cls.__call__ = call
+    try:
+        yield
+    finally:
+        cls.__call__ = original
 
 
 # The two other mask modes of LEDITS++: cross-attention masks only (M1), noise masks only (M2).
@@ -276,12 +301,12 @@ def _conditioning(sdxl, prompt: str):
     return embeds, pooled
 
 
-def _efddpm(pipe_kwargs: dict, image, trace: _Trace) -> None:
+def _efddpm(pipe_kwargs: dict, image, trace: _Trace, family: str = "efddpm") -> None:
     ddim = DDIMScheduler.from_config(pipe_kwargs["scheduler"].config, clip_sample=False, set_alpha_to_one=False)
     pipe = LEditsPPPipelineStableDiffusionXL(**{**pipe_kwargs, "scheduler": ddim})
     pipe.set_progress_bar_config(disable=True)
-    _invert(pipe, image, "efddpm", trace, "DDIM leading grid, last N of T")
-    _cfg_sample(pipe_kwargs, pipe.init_latents, pipe.inversion_steps, trace, "efddpm", eta=1.0, zs=pipe.zs)
+    _invert(pipe, image, family, trace, "DDIM leading grid, last N of T")
+    _cfg_sample(pipe_kwargs, pipe.init_latents, pipe.inversion_steps, trace, family, eta=1.0, zs=pipe.zs)
 
 
 def _time_ids(h: int, w: int) -> torch.Tensor:
@@ -426,6 +451,26 @@ def _ddim(pipe_kwargs: dict, x0: torch.Tensor, trace: _Trace) -> None:
     _cfg_sample(pipe_kwargs, x, run, trace, "ddim", eta=0.0)
 
 
+# A 4:3 landscape image (W, H) in multiples of 32 at the tiny model's width: the SDXL time ids' (W, H) order
+# and the attention grid's row order only show when H ≠ W.
+NON_SQUARE_SIZE = (128, 96)
+
+
+def _non_square(pipe, kwargs: dict, out: Path, trace: _Trace, size: int) -> None:
+    """LEDITS++ and EF-DDPM on a non-square PNG that diffusers preprocesses itself (the engine decodes it too)."""
+    w, h = NON_SQUARE_SIZE[0] * size // 128, NON_SQUARE_SIZE[1] * size // 128
+    image = _input_image(w, h)
+    image.save(out / "wide_input.png")
+    trace.add(
+        "wide/input_image",
+        torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0).permute(2, 0, 1).unsqueeze(0),
+        f"the non-square input ({w}x{h}, W x H), also written as wide_input.png",
+    )
+    _invert(pipe, image, "ledits_wide", trace, "DPM leading grid, last N of T (non-square)")
+    _ledits_again(pipe, trace, "ledits_wide", EDITS, "the three-concept edit of the non-square image", decode=True)
+    _efddpm(kwargs, image, trace, family="efddpm_wide")
+
+
 @torch.no_grad()
 def write_traces(diffusers_dir: Path, out: Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
@@ -434,7 +479,8 @@ def write_traces(diffusers_dir: Path, out: Path) -> dict:
     if not isinstance(pipe.scheduler, DPMSolverMultistepScheduler):
         raise RuntimeError("expected the DPM-Solver++ scheduler")
     pipe.set_progress_bar_config(disable=True)
-    image = _input_image(pipe.default_sample_size * pipe.vae_scale_factor if pipe.default_sample_size else 128)
+    size = pipe.default_sample_size * pipe.vae_scale_factor if pipe.default_sample_size else 128
+    image = _input_image(size, size)
     trace = _Trace(out)
     pixels = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0).permute(2, 0, 1).unsqueeze(0)
     trace.add("input_image", pixels, "input image, [1,3,H,W] in [0,1] (uint8/255; diffusers maps it to 2x-1)")
@@ -442,6 +488,8 @@ def write_traces(diffusers_dir: Path, out: Path) -> dict:
     _ledits_again(pipe, trace, "ledits_eq12", EQ12_EDITS, "Eq. 12 edit (Y_{C_i} as a scale-1, threshold-0 last prompt)")
     for mode, edits in MASK_MODE_EDITS.items():
         _ledits_again(pipe, trace, f"ledits_{mode}", edits, f"the same three concepts with {mode}-only masks")
+    with _word_length_spans(pipe):
+        _ledits_again(pipe, trace, "ledits_words", EDITS, "the same edit with each concept's own token span")
     # The paper's step count: a fresh inversion at N_PAPER steps, then the same three-concept edit.
     _invert(pipe, image, "ledits_n100", trace, "DPM leading grid, last 100 of T=114", steps=N_PAPER)
     _ledits_again(pipe, trace, "ledits_n100", EDITS, f"the three-concept edit at N={N_PAPER}")
@@ -451,6 +499,7 @@ def write_traces(diffusers_dir: Path, out: Path) -> dict:
     }
     _efddpm(kwargs, image, trace)
     _ddim(kwargs, info["x0"], trace)
+    _non_square(pipe, kwargs, out, trace, size)
     index = {
         "format": "cgm-traces/1",
         "settings": {
@@ -466,7 +515,11 @@ def write_traces(diffusers_dir: Path, out: Path) -> dict:
             "baseline_target_prompt": BASELINE_TARGET,
             "baseline_guidance_scale": BASELINE_SCALE,
             "image_size": list(image.size),
-            "time_ids_note": "ledits/efddpm: diffusers' invert() builds size from (W,H); square here, so no swap",
+            "non_square_image_size": list(NON_SQUARE_SIZE),
+            "time_ids_note": (
+                "diffusers' invert() builds the size from (W,H) (LEDITS++ editing and the EF-DDPM inversion); "
+                "the EF-DDPM/DDIM sampling loops use (H,W): the *_wide families show the difference"
+            ),
         },
         "versions": {n: version(n) for n in ("torch", "diffusers", "transformers", "tokenizers", "numpy")},
         "tensors": trace.index,

@@ -124,8 +124,58 @@ def make_references(parts: dict, out_dir: Path, image_hw: tuple[int, int]) -> di
         "inputs": {"latent_sample": _save(out_dir, "vae_latent_sample", latent)},
         "outputs": {"image": _save(out_dir, "vae_decoded", vae.decode(latent).sample)},
     }
+    _non_square_references(index, out_dir, g, unet, vae, feeds, layers, (h, w))
     (out_dir / "index.json").write_text(json.dumps(index, indent=2) + "\n")
     return index
+
+
+def _non_square_references(index, out_dir: Path, g, unet, vae, feeds, layers, latent_hw) -> None:
+    """UNet and VAE at a 3:4 size other than the export's: the graphs' spatial axes are dynamic.
+
+    Entries name their graph (`graph`), so both checks run that graph on these inputs."""
+    h, w = latent_hw
+    hh = h * 3 // 4 // 4 * 4  # latent sides stay multiples of 4 (image multiples of 32)
+    vae_scale = 2 ** (len(vae.config.block_out_channels) - 1)
+    b = feeds["sample"].shape[0]
+    wide = {
+        **feeds,
+        "sample": torch.randn(b, 4, hh, w, generator=g),
+        "time_ids": torch.tensor(
+            [[hh * vae_scale, w * vae_scale, 0, 0, hh * vae_scale, w * vae_scale]] * b, dtype=torch.float32
+        ),
+    }
+
+    def call():
+        added = {"text_embeds": wide["text_embeds"], "time_ids": wide["time_ids"]}
+        return unet(
+            wide["sample"],
+            wide["timestep"],
+            encoder_hidden_states=wide["encoder_hidden_states"],
+            added_cond_kwargs=added,
+            return_dict=False,
+        )[0]
+
+    noise_pred, xattn = _attention_reference(unet, layers, call)
+    index["unet_non_square"] = {
+        "graph": "unet",
+        "inputs": {k: _save(out_dir, f"unet_ns_{k}", v) for k, v in wide.items()},
+        "outputs": {
+            "noise_pred": _save(out_dir, "unet_ns_noise_pred", noise_pred),
+            "xattn_mean": _save(out_dir, "unet_ns_xattn_mean", xattn),
+        },
+    }
+    image = torch.rand(1, 3, hh * vae_scale, w * vae_scale, generator=g) * 2 - 1
+    index["vae_encoder_non_square"] = {
+        "graph": "vae_encoder",
+        "inputs": {"image": _save(out_dir, "vae_ns_image", image)},
+        "outputs": {"latent_mean": _save(out_dir, "vae_ns_latent_mean", vae.encode(image).latent_dist.mean)},
+    }
+    latent = torch.randn(1, 4, hh, w, generator=g)
+    index["vae_decoder_non_square"] = {
+        "graph": "vae_decoder",
+        "inputs": {"latent_sample": _save(out_dir, "vae_ns_latent_sample", latent)},
+        "outputs": {"image": _save(out_dir, "vae_ns_decoded", vae.decode(latent).sample)},
+    }
 
 
 def check_with_ort(bundle_dir: Path, ref_dir: Path) -> dict:
@@ -135,7 +185,8 @@ def check_with_ort(bundle_dir: Path, ref_dir: Path) -> dict:
     index = json.loads((ref_dir / "index.json").read_text())
     report: dict[str, dict] = {}
     for graph, spec in index.items():
-        sess = ort.InferenceSession(str(bundle_dir / graph / "model.onnx"), providers=["CPUExecutionProvider"])
+        path = bundle_dir / spec.get("graph", graph) / "model.onnx"
+        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         feeds = {k: np.load(ref_dir / f) for k, f in spec["inputs"].items()}
         names = list(spec["outputs"])
         got = dict(zip(names, sess.run(names, feeds), strict=True))
