@@ -1,7 +1,6 @@
 // The evaluation records of a finished batch, read from S3 through the batch workflow's result (or,
 // for a cancelled batch, the result its progress query keeps), for `cgm report --batch ID`.
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
-import { createArtifactStore } from '../core/artifacts/store.js';
 import { loadConfig, temporalConnectOptions } from '../core/config/index.js';
 import {
   BATCH_PROGRESS_QUERY,
@@ -10,6 +9,7 @@ import {
   BatchResultSchema,
 } from '../core/schemas/batch-io.js';
 import { CliError } from './cli-error.js';
+import { artifactStoreOf } from './config-store.js';
 
 export async function batchResultsText(batchId: string): Promise<string> {
   const config = loadConfig();
@@ -45,15 +45,6 @@ export async function batchResultsText(batchId: string): Promise<string> {
   } finally {
     await connection.close();
   }
-  const store = createArtifactStore({
-    bucket: config.s3.bucket,
-    s3: {
-      endpoint: config.s3.endpoint,
-      region: config.s3.region,
-      accessKeyId: config.s3.accessKeyId,
-      secretAccessKey: config.s3.secretAccessKey,
-      forcePathStyle: config.s3.forcePathStyle,
-    },
-  });
+  const store = artifactStoreOf(config);
   return new TextDecoder().decode(await store.get(result.results));
 }

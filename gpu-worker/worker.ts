@@ -1,11 +1,13 @@
-// The GPU worker process (docs/architecture.md §2): one engine thread, two Temporal Workers. The entry Worker
-// polls the shared GPU queue and only answers getHostQueue; the host Worker polls this process's own
-// queue and runs invert/edit one at a time (one GPU, one slot), so a run pinned here keeps its
-// inversion in this engine's memory.
+// The GPU worker process (docs/architecture.md §2): one engine thread, two or three Temporal Workers. The
+// entry Worker polls the shared GPU queue and only answers getHostQueue; with an LPIPS graph a second one
+// answers it on the LPIPS entry queue (core/gpu-capabilities.ts), so runs that need LPIPS find this host;
+// the host Worker polls this process's own queue and runs invert/edit one at a time (one GPU, one slot),
+// so a run pinned here keeps its inversion in this engine's memory.
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { type NativeConnection, Worker } from '@temporalio/worker';
 import type { ArtifactStore } from '../core/artifacts/store.js';
+import { lpipsEntryQueue } from '../core/gpu-capabilities.js';
 import type { GpuEngine } from './activities/engine.js';
 import { createGpuActivities } from './activities/index.js';
 
@@ -25,6 +27,8 @@ export interface GpuWorkersOptions {
 export interface GpuWorkers {
   readonly hostQueue: string;
   readonly entry: Worker;
+  /** The entry Worker on the LPIPS entry queue; null without an LPIPS graph. */
+  readonly lpipsEntry: Worker | null;
   readonly host: Worker;
   /** Runs both until shutdown() (or a fatal error in either, which stops the other). */
   run(): Promise<void>;
@@ -49,30 +53,35 @@ export async function createGpuWorkers(options: GpuWorkersOptions): Promise<GpuW
     defaultHeartbeatThrottleInterval: '2s',
     maxHeartbeatThrottleInterval: '10s',
   };
-  const entry = await Worker.create({
-    ...common,
-    taskQueue: options.entryQueue,
-    activities: { getHostQueue: activities.getHostQueue },
-    maxConcurrentActivityTaskExecutions: 4, // answering "which queue" uses no GPU
-  });
+  const entryOn = (taskQueue: string) =>
+    Worker.create({
+      ...common,
+      taskQueue,
+      activities: { getHostQueue: activities.getHostQueue },
+      maxConcurrentActivityTaskExecutions: 4, // answering "which queue" uses no GPU
+    });
+  const entry = await entryOn(options.entryQueue);
+  const lpipsEntry = options.engine.lpips ? await entryOn(lpipsEntryQueue(options.entryQueue)) : null;
   const host = await Worker.create({
     ...common,
     taskQueue: hostQueue,
     activities: { invert: activities.invert, edit: activities.edit },
     maxConcurrentActivityTaskExecutions: 1, // the one GPU slot of this process
   });
+  const workers = lpipsEntry ? [entry, lpipsEntry, host] : [entry, host];
   const shutdown = () => {
-    for (const w of [entry, host]) {
+    for (const w of workers) {
       if (w.getState() === 'RUNNING') w.shutdown();
     }
   };
   return {
     hostQueue,
     entry,
+    lpipsEntry,
     host,
     shutdown,
     async run() {
-      const runs = [entry.run(), host.run()];
+      const runs = workers.map((w) => w.run());
       try {
         await Promise.all(
           runs.map((r) =>

@@ -1,21 +1,27 @@
 // `cgm api [--host H] [--port N]`: serve the HTTP API (CGM_API_*, CGM_TEMPORAL_*, CGM_S3_* settings).
 // `cgm api hash-key`: read an API key on stdin, print its sha256 for CGM_API_KEY_SHA256.
-import { parseArgs } from 'node:util';
 import { ApiConfigError, loadApiConfig } from '../../api/config.js';
 import { hashApiKey } from '../../api/middleware/auth.js';
 import { startApiServer } from '../../api/server.js';
 import { ConfigError, loadConfig } from '../../core/config/index.js';
 import { CliError } from '../cli-error.js';
+import { defineCommand } from '../command-definition.js';
+import { parsePort } from '../option-parsers.js';
 
-const USAGE = `usage: cgm api [--host HOST] [--port PORT]
-       cgm api hash-key < key.txt
-
-  (default)  serve the HTTP API until SIGINT/SIGTERM; docs at /docs, OpenAPI at /openapi.json
-  hash-key   print the sha256 of the API key read on stdin (for CGM_API_KEY_SHA256)
-
-Keys: CGM_API_KEYS (plain, hashed at start-up) and/or CGM_API_KEY_SHA256 (hashes). Limits, webhook
-policy and presign lifetime: the CGM_API_* variables listed in api/README.md.
-`;
+export const API = defineCommand({
+  name: 'api',
+  synopsis: ['cgm api [--host HOST] [--port PORT]', 'cgm api hash-key < key.txt'],
+  about:
+    '  (default)  serve the HTTP API until SIGINT/SIGTERM; docs at /docs, OpenAPI at /openapi.json\n' +
+    '  hash-key   print the sha256 of the API key read on stdin (for CGM_API_KEY_SHA256)',
+  options: {
+    host: { type: 'string', value: 'HOST', help: 'interface to listen on (default $CGM_API_HOST)' },
+    port: { type: 'string', value: 'PORT', help: 'port to listen on (default $CGM_API_PORT)' },
+  },
+  footer:
+    'Keys: CGM_API_KEYS (plain, hashed at start-up) and/or CGM_API_KEY_SHA256 (hashes). Limits, webhook ' +
+    'policy and presign lifetime: the CGM_API_* variables listed in api/README.md.',
+});
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -24,29 +30,16 @@ async function readStdin(): Promise<string> {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let parsed: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>;
-  const OPTIONS = {
-    host: { type: 'string' },
-    port: { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
-  } as const;
-  try {
-    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true });
-  } catch (err) {
-    throw new CliError(`${(err as Error).message}\n${USAGE}`);
-  }
-  const { values, positionals } = parsed;
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  const args = API.parse(argv);
+  if (!args) return 0;
+  const { values, positionals } = args;
   if (positionals[0] === 'hash-key' && positionals.length === 1) {
     const key = await readStdin();
     if (!key) throw new CliError('hash-key: no key on stdin');
     process.stdout.write(`${hashApiKey(key)}\n`);
     return 0;
   }
-  if (positionals.length > 0) throw new CliError(`unexpected '${positionals.join(' ')}'\n${USAGE}`);
+  if (positionals.length > 0) throw API.usageError(`unexpected '${positionals.join(' ')}'`);
 
   let config: ReturnType<typeof loadConfig>;
   let api: ReturnType<typeof loadApiConfig>;
@@ -58,12 +51,7 @@ export async function run(argv: string[]): Promise<number> {
     throw err;
   }
   if (values.host) api.host = values.host;
-  if (values.port !== undefined) {
-    const port = Number(values.port);
-    if (!Number.isInteger(port) || port < 0 || port > 65_535)
-      throw new CliError(`--port ${values.port}: expected 0-65535`);
-    api.port = port;
-  }
+  if (values.port !== undefined) api.port = parsePort('--port', values.port, { allowAny: true });
   if (api.keyHashes.length === 0)
     throw new CliError(
       'no API keys configured: set CGM_API_KEYS or CGM_API_KEY_SHA256 (every request would be refused)',

@@ -8,14 +8,15 @@
 // images are uploaded to S3 (content-addressed) and the manifest of S3 refs goes to S3; the workflow
 // then runs every image of it. Progress goes to stderr; at the end results.jsonl, report.md,
 // report.json and outcomes.jsonl are downloaded to --out, where `cgm report OUT/results.jsonl` works.
-// Exit codes: 0 done; 1 the batch failed; 2 bad arguments or a malformed data set; 130 cancelled.
+// Unless --no-lpips, it refuses to start (nothing stored) when no GPU worker with LPIPS is polling.
+// Exit codes: 0 done; 1 the batch failed; 2 bad arguments or a malformed data set; 69 no GPU worker
+// with LPIPS (or Temporal/S3 unreachable); 130 cancelled.
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
 import { sampleManifest } from '../../activities/batch/sample-manifest.js';
-import { type ArtifactStore, createArtifactStore } from '../../core/artifacts/store.js';
+import type { ArtifactStore } from '../../core/artifacts/store.js';
 import { loadConfig, PAPER_DEFAULTS, temporalConnectOptions } from '../../core/config/index.js';
 import { BASELINE_PRESET_NAMES } from '../../core/config/paper-defaults.js';
 import { BATCH_PROGRESS_QUERY } from '../../core/constants.js';
@@ -41,59 +42,104 @@ import {
   type BatchVariant,
   BatchVariantSchema,
 } from '../../core/schemas/batch-io.js';
-import { EditChoicesSchema, EditMethodSchema } from '../../core/schemas/edit-plan.js';
+import { EditChoicesSchema } from '../../core/schemas/edit-plan.js';
 import { WorldInputError } from '../../core/world/errors.js';
 import type { batchWorkflow } from '../../workflows/batch.js';
 import { CliError } from '../cli-error.js';
+import { defineCommand } from '../command-definition.js';
+import { artifactStoreOf } from '../config-store.js';
 import { parseEditBatch } from '../edit-batch-arg.js';
+import { followWorkflow } from '../follow-workflow.js';
 import { describeIssues } from '../input-files.js';
+import { requireLpipsWorker } from '../lpips-worker-check.js';
+import {
+  oneOf,
+  parseMethods,
+  parseSteps,
+  positiveInt,
+  SHARED_OPTIONS,
+  withSteps,
+} from '../option-parsers.js';
+import { printDetached, startOnLightQueue } from '../start-workflow.js';
 
 const DEFAULT_SEED = 'fm-cgm-batch';
-const USAGE = `usage: cgm batch (--dataset NAME=DIR ... | MANIFEST.jsonl) [options]
-
-  --dataset NAME=DIR   a local data set copy, repeatable:
-                       coco: annotations/captions_{split}2017.json + {split}2017/;
-                       celeba-hq: image/{idx}.jpg + text/celeba-caption/{idx}.txt;
-                       world: a \`cgm world dataset\` folder, scored against its true
-                       counterfactuals
-  --coco-split S       val (default) or train
-  --per-dataset N      images sampled per data set (default ${PAPER_DEFAULTS.imagesPerDataset}; with MANIFEST: all lines)
-  --seed S             sampling seed, an integer or a string (default ${DEFAULT_SEED})
-  --window W           child runs in flight at once (default 4)
-  --page-size P        child runs per workflow run before continue-as-new (default 50)
-  --methods M,...      csg,ddpm,ddim (default all three)
-  --steps N            inversion and baseline steps (default: the engine's, the paper's 100)
-  --edit-batch N       edits of one method per GPU call, 1..16 (default 4; GPU memory grows
-                       with it)
-  --baselines PRESET   the DDPM/DDIM baselines' settings: paper (default) or ef-ddpm
-                       (docs/algorithm.md §4); --steps overrides the preset's step count
-  --variant NAME:choice=value,...  a variant, e.g. reverse:reverseOldValues=true; repeatable
-                       (planning choices: promptStyle, includeNonDescendantChanges,
-                       reverseOldValues, protectNonDescendants, csgBase; CSG's scale, threshold,
-                       warmup, sourceGuidance (its inversion's w_src), spanMode=words|padded75
-                       and steps=N, which tag the report rows (+scale16, +steps50, +span-words);
-                       methods=csg/ddpm, slash-separated);
-                       default one variant 'paper'
-  --no-judge           skip the VLM judge (the report then has no VLM-Eff)
-  --id ID              workflow id and batch id (default batch-<time>)
-  --out DIR            where the results and the report go (default out/batches/<id>)
-  --detach             print the workflow id and return without following`;
+export const BATCH = defineCommand({
+  name: 'batch',
+  synopsis: ['cgm batch (--dataset NAME=DIR ... | MANIFEST.jsonl) [options]'],
+  options: {
+    dataset: {
+      type: 'string',
+      multiple: true,
+      value: 'NAME=DIR',
+      help:
+        'a local data set copy, repeatable:\n' +
+        '  coco: annotations/captions_{split}2017.json + {split}2017/;\n' +
+        '  celeba-hq: image/{idx}.jpg + text/celeba-caption/{idx}.txt;\n' +
+        '  world: a `cgm world dataset` folder, scored against its true counterfactuals',
+    },
+    'coco-split': { type: 'string', value: 'S', help: 'val (default) or train' },
+    'per-dataset': {
+      type: 'string',
+      value: 'N',
+      help: `images sampled per data set (default ${PAPER_DEFAULTS.imagesPerDataset}; with MANIFEST: all lines)`,
+    },
+    seed: {
+      type: 'string',
+      value: 'S',
+      help: `sampling seed, an integer or a string (default ${DEFAULT_SEED})`,
+    },
+    window: { type: 'string', value: 'W', help: 'child runs in flight at once (default 4)' },
+    'page-size': {
+      type: 'string',
+      value: 'P',
+      help: 'child runs per workflow run before continue-as-new (default 50)',
+    },
+    methods: SHARED_OPTIONS.methods,
+    steps: SHARED_OPTIONS.steps,
+    'edit-batch': SHARED_OPTIONS['edit-batch'],
+    baselines: {
+      type: 'string',
+      value: 'PRESET',
+      help:
+        "the DDPM/DDIM baselines' settings: paper (default) or ef-ddpm (docs/algorithm.md §4); " +
+        "--steps overrides the preset's step count",
+    },
+    variant: {
+      type: 'string',
+      multiple: true,
+      value: 'NAME:choice=value,...',
+      help:
+        'a variant, e.g. reverse:reverseOldValues=true; repeatable (planning choices: promptStyle, ' +
+        'includeNonDescendantChanges, reverseOldValues, protectNonDescendants, csgBase; ' +
+        "CSG's scale, threshold, warmup, sourceGuidance (its inversion's w_src), " +
+        'spanMode=words|padded75 and steps=N, which tag the report rows (+scale16, +steps50, ' +
+        "+span-words); methods=csg/ddpm, slash-separated); default one variant 'paper'",
+    },
+    'no-judge': { type: 'boolean', help: 'skip the VLM judge (the report then has no VLM-Eff)' },
+    'no-lpips': {
+      type: 'boolean',
+      help:
+        'run without LPIPS: the batch otherwise refuses to start unless a GPU worker with an LPIPS ' +
+        'graph (cgm worker gpu --lpips DIR) polls <CGM_TASK_QUEUE_GPU>-lpips; with it, any GPU ' +
+        'worker serves and the report warns of, and leaves empty, the LPIPS it lacks',
+    },
+    id: { type: 'string', value: 'ID', help: 'workflow id and batch id (default batch-<time>)' },
+    out: {
+      type: 'string',
+      value: 'DIR',
+      help: 'where the results and the report go (default out/batches/<id>)',
+    },
+    detach: SHARED_OPTIONS.detach,
+  },
+});
 
 export async function run(argv: string[]): Promise<number> {
-  let values: ReturnType<typeof parse>['values'];
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parse(argv));
-  } catch (err) {
-    throw new CliError(`${(err as Error).message}\n${USAGE}`, 2);
-  }
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
+  const args = BATCH.parse(argv);
+  if (!args) return 0;
+  const { values, positionals } = args;
   const datasets = values.dataset ?? [];
   if (positionals.length > 1 || (positionals.length === 1) === datasets.length > 0) {
-    throw new CliError(`expected either --dataset NAME=DIR options or one MANIFEST.jsonl\n${USAGE}`, 2);
+    throw BATCH.usageError('expected either --dataset NAME=DIR options or one MANIFEST.jsonl');
   }
   const perDataset =
     values['per-dataset'] !== undefined
@@ -102,33 +148,13 @@ export async function run(argv: string[]): Promise<number> {
         ? undefined
         : PAPER_DEFAULTS.imagesPerDataset;
   const seed = parseSeed(values.seed ?? DEFAULT_SEED);
-  const split = values['coco-split'] ?? 'val';
-  if (split !== 'val' && split !== 'train') {
-    throw new CliError(`--coco-split: expected val or train (got '${split}')`, 2);
-  }
-  const methods = [
-    ...new Set(
-      (values.methods ?? 'csg,ddpm,ddim').split(',').map((m) => {
-        const p = EditMethodSchema.safeParse(m.trim());
-        if (!p.success) throw new CliError(`--methods: unknown method '${m}' (expected csg, ddpm, ddim)`, 2);
-        return p.data;
-      }),
-    ),
-  ];
-  const engine: Record<string, unknown> = {};
-  if (values.steps !== undefined) {
-    const n = positiveInt('--steps', values.steps);
-    engine.inversion = { numSteps: n };
-    engine.baselines = { numSteps: n };
-  }
+  const split = oneOf('--coco-split', values['coco-split'] ?? 'val', ['val', 'train']);
+  const methods = parseMethods(values.methods ?? 'csg,ddpm,ddim');
+  let engine: Record<string, unknown> =
+    values.steps === undefined ? {} : withSteps({}, parseSteps(values.steps));
   if (values.baselines !== undefined) {
-    if (!(BASELINE_PRESET_NAMES as readonly string[]).includes(values.baselines)) {
-      throw new CliError(
-        `--baselines: expected one of ${BASELINE_PRESET_NAMES.join(', ')} (got '${values.baselines}')`,
-        2,
-      );
-    }
-    engine.baselines = { ...(engine.baselines as object | undefined), preset: values.baselines };
+    const preset = oneOf('--baselines', values.baselines, BASELINE_PRESET_NAMES);
+    engine = { ...engine, baselines: { ...(engine.baselines as object | undefined), preset } };
   }
   const editBatch = values['edit-batch'] === undefined ? undefined : parseEditBatch(values['edit-batch']);
   const variants = (values.variant ?? []).map(parseVariant);
@@ -141,57 +167,56 @@ export async function run(argv: string[]): Promise<number> {
       : await datasetSample(datasets, split, perDataset ?? PAPER_DEFAULTS.imagesPerDataset, seed);
   if (lines.length === 0) throw new CliError('the sample is empty: no image to run', 2);
 
+  const window = values.window === undefined ? undefined : positiveInt('--window', values.window);
+  const pageSize =
+    values['page-size'] === undefined ? undefined : positiveInt('--page-size', values['page-size']);
+
   const config = loadConfig();
-  const store = createArtifactStore({
-    bucket: config.s3.bucket,
-    s3: {
-      endpoint: config.s3.endpoint,
-      region: config.s3.region,
-      accessKeyId: config.s3.accessKeyId,
-      secretAccessKey: config.s3.secretAccessKey,
-      forcePathStyle: config.s3.forcePathStyle,
-    },
-  });
-  process.stderr.write(`cgm: uploading ${lines.length} image(s)\n`);
-  const manifest = await uploadSample(store, lines, base);
-
-  const parsed = BatchInputSchema.safeParse(
-    {
-      batchId: workflowId,
-      manifest,
-      // The manifest already is the sample (drawn above): the workflow runs all of it in its order.
-      sample: { seed },
-      ...(values.window === undefined ? {} : { window: positiveInt('--window', values.window) }),
-      ...(values['page-size'] === undefined
-        ? {}
-        : { pageSize: positiveInt('--page-size', values['page-size']) }),
-      run: {
-        methods,
-        engine,
-        ...(editBatch === undefined ? {} : { editBatch }),
-        evaluate: { judge: !values['no-judge'] },
-        hosts: { gpuTaskQueue: config.temporal.taskQueues.gpu },
-      },
-      ...(variants.length > 0 ? { variants } : {}),
-    },
-    { reportInput: true },
-  );
-  if (!parsed.success) throw new CliError(`invalid batch: ${describeIssues(parsed.error)}`, 2);
-  const input: BatchInput = parsed.data;
-
   const connection = await Connection.connect(await temporalConnectOptions(config.temporal));
   try {
+    // Checked before anything is stored; every run of the batch is then pinned to a host with LPIPS.
+    const gpuTaskQueue = values['no-lpips']
+      ? config.temporal.taskQueues.gpu
+      : await requireLpipsWorker(
+          connection.workflowService,
+          config.temporal.namespace,
+          config.temporal.taskQueues.gpu,
+        );
+    const store = artifactStoreOf(config);
+    process.stderr.write(`cgm: uploading ${lines.length} image(s)\n`);
+    const manifest = await uploadSample(store, lines, base);
+
+    const parsed = BatchInputSchema.safeParse(
+      {
+        batchId: workflowId,
+        manifest,
+        // The manifest already is the sample (drawn above): the workflow runs all of it in its order.
+        sample: { seed },
+        ...(window === undefined ? {} : { window }),
+        ...(pageSize === undefined ? {} : { pageSize }),
+        run: {
+          methods,
+          engine,
+          ...(editBatch === undefined ? {} : { editBatch }),
+          evaluate: { judge: !values['no-judge'] },
+          hosts: { gpuTaskQueue },
+        },
+        ...(variants.length > 0 ? { variants } : {}),
+      },
+      { reportInput: true },
+    );
+    if (!parsed.success) throw new CliError(`invalid batch: ${describeIssues(parsed.error)}`, 2);
+    const input: BatchInput = parsed.data;
+
     const client = new Client({ connection, namespace: config.temporal.namespace });
-    const handle = await client.workflow.start<typeof batchWorkflow>('batchWorkflow', {
-      taskQueue: config.temporal.taskQueues.light,
+    const handle = await startOnLightQueue<typeof batchWorkflow>(
+      client,
+      config,
+      'batchWorkflow',
       workflowId,
-      args: [input],
-    });
-    process.stderr.write(`cgm: started ${workflowId} on ${config.temporal.taskQueues.light}\n`);
-    if (values.detach) {
-      process.stdout.write(`${JSON.stringify({ workflowId })}\n`);
-      return 0;
-    }
+      [input],
+    );
+    if (values.detach) return printDetached(workflowId);
     const out = resolve(values.out ?? join('out', 'batches', workflowId.replace(/[^A-Za-z0-9._-]/g, '_')));
     return await follow(handle, store, out);
   } finally {
@@ -208,41 +233,23 @@ type Handle = {
 
 /** Progress on stderr until the end; the report downloaded; Ctrl-C cancels (what finished is kept). */
 async function follow(handle: Handle, store: ArtifactStore, out: string): Promise<number> {
-  let cancelling = false;
-  const onSigint = () => {
-    if (cancelling) return;
-    cancelling = true;
-    process.stderr.write('\ncgm: cancelling (the report of what finished is still written)\n');
-    void handle.cancel();
-  };
-  process.on('SIGINT', onSigint);
-  const bar = progressLine();
-  const result = handle.result();
-  let finished = false;
-  void result
-    .finally(() => {
-      finished = true;
-    })
-    .catch(() => {});
+  const progress = () => handle.query<BatchProgress>(BATCH_PROGRESS_QUERY);
   try {
-    while (!finished) {
-      const progress = await handle.query<BatchProgress>(BATCH_PROGRESS_QUERY).catch(() => null);
-      if (progress) bar.update(progress);
-      await Promise.race([result.catch(() => {}), new Promise((r) => setTimeout(r, 1000))]);
-    }
-    const done = await result;
-    bar.done();
+    const done = await followWorkflow(handle, {
+      poll: progress,
+      frame: progressFrame,
+      intervalMs: 1000,
+      onCancel: 'the report of what finished is still written',
+    });
     const files = await download(store, done, out);
     process.stdout.write(
       `${JSON.stringify({ workflowId: handle.workflowId, status: 'succeeded', ...done, files })}\n`,
     );
     return 0;
   } catch (err) {
-    bar.done();
     if (!(err instanceof WorkflowFailedError)) throw err;
     if (err.cause instanceof CancelledFailure) {
-      const progress = await handle.query<BatchProgress>(BATCH_PROGRESS_QUERY).catch(() => null);
-      const partial = progress?.result ?? null;
+      const partial = (await progress().catch(() => null))?.result ?? null;
       const files = partial ? await download(store, partial, out) : null;
       process.stdout.write(
         `${JSON.stringify({ workflowId: handle.workflowId, status: 'cancelled', ...(partial ?? {}), files })}\n`,
@@ -250,8 +257,6 @@ async function follow(handle: Handle, store: ArtifactStore, out: string): Promis
       return 130;
     }
     throw new CliError(`batch ${handle.workflowId} failed: ${err.cause?.message ?? err.message}`, 1);
-  } finally {
-    process.off('SIGINT', onSigint);
   }
 }
 
@@ -420,14 +425,6 @@ async function guard<T>(load: () => Promise<T>): Promise<T> {
 
 // ---- arguments ------------------------------------------------------------------------------------
 
-function positiveInt(flag: string, text: string): number {
-  const n = Number(text);
-  if (!/^\d+$/.test(text.trim()) || !Number.isInteger(n) || n < 1) {
-    throw new CliError(`${flag}: expected a positive integer (got '${text}')`, 2);
-  }
-  return n;
-}
-
 function parseSeed(text: string): Seed {
   if (/^\d+$/.test(text)) {
     const n = Number(text);
@@ -478,48 +475,13 @@ export function parseVariant(text: string): BatchVariant {
   return parsed.data;
 }
 
-function progressLine() {
-  const tty = process.stderr.isTTY;
-  let last = '';
+/** The counted unit is a child run (an image of one variant); its rate gives the batch's ETA. */
+function progressFrame(p: BatchProgress) {
   return {
-    update(p: BatchProgress) {
-      const width = 20;
-      const done = p.succeeded + p.failed;
-      const filled = p.total > 0 ? Math.round((done / p.total) * width) : 0;
-      const line =
-        `${p.phase.padEnd(9)} page ${p.page} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ` +
-        `${done}/${p.total} (${p.succeeded} ok, ${p.failed} failed, ${p.running.length} running)`;
-      if (line === last) return;
-      last = line;
-      process.stderr.write(tty ? `\r${line.padEnd(90)}` : `${line}\n`);
-    },
-    done() {
-      if (tty && last) process.stderr.write('\n');
-    },
+    label: `${p.phase.padEnd(9)} page ${p.page}`,
+    done: p.succeeded + p.failed,
+    total: p.total,
+    unit: 'runs',
+    detail: `(${p.succeeded} ok, ${p.failed} failed, ${p.running.length} running)`,
   };
-}
-
-function parse(argv: string[]) {
-  return parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      dataset: { type: 'string', multiple: true },
-      'coco-split': { type: 'string' },
-      'per-dataset': { type: 'string' },
-      seed: { type: 'string' },
-      window: { type: 'string' },
-      'page-size': { type: 'string' },
-      methods: { type: 'string' },
-      steps: { type: 'string' },
-      'edit-batch': { type: 'string' },
-      baselines: { type: 'string' },
-      variant: { type: 'string', multiple: true },
-      'no-judge': { type: 'boolean', default: false },
-      id: { type: 'string' },
-      out: { type: 'string' },
-      detach: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
 }

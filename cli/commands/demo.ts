@@ -2,54 +2,50 @@
 // causal street world on the trained world model, with the world VLM and the true counterfactual beside
 // ours (cli/demo/world-demo.ts); --tiny runs the bundled rainy-street example on the tiny randomly
 // initialised models instead (cli/demo/tiny-demo.ts: plumbing, not pictures).
-import { parseArgs } from 'node:util';
-import { CliError } from '../cli-error.js';
+import { defineCommand } from '../command-definition.js';
 import { runTinyDemo } from '../demo/tiny-demo.js';
 import { runWorldDemo } from '../demo/world-demo.js';
+import { nonNegativeInt, parseSteps } from '../option-parsers.js';
 
-const USAGE = `usage: cgm demo [--tiny] [--out DIR] [--steps N] [--scene-seed S] [--models DIR] [--keep-services]
-
-  --tiny           the bundled rainy-street example on the tiny random models
-                   (default: the world model)
-  --out DIR        report folder (default out/demo)
-  --steps N        inversion and sampling steps (default 100, the paper's)
-  --scene-seed S   world demo: seed of the scene drawn from the world (default 7)
-  --models DIR     --tiny: where the tiny models are exported (default .cache/models/tiny)
-  --keep-services  leave Temporal and SeaweedFS running afterwards`;
+export const DEMO = defineCommand({
+  name: 'demo',
+  synopsis: ['cgm demo [--tiny] [--out DIR] [--steps N] [--scene-seed S] [--models DIR] [--keep-services]'],
+  positionals: false,
+  options: {
+    tiny: {
+      type: 'boolean',
+      help: 'the bundled rainy-street example on the tiny random models (default: the world model)',
+    },
+    out: { type: 'string', value: 'DIR', default: 'out/demo', help: 'report folder (default out/demo)' },
+    steps: {
+      type: 'string',
+      value: 'N',
+      default: '100',
+      help: "inversion and sampling steps (default 100, the paper's)",
+    },
+    'scene-seed': {
+      type: 'string',
+      value: 'S',
+      default: '7',
+      help: 'world demo: seed of the scene drawn from the world (default 7)',
+    },
+    models: {
+      type: 'string',
+      value: 'DIR',
+      default: '.cache/models/tiny',
+      help: '--tiny: where the tiny models are exported (default .cache/models/tiny)',
+    },
+    'keep-services': { type: 'boolean', help: 'leave Temporal and SeaweedFS running afterwards' },
+  },
+});
 
 export async function run(argv: string[]): Promise<number> {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    values = parseArgs({
-      args: argv,
-      options: {
-        tiny: { type: 'boolean', default: false },
-        out: { type: 'string', default: 'out/demo' },
-        models: { type: 'string', default: '.cache/models/tiny' },
-        steps: { type: 'string', default: '100' },
-        'scene-seed': { type: 'string', default: '7' },
-        'keep-services': { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }).values;
-  } catch (err) {
-    throw new CliError(`${(err as Error).message}\n${USAGE}`, 2);
-  }
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
-  for (const k of ['steps', 'scene-seed'] as const)
-    if (!/^[0-9]+$/.test(String(values[k])) || (k === 'steps' && Number(values[k]) < 1))
-      throw new CliError(
-        `--${k}: expected a ${k === 'steps' ? 'positive' : 'non-negative'} integer (got '${values[k]}')`,
-        2,
-      );
-  const common = {
-    out: String(values.out),
-    steps: String(values.steps),
-    keepServices: Boolean(values['keep-services']),
-  };
-  if (values.tiny) return runTinyDemo({ ...common, models: String(values.models) });
-  return runWorldDemo({ ...common, sceneSeed: String(values['scene-seed']) });
+  const args = DEMO.parse(argv);
+  if (!args) return 0;
+  const { values } = args;
+  parseSteps(values.steps);
+  nonNegativeInt('--scene-seed', values['scene-seed']);
+  const common = { out: values.out, steps: values.steps, keepServices: values['keep-services'] };
+  if (values.tiny) return runTinyDemo({ ...common, models: values.models });
+  return runWorldDemo({ ...common, sceneSeed: values['scene-seed'] });
 }

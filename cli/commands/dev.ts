@@ -4,39 +4,60 @@
 // this `cgm dev` started them, not when it found them already running in its state folder).
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
-import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { basename, dirname, join, resolve } from 'node:path';
 import { type Config, ConfigError, loadConfig } from '../../core/config/index.js';
 import { isPortFree } from '../../infra/local/ports.js';
 import { REPO_ROOT, ServicesStartError, servicesDown, servicesUp } from '../../infra/local/services.js';
 import type { ServicesState } from '../../infra/local/state.js';
 import { CliError } from '../cli-error.js';
+import { defineCommand, type OptionValues } from '../command-definition.js';
 import { type SupervisedProcess, superviseProcess } from '../dev/supervised-process.js';
+import { exportLines, repoPath, servicesConfig, stackEnv } from '../local-stack.js';
+import { parsePort } from '../option-parsers.js';
 import { ensureTinyModels } from '../tiny-models.js';
 
-const USAGE = `usage: cgm dev [--state-dir DIR] [--no-api] [--api-port N] [--vlm-url URL] [--model DIR]
-               [--lpips DIR] [--fresh] [--quiet] [--json]
-
-  Starts Temporal + SeaweedFS, cgm worker light, cgm worker gpu and cgm api; Ctrl-C stops them all.
-  --state-dir  services data, PIDs and logs (default .state/dev)
-  --no-api     do not start the HTTP API
-  --api-port   API port (default $CGM_API_PORT, 8787)
-  --vlm-url    OpenAI-compatible VLM endpoint for the light worker (default $CGM_VLM_BASE_URL)
-  --model      model bundle for the GPU worker (default $CGM_MODEL_DIR, else the tiny bundle in
-               .cache/models/tiny, exported on first use)
-  --lpips      LPIPS graph folder for the GPU worker (LPIPS per output)
-  --fresh      wipe the services' data first
-  --quiet      logs only to the files in <state-dir>/logs, not to the terminal
-  --json       print where everything is as one JSON line on stdout once ready
-
-API keys: CGM_API_KEYS / CGM_API_KEY_SHA256 when set; otherwise a key is generated for this session
-and printed once.`;
+export const DEV = defineCommand({
+  name: 'dev',
+  synopsis: [
+    'cgm dev [--state-dir DIR] [--no-api] [--api-port N] [--vlm-url URL] [--model DIR]',
+    '    [--lpips DIR] [--fresh] [--quiet] [--json]',
+  ],
+  about: 'Starts Temporal + SeaweedFS, cgm worker light, cgm worker gpu and cgm api; Ctrl-C stops them all.',
+  positionals: false,
+  options: {
+    'state-dir': { type: 'string', value: 'DIR', help: 'services data, PIDs and logs (default .state/dev)' },
+    'no-api': { type: 'boolean', help: 'do not start the HTTP API' },
+    'api-port': { type: 'string', value: 'N', help: 'API port (default $CGM_API_PORT, 8787)' },
+    'vlm-url': {
+      type: 'string',
+      value: 'URL',
+      help: 'OpenAI-compatible VLM endpoint for the light worker (default $CGM_VLM_BASE_URL)',
+    },
+    model: {
+      type: 'string',
+      value: 'DIR',
+      help:
+        'model bundle for the GPU worker (default $CGM_MODEL_DIR, else the tiny bundle in ' +
+        '.cache/models/tiny, exported on first use)',
+    },
+    lpips: {
+      type: 'string',
+      value: 'DIR',
+      help: 'LPIPS graph folder for the GPU worker (LPIPS per output; `cgm batch` needs it unless --no-lpips)',
+    },
+    fresh: { type: 'boolean', help: "wipe the services' data first" },
+    quiet: { type: 'boolean', help: 'logs only to the files in <state-dir>/logs, not to the terminal' },
+    json: { type: 'boolean', help: 'print where everything is as one JSON line on stdout once ready' },
+  },
+  footer:
+    'API keys: CGM_API_KEYS / CGM_API_KEY_SHA256 when set; otherwise a key is generated for this session ' +
+    'and printed once.',
+});
 
 /** How long a child may take to finish in-flight work after SIGTERM (the GPU worker's grace is 30 s). */
 const CHILD_STOP_GRACE_MS = 40_000;
 
 const say = (line: string) => process.stderr.write(`[dev] ${line}\n`);
-const abs = (p: string) => (isAbsolute(p) ? p : join(REPO_ROOT, p));
 
 interface DevPlan {
   stateDir: string;
@@ -52,16 +73,9 @@ interface DevPlan {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let values: ReturnType<typeof parse>['values'];
-  try {
-    ({ values } = parse(argv));
-  } catch (err) {
-    throw new CliError(`${(err as Error).message}\n${USAGE}`, 2);
-  }
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
+  const args = DEV.parse(argv);
+  if (!args) return 0;
+  const { values } = args;
   let config: Config;
   try {
     config = loadConfig();
@@ -73,8 +87,8 @@ export async function run(argv: string[]): Promise<number> {
   return runStack(plan, config);
 }
 
-async function planDev(values: ReturnType<typeof parse>['values'], config: Config): Promise<DevPlan> {
-  const stateDir = abs(values['state-dir'] ?? '.state/dev');
+async function planDev(values: OptionValues<typeof DEV.options>, config: Config): Promise<DevPlan> {
+  const stateDir = repoPath(values['state-dir'] ?? '.state/dev');
   const modelDir = resolve(values.model ?? config.engine.modelDir);
   // No model named anywhere: the tiny bundle at its default place, exported on first use (as the demo).
   const defaultTiny = values.model === undefined && !process.env.CGM_MODEL_DIR?.trim();
@@ -104,9 +118,8 @@ async function planDev(values: ReturnType<typeof parse>['values'], config: Confi
   }
   let api: DevPlan['api'] = null;
   if (!values['no-api']) {
-    const port = values['api-port'] === undefined ? config.api.port : Number(values['api-port']);
-    if (!Number.isInteger(port) || port < 1 || port > 65_535)
-      throw new CliError(`--api-port ${values['api-port']}: expected a port 1-65535`, 2);
+    const port =
+      values['api-port'] === undefined ? config.api.port : parsePort('--api-port', values['api-port']);
     if (!(await isPortFree(port)))
       throw new CliError(`--api-port ${port}: already in use on 127.0.0.1; choose another or --no-api`, 2);
     const configured = config.api.keys.length > 0 || Boolean(process.env.CGM_API_KEY_SHA256?.trim());
@@ -151,16 +164,9 @@ function stopSignal(): { received: Promise<NodeJS.Signals>; fired(): boolean; di
 }
 
 function childEnv(plan: DevPlan, state: ServicesState): NodeJS.ProcessEnv {
-  const { temporal, s3 } = state.endpoints;
   return {
     ...process.env,
-    CGM_TEMPORAL_ADDRESS: temporal.address,
-    CGM_TEMPORAL_NAMESPACE: temporal.namespace,
-    CGM_S3_ENDPOINT: s3.endpoint,
-    CGM_S3_REGION: s3.region,
-    CGM_S3_BUCKET: s3.bucket,
-    CGM_S3_ACCESS_KEY_ID: s3.accessKeyId,
-    CGM_S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
+    ...stackEnv(state),
     CGM_S3_FORCE_PATH_STYLE: 'true',
     CGM_MODEL_DIR: plan.modelDir,
     ...(plan.vlmUrl ? { CGM_VLM_BASE_URL: plan.vlmUrl } : {}),
@@ -180,16 +186,8 @@ async function runStack(plan: DevPlan, config: Config): Promise<number> {
     let up: Awaited<ReturnType<typeof servicesUp>>;
     try {
       up = await servicesUp({
+        ...servicesConfig(config),
         stateDir: plan.servicesDir,
-        binDir: abs(config.services.binDir),
-        namespace: config.temporal.namespace,
-        bucket: config.s3.bucket,
-        region: config.s3.region,
-        credentials:
-          config.s3.accessKeyId && config.s3.secretAccessKey
-            ? { accessKeyId: config.s3.accessKeyId, secretAccessKey: config.s3.secretAccessKey }
-            : undefined,
-        startTimeoutMs: config.services.startTimeoutMs,
         fresh: plan.fresh,
         log: (line) => say(line),
       });
@@ -318,33 +316,5 @@ function report(
   }
   out(`  logs       ${plan.logsDir}`);
   out('\n# to use this stack from another shell (cgm run, cgm batch):');
-  for (const [k, v] of Object.entries({
-    CGM_TEMPORAL_ADDRESS: temporal.address,
-    CGM_TEMPORAL_NAMESPACE: temporal.namespace,
-    CGM_S3_ENDPOINT: s3.endpoint,
-    CGM_S3_REGION: s3.region,
-    CGM_S3_BUCKET: s3.bucket,
-    CGM_S3_ACCESS_KEY_ID: s3.accessKeyId,
-    CGM_S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
-    CGM_MODEL_DIR: plan.modelDir,
-  }))
-    out(`export ${k}=${v}`);
-}
-
-function parse(argv: string[]) {
-  return parseArgs({
-    args: argv,
-    options: {
-      'state-dir': { type: 'string' },
-      'no-api': { type: 'boolean', default: false },
-      'api-port': { type: 'string' },
-      'vlm-url': { type: 'string' },
-      model: { type: 'string' },
-      lpips: { type: 'string' },
-      fresh: { type: 'boolean', default: false },
-      quiet: { type: 'boolean', default: false },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
+  for (const line of exportLines({ ...stackEnv(state), CGM_MODEL_DIR: plan.modelDir })) out(line);
 }

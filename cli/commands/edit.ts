@@ -5,14 +5,12 @@
 // Exit codes: 0 done; 2 bad arguments or inputs; 1 engine failure; 130 cancelled (Ctrl-C).
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { planEdits } from '../../core/graph/plan-edits.js';
 import { repairGraph } from '../../core/graph/repair.js';
 import {
   type EditChoices,
   EditChoicesSchema,
   type EditMethod,
-  EditMethodSchema,
   type EditPlan,
 } from '../../core/schemas/edit-plan.js';
 import { ConceptGraphSchema, InterventionSetSchema } from '../../core/schemas/paper.js';
@@ -22,44 +20,97 @@ import type { PipelineProgress, StageStats } from '../../gpu-worker/engine/pipel
 import { naiveNfe, PROTECT_NON_DESCENDANTS_RULE } from '../../gpu-worker/engine/pipeline.js';
 import { type EngineSettingsInput, EngineSettingsSchema } from '../../gpu-worker/engine/settings.js';
 import { CliError } from '../cli-error.js';
+import { defineCommand, type OptionValues } from '../command-definition.js';
 import { describeIssues, readBytes, readJsonFile, readJsonWithRaw } from '../input-files.js';
+import {
+  nonNegativeInt,
+  oneOf,
+  parseDevice,
+  parseMethods,
+  parseSteps,
+  SHARED_OPTIONS,
+} from '../option-parsers.js';
+import { createProgress } from '../progress.js';
 
-const USAGE = `usage: cgm edit IMAGE --model DIR --graph G.json --interventions I.json --out DIR
-        [--methods csg,ddpm,ddim] [--trace DIR] [--seed N] [--prompt TEXT] [--steps N]
-        [--warmup N] [--mode faithful|fixed] [--settings S.json] [--device cpu|cuda]
-        [--allow-cpu-fallback] [--protect-non-descendants]
-        [--csg-base unconditional|interventional]
-
-  --model      ONNX model bundle folder (cgm export-models)
-  --out        output folder: one PNG per intervention and method, the CSG masks, summary.json
-  --methods    which methods to run (default csg,ddpm,ddim)
-  --trace      also write the pipeline's intermediate tensors (traces) into DIR
-  --seed       seed of the edit-friendly inversion's forward-diffusion noises (engine default 0)
-  --mode       faithful (default: as diffusers, quirks kept) or fixed (their evident intent;
-               docs/algorithm.md §7)
-  --prompt     source prompt Y for the inversion (default: the graph's scene_summary)
-  --steps      inversion/sampling steps N for every method (paper: 100)
-  --warmup     CSG edit warmup steps per concept (paper: 10)
-  --settings   engine settings JSON (gpu-worker/engine/settings.ts); flags override it
-  --device     ONNX Runtime provider (default $CGM_DEVICE, else $CGM_ENGINE_DEVICE, else cpu)
-  --allow-cpu-fallback  use the CPU with a warning when CUDA cannot start
-               (also CGM_ALLOW_CPU_FALLBACK=1)
-  --protect-non-descendants  beyond the paper: cut the non-descendant concepts' attention regions
-               out of the CSG edit masks (one extra batch entry per protected concept and
-               active step)
-  --csg-base   CSG's base estimate: 'interventional' (the paper's Eq. 12 as written, default) or
-               'unconditional' (LEDITS++'s form); docs/algorithm.md "Two readings of Eq. 12"`;
+export const EDIT = defineCommand({
+  name: 'edit',
+  synopsis: [
+    'cgm edit IMAGE --model DIR --graph G.json --interventions I.json --out DIR',
+    '    [--methods csg,ddpm,ddim] [--trace DIR] [--seed N] [--prompt TEXT] [--steps N]',
+    '    [--warmup N] [--mode faithful|fixed] [--settings S.json] [--device cpu|cuda]',
+    '    [--allow-cpu-fallback] [--protect-non-descendants]',
+    '    [--csg-base unconditional|interventional]',
+  ],
+  options: {
+    model: { type: 'string', value: 'DIR', help: 'ONNX model bundle folder (cgm export-models)' },
+    graph: { type: 'string', value: 'G.json', help: 'the concept graph' },
+    interventions: { type: 'string', value: 'I.json', help: 'the intervention set' },
+    out: {
+      type: 'string',
+      value: 'DIR',
+      help: 'output folder: one PNG per intervention and method, the CSG masks, summary.json',
+    },
+    methods: SHARED_OPTIONS.methods,
+    trace: {
+      type: 'string',
+      value: 'DIR',
+      help: "also write the pipeline's intermediate tensors (traces) into DIR",
+    },
+    seed: {
+      type: 'string',
+      value: 'N',
+      help: "seed of the edit-friendly inversion's forward-diffusion noises (engine default 0)",
+    },
+    prompt: {
+      type: 'string',
+      value: 'TEXT',
+      help: "source prompt Y for the inversion (default: the graph's scene_summary)",
+    },
+    steps: SHARED_OPTIONS.steps,
+    warmup: { type: 'string', value: 'N', help: 'CSG edit warmup steps per concept (paper: 10)' },
+    mode: {
+      type: 'string',
+      value: 'M',
+      help: 'faithful (default: as diffusers, quirks kept) or fixed (their evident intent; docs/algorithm.md §7)',
+    },
+    settings: {
+      type: 'string',
+      value: 'S.json',
+      help: 'engine settings JSON (gpu-worker/engine/settings.ts); flags override it',
+    },
+    device: {
+      type: 'string',
+      value: 'D',
+      help: 'ONNX Runtime provider, cpu or cuda (default $CGM_DEVICE, else $CGM_ENGINE_DEVICE, else cpu)',
+    },
+    'allow-cpu-fallback': {
+      type: 'boolean',
+      help: 'use the CPU with a warning when CUDA cannot start (also CGM_ALLOW_CPU_FALLBACK=1)',
+    },
+    'protect-non-descendants': {
+      type: 'boolean',
+      help:
+        "beyond the paper: cut the non-descendant concepts' attention regions out of the CSG edit " +
+        'masks (one extra batch entry per protected concept and active step)',
+    },
+    'csg-base': {
+      type: 'string',
+      value: 'B',
+      help:
+        "CSG's base estimate: 'interventional' (the paper's Eq. 12 as written, default) or " +
+        "'unconditional' (LEDITS++'s form); docs/algorithm.md \"Two readings of Eq. 12\"",
+    },
+  },
+});
 
 export async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseOrThrow(argv);
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
-  if (positionals.length !== 1) throw new CliError(`expected one IMAGE\n${USAGE}`, 2);
+  const args = EDIT.parse(argv);
+  if (!args) return 0;
+  const { values, positionals } = args;
+  if (positionals.length !== 1) throw EDIT.usageError('expected one IMAGE');
   const need = (name: 'model' | 'graph' | 'interventions' | 'out') => {
     const v = values[name];
-    if (!v) throw new CliError(`--${name} is required\n${USAGE}`, 2);
+    if (!v) throw EDIT.usageError(`--${name} is required`);
     return v;
   };
   const imagePath = positionals[0];
@@ -68,6 +119,7 @@ export async function run(argv: string[]): Promise<number> {
   const traceDir = values.trace ? resolve(values.trace) : undefined;
   const methods = parseMethods(values.methods ?? 'csg,ddpm,ddim');
   const device = parseDevice(
+    values.device === undefined ? 'CGM_DEVICE / CGM_ENGINE_DEVICE' : '--device',
     values.device ?? process.env.CGM_DEVICE ?? process.env.CGM_ENGINE_DEVICE ?? 'cpu',
   );
   const allowCpuFallback =
@@ -102,7 +154,8 @@ export async function run(argv: string[]): Promise<number> {
   const controller = new AbortController();
   const onSigint = () => controller.abort();
   process.once('SIGINT', onSigint);
-  const bar = progressBar();
+  const progress = createProgress();
+  const onProgress = (event: unknown) => progress.update(stageFrame(event as PipelineProgress));
   try {
     const loaded = await host.run<LoadResult>('load', { modelDir, device, allowCpuFallback });
     for (const w of loaded.warnings) process.stderr.write(`cgm: warning: ${w}\n`);
@@ -110,14 +163,14 @@ export async function run(argv: string[]): Promise<number> {
     const inverted = await host.run<InvertResult>(
       'invert',
       { image: imageBytes, sourcePrompt, methods, settings, traceDir },
-      { signal: controller.signal, onProgress: bar.update },
+      { signal: controller.signal, onProgress },
     );
     const edited = await host.run<EditResultMessage>(
       'edit',
       { key: inverted.key, plans, settings, traceDir },
-      { signal: controller.signal, onProgress: bar.update },
+      { signal: controller.signal, onProgress },
     );
-    bar.done();
+    progress.done();
     const totalSeconds = (performance.now() - t0) / 1000;
     await writeOutputs({
       outDir,
@@ -137,7 +190,7 @@ export async function run(argv: string[]): Promise<number> {
     });
     return 0;
   } catch (err) {
-    bar.done();
+    progress.done();
     if ((err as Error).name === 'AbortError') {
       process.stderr.write('cgm: edit cancelled\n');
       return 130;
@@ -247,59 +300,14 @@ async function writeOutputs(o: Outputs): Promise<void> {
 const round = (s: number) => Math.round(s * 1000) / 1000;
 const safe = (id: string) => id.replace(/[^A-Za-z0-9._-]/g, '_');
 
-function progressBar() {
-  const tty = process.stderr.isTTY;
-  let last = '';
-  let lastPrinted = 0;
+function stageFrame(e: PipelineProgress) {
   return {
-    update(event: unknown) {
-      const e = event as PipelineProgress;
-      const width = 24;
-      const filled = Math.round((e.step / e.total) * width);
-      const line = `${e.stage.padEnd(11)} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${e.step}/${e.total} t=${e.timestep} nfe=${e.nfe.sampleEvaluations}`;
-      if (tty) {
-        process.stderr.write(`\r${line}`);
-        last = line;
-      } else if (e.step === e.total || e.step - lastPrinted >= Math.max(1, Math.floor(e.total / 4))) {
-        process.stderr.write(`${line}\n`);
-        lastPrinted = e.step === e.total ? 0 : e.step;
-      }
-    },
-    done() {
-      if (tty && last) process.stderr.write('\n');
-      last = '';
-    },
+    label: e.stage.padEnd(11),
+    done: e.step,
+    total: e.total,
+    unit: 'steps',
+    detail: `t=${e.timestep} nfe=${e.nfe.sampleEvaluations}`,
   };
-}
-
-function parseOrThrow(argv: string[]) {
-  try {
-    return parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        model: { type: 'string' },
-        graph: { type: 'string' },
-        interventions: { type: 'string' },
-        out: { type: 'string' },
-        methods: { type: 'string' },
-        trace: { type: 'string' },
-        seed: { type: 'string' },
-        prompt: { type: 'string' },
-        steps: { type: 'string' },
-        warmup: { type: 'string' },
-        mode: { type: 'string' },
-        settings: { type: 'string' },
-        device: { type: 'string' },
-        'allow-cpu-fallback': { type: 'boolean', default: false },
-        'protect-non-descendants': { type: 'boolean', default: false },
-        'csg-base': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (err) {
-    throw new CliError(`${(err as Error).message}\n${USAGE}`, 2);
-  }
 }
 
 function parseCsgBase(value: string | undefined): EditChoices['csgBase'] | undefined {
@@ -311,48 +319,20 @@ function parseCsgBase(value: string | undefined): EditChoices['csgBase'] | undef
   return parsed.data;
 }
 
-type Flags = ReturnType<typeof parseOrThrow>['values'];
+type Flags = OptionValues<typeof EDIT.options>;
 
 function applyFlags(input: EngineSettingsInput, values: Flags): EngineSettingsInput {
   const out: EngineSettingsInput = { ...input };
-  const int = (name: string, v: string) => {
-    if (!/^\d+$/.test(v)) throw new CliError(`--${name} expects a non-negative integer, got '${v}'`, 2);
-    return Number(v);
-  };
-  if (values.seed !== undefined) out.seed = int('seed', values.seed);
-  if (values.mode !== undefined) {
-    if (values.mode !== 'faithful' && values.mode !== 'fixed') {
-      throw new CliError(`--mode expects faithful or fixed, got '${values.mode}'`, 2);
-    }
-    out.mode = values.mode;
-  }
+  if (values.seed !== undefined) out.seed = nonNegativeInt('--seed', values.seed);
+  if (values.mode !== undefined) out.mode = oneOf('--mode', values.mode, ['faithful', 'fixed']);
   if (values.steps !== undefined) {
-    const n = int('steps', values.steps);
+    const n = parseSteps(values.steps);
     out.inversion = { ...input.inversion, numSteps: n };
     out.baselines = { ...input.baselines, numSteps: n };
   }
-  if (values.warmup !== undefined) out.edit = { ...input.edit, warmup: int('warmup', values.warmup) };
+  if (values.warmup !== undefined)
+    out.edit = { ...input.edit, warmup: nonNegativeInt('--warmup', values.warmup) };
   const parsed = EngineSettingsSchema.safeParse(out);
   if (!parsed.success) throw new CliError(`engine settings: ${describeIssues(parsed.error)}`, 2);
   return out;
-}
-
-function parseMethods(text: string): EditMethod[] {
-  const list = text
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  const out: EditMethod[] = [];
-  for (const m of list) {
-    const parsed = EditMethodSchema.safeParse(m);
-    if (!parsed.success) throw new CliError(`--methods: unknown method '${m}' (expected csg, ddpm, ddim)`, 2);
-    if (!out.includes(parsed.data)) out.push(parsed.data);
-  }
-  if (out.length === 0) throw new CliError('--methods: give at least one of csg, ddpm, ddim', 2);
-  return out;
-}
-
-function parseDevice(text: string): 'cpu' | 'cuda' {
-  if (text !== 'cpu' && text !== 'cuda') throw new CliError(`device must be cpu or cuda, got '${text}'`, 2);
-  return text;
 }

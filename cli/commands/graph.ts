@@ -3,23 +3,28 @@
 // Exit codes: 0 when the input graph is valid, or, with --repair, when the repaired graph is valid;
 // 1 when the graph is (still) invalid; 2 when the input cannot be read as a concept graph (missing
 // file, not JSON, schema mismatch), with a one-line message on stderr naming the field and value.
-import { parseArgs } from 'node:util';
 import { repairGraph } from '../../core/graph/repair.js';
 import { validateGraph } from '../../core/graph/validate.js';
 import { type ConceptGraph, ConceptGraphSchema } from '../../core/schemas/paper.js';
-import { CliError } from '../cli-error.js';
+import { defineCommand } from '../command-definition.js';
 import { readJsonFile } from '../input-files.js';
 
-const USAGE = 'usage: cgm graph validate FILE [--repair]';
+export const GRAPH = defineCommand({
+  name: 'graph',
+  synopsis: ['cgm graph validate FILE [--repair]'],
+  about: 'Checks a concept graph (paper Fig. 2 JSON) and prints a JSON report on stdout.',
+  options: {
+    repair: { type: 'boolean', help: 'also repair the graph and report the repaired one (exit 0 if valid)' },
+  },
+});
 
 export async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseOrThrow(argv);
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
+  const args = GRAPH.parse(argv);
+  if (!args) return 0;
+  const { values, positionals } = args;
   const [sub, file, ...extra] = positionals;
-  if (sub !== 'validate' || !file || extra.length > 0) throw new CliError(USAGE, 2);
+  if (sub !== 'validate' || !file || extra.length > 0)
+    throw GRAPH.usageError("expected 'validate FILE' (usage: cgm graph validate FILE [--repair])");
 
   const graph = await readGraph(file);
   const input = validateGraph(graph);
@@ -38,18 +43,6 @@ export async function run(argv: string[]): Promise<number> {
   }
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   return ok ? 0 : 1;
-}
-
-function parseOrThrow(argv: string[]) {
-  try {
-    return parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: { repair: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
-    });
-  } catch (err) {
-    throw new CliError(`${(err as Error).message}\n${USAGE}`, 2);
-  }
 }
 
 const readGraph = (file: string): Promise<ConceptGraph> =>

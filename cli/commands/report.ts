@@ -11,7 +11,6 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import type { BatchImage } from '../../core/eval/batch-manifest.js';
 import { DATASET_LABELS } from '../../core/eval/datasets/types.js';
 import { JsonlError } from '../../core/eval/jsonl.js';
@@ -19,48 +18,62 @@ import { buildReport, DEFAULT_BOOTSTRAP_SAMPLES, DEFAULT_REPORT_SEED } from '../
 import { renderCsv, renderJson, renderMarkdown } from '../../core/eval/report-render.js';
 import { type EvalRecord, parseEvalRecords } from '../../core/eval/results.js';
 import { CliError } from '../cli-error.js';
+import { defineCommand } from '../command-definition.js';
+import { nonNegativeInt, positiveInt } from '../option-parsers.js';
 
-const USAGE = `usage: cgm report (RESULTS.jsonl | --batch ID) [--out DIR] [--format md,csv,json]
-                  [--bootstrap N (default ${DEFAULT_BOOTSTRAP_SAMPLES})] [--seed S (default ${DEFAULT_REPORT_SEED})] [--grid N]
-
-  RESULTS.jsonl  per-counterfactual evaluation records (core/eval/results.ts)
-  --batch ID     instead: the records a finished batch workflow stored in S3
-  --out DIR      write every chosen format to DIR (default md,csv,json: report.md, report.json,
-                 table1.csv, node-types.csv, verdicts.csv, cost.csv, failures.csv); without it,
-                 one format is printed on stdout (default md; csv: table1.csv)
-  --format F,... md, csv and/or json
-  --bootstrap N  bootstrap samples for the 95% intervals
-  --seed S       seed of the bootstrap (and of the grid's images)
-  --grid N       with --out: also grid.png, N images per data set, a row per intervention,
-                 columns original | CSG | DDPM | DDIM, from the records' local image paths
-                 (relative to the results file; S3 images and missing paths show as grey cells)`;
+export const REPORT = defineCommand({
+  name: 'report',
+  synopsis: [
+    'cgm report (RESULTS.jsonl | --batch ID) [--out DIR] [--format md,csv,json]',
+    `    [--bootstrap N (default ${DEFAULT_BOOTSTRAP_SAMPLES})] [--seed S (default ${DEFAULT_REPORT_SEED})] [--grid N]`,
+  ],
+  about: '  RESULTS.jsonl  per-counterfactual evaluation records (core/eval/results.ts)',
+  options: {
+    batch: {
+      type: 'string',
+      value: 'ID',
+      help: 'instead: the records a finished batch workflow stored in S3',
+    },
+    out: {
+      type: 'string',
+      value: 'DIR',
+      help:
+        'write every chosen format to DIR (default md,csv,json: report.md, report.json, table1.csv, ' +
+        'node-types.csv, verdicts.csv, cost.csv, failures.csv); without it, one format is printed on ' +
+        'stdout (default md; csv: table1.csv)',
+    },
+    format: { type: 'string', value: 'F,...', help: 'md, csv and/or json' },
+    bootstrap: { type: 'string', value: 'N', help: 'bootstrap samples for the 95% intervals' },
+    seed: { type: 'string', value: 'S', help: "seed of the bootstrap (and of the grid's images)" },
+    grid: {
+      type: 'string',
+      value: 'N',
+      help:
+        'with --out: also grid.png, N images per data set, a row per intervention, columns original | ' +
+        "CSG | DDPM | DDIM, from the records' local image paths (relative to the results file; S3 " +
+        'images and missing paths show as grey cells)',
+    },
+  },
+});
 const FORMATS = ['md', 'csv', 'json'] as const;
 type Format = (typeof FORMATS)[number];
 
 export async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseOrThrow(argv);
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
+  const args = REPORT.parse(argv);
+  if (!args) return 0;
+  const { values, positionals } = args;
   const [given, ...extra] = positionals;
   if (values.batch !== undefined ? given !== undefined : !given || extra.length > 0)
-    throw new CliError(`give RESULTS.jsonl or --batch ID, one of them\n${USAGE}`, 2);
+    throw REPORT.usageError('give RESULTS.jsonl or --batch ID, one of them');
   // A batch's records come from S3 (through its workflow's result); its images stay in S3 (grey grid cells).
   const file = values.batch !== undefined ? `batch ${values.batch}: results.jsonl` : given;
   const formats = parseFormats(values.format ?? (values.out ? 'md,csv,json' : 'md'));
-  const samples = values.bootstrap === undefined ? DEFAULT_BOOTSTRAP_SAMPLES : Number(values.bootstrap);
-  if (!Number.isInteger(samples) || samples < 1) {
-    throw new CliError(`--bootstrap: expected a positive integer (got ${values.bootstrap})`, 2);
-  }
-  const gridImages = values.grid === undefined ? 0 : Number(values.grid);
-  if (!Number.isInteger(gridImages) || gridImages < 0) {
-    throw new CliError(`--grid: expected a non-negative integer (got ${values.grid})`, 2);
-  }
-  if (gridImages > 0 && !values.out) throw new CliError(`--grid needs --out DIR\n${USAGE}`, 2);
-  if (!values.out && formats.length > 1) {
-    throw new CliError(`--format ${formats.join(',')}: several formats need --out DIR\n${USAGE}`, 2);
-  }
+  const samples =
+    values.bootstrap === undefined ? DEFAULT_BOOTSTRAP_SAMPLES : positiveInt('--bootstrap', values.bootstrap);
+  const gridImages = values.grid === undefined ? 0 : nonNegativeInt('--grid', values.grid);
+  if (gridImages > 0 && !values.out) throw REPORT.usageError('--grid needs --out DIR');
+  if (!values.out && formats.length > 1)
+    throw REPORT.usageError(`--format ${formats.join(',')}: several formats need --out DIR`);
 
   let text: string;
   try {
@@ -161,24 +174,4 @@ function parseFormats(text: string): Format[] {
     if (!out.includes(part as Format)) out.push(part as Format);
   }
   return out;
-}
-
-function parseOrThrow(argv: string[]) {
-  try {
-    return parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        out: { type: 'string' },
-        format: { type: 'string' },
-        bootstrap: { type: 'string' },
-        seed: { type: 'string' },
-        grid: { type: 'string' },
-        batch: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (err) {
-    throw new CliError(`${(err as Error).message}\n${USAGE}`, 2);
-  }
 }

@@ -1,11 +1,8 @@
-import { parseArgs } from 'node:util';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { CancelledFailure, defaultPayloadConverter } from '@temporalio/common';
 import { z } from 'zod';
-import { createArtifactStore } from '../../core/artifacts/store.js';
 import { loadConfig, temporalConnectOptions } from '../../core/config/index.js';
 import { PROGRESS_QUERY } from '../../core/constants.js';
-import { EditMethodSchema } from '../../core/schemas/edit-plan.js';
 import { ConceptGraphSchema, InterventionSetSchema } from '../../core/schemas/paper.js';
 import {
   type CounterfactualInput,
@@ -13,51 +10,65 @@ import {
   type GpuHeartbeat,
   type RunProgress,
 } from '../../core/schemas/workflow-io.js';
-import type { CounterfactualResult } from '../../workflows/counterfactual.js';
+import type { counterfactualWorkflow } from '../../workflows/counterfactual.js';
 import { CliError } from '../cli-error.js';
+import { defineCommand } from '../command-definition.js';
+import { artifactStoreOf } from '../config-store.js';
 import { parseEditBatch } from '../edit-batch-arg.js';
+import { followWorkflow } from '../follow-workflow.js';
 import { readBytes, readJsonFile } from '../input-files.js';
+import { parseDoRequest, parseMethods, parseSteps, SHARED_OPTIONS, withSteps } from '../option-parsers.js';
+import { printDetached, startOnLightQueue } from '../start-workflow.js';
 
-const USAGE = `usage: cgm run IMAGE [--graph G.json] [--interventions I.json | --do CONCEPT=VALUE ...]
-        [--caption TEXT] [--methods csg,ddpm,ddim] [--engine S.json] [--steps N] [--webhook URL]
-        [--edit-batch N] [--id ID] [--no-judge] [--detach]
-
-  --graph          the causal graph (skips the VLM's extraction)
-  --interventions  the do()s as an intervention set (skips the VLM's proposals; needs --graph)
-  --do             do(CONCEPT = VALUE), repeatable: CONCEPT is a concept id or name; the VLM works
-                   out the changed descendants (instead of --interventions)
-  --caption        base prompt Y (default: the VLM describes the image)
-  --engine         engine settings JSON (gpu-worker/engine/settings.ts); --steps overrides its steps
-  --edit-batch     edits of one method per GPU call, 1..16 (default 4; GPU memory grows with it)
-  --id             workflow id (default cf-<image sha256 prefix>-<time>)
-  --no-judge       skip the VLM judge
-  --detach         print the workflow id and return without following`;
+export const RUN = defineCommand({
+  name: 'run',
+  synopsis: [
+    'cgm run IMAGE [--graph G.json] [--interventions I.json | --do CONCEPT=VALUE ...]',
+    '    [--caption TEXT] [--methods csg,ddpm,ddim] [--engine S.json] [--steps N] [--webhook URL]',
+    '    [--edit-batch N] [--id ID] [--no-judge] [--detach]',
+  ],
+  about: 'One image through the counterfactual workflow; progress on stderr, the result as JSON on stdout.',
+  options: {
+    graph: { type: 'string', value: 'G.json', help: "the causal graph (skips the VLM's extraction)" },
+    interventions: {
+      type: 'string',
+      value: 'I.json',
+      help: "the do()s as an intervention set (skips the VLM's proposals; needs --graph)",
+    },
+    do: {
+      type: 'string',
+      multiple: true,
+      value: 'CONCEPT=VALUE',
+      help: 'do(CONCEPT = VALUE), repeatable: CONCEPT is a concept id or name; the VLM works out the changed descendants (instead of --interventions)',
+    },
+    caption: { type: 'string', value: 'TEXT', help: 'base prompt Y (default: the VLM describes the image)' },
+    methods: SHARED_OPTIONS.methods,
+    engine: {
+      type: 'string',
+      value: 'S.json',
+      help: 'engine settings JSON (gpu-worker/engine/settings.ts); --steps overrides its steps',
+    },
+    steps: SHARED_OPTIONS.steps,
+    'edit-batch': SHARED_OPTIONS['edit-batch'],
+    webhook: { type: 'string', value: 'URL', help: "POST the run's events to URL (signed)" },
+    id: { type: 'string', value: 'ID', help: 'workflow id (default cf-<image sha256 prefix>-<time>)' },
+    'no-judge': { type: 'boolean', help: 'skip the VLM judge' },
+    detach: SHARED_OPTIONS.detach,
+  },
+});
 
 export async function run(argv: string[]): Promise<number> {
-  let values: ReturnType<typeof parse>['values'];
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parse(argv));
-  } catch (err) {
-    throw new CliError(`${(err as Error).message}\n${USAGE}`, 2);
-  }
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
-  if (positionals.length !== 1) throw new CliError(`expected one IMAGE\n${USAGE}`, 2);
+  const args = RUN.parse(argv);
+  if (!args) return 0;
+  const { values, positionals } = args;
+  if (positionals.length !== 1) throw RUN.usageError('expected one IMAGE');
   if (values.interventions && !values.graph)
     throw new CliError('--interventions needs --graph: the do()s name concepts of a graph', 2);
   if (values.interventions && values.do)
     throw new CliError('give --interventions or --do, not both: --do asks the VLM to propagate each do()', 2);
-  const doRequests = values.do?.map((text) => {
-    const eq = text.indexOf('=');
-    const concept = text.slice(0, eq).trim();
-    const value = text.slice(eq + 1).trim();
-    if (eq < 0 || !concept || !value)
-      throw new CliError(`--do: expected CONCEPT=VALUE (e.g. weather=sunny weather), got '${text}'`, 2);
-    return { concept, value };
-  });
+  const doRequests = values.do?.map(parseDoRequest);
+  const steps = values.steps === undefined ? undefined : parseSteps(values.steps);
+  const methods = parseMethods(values.methods ?? 'csg,ddpm,ddim');
 
   const config = loadConfig();
   const imageBytes = await readBytes(positionals[0]);
@@ -67,40 +78,20 @@ export async function run(argv: string[]): Promise<number> {
   const interventions = values.interventions
     ? (await readJsonFile(values.interventions, InterventionSetSchema, 'intervention set')).interventions
     : undefined;
-  const engine: Record<string, unknown> = values.engine
+  const settings: Record<string, unknown> = values.engine
     ? await readJsonFile(values.engine, z.record(z.string(), z.json()), 'engine settings')
     : {};
-  if (values.steps) {
-    const n = Number(values.steps);
-    if (!Number.isInteger(n) || n < 1)
-      throw new CliError(`--steps: expected a positive integer, got '${values.steps}'`, 2);
-    engine.inversion = { ...(engine.inversion as object), numSteps: n };
-    engine.baselines = { ...(engine.baselines as object), numSteps: n };
-  }
+  const engine = steps === undefined ? settings : withSteps(settings, steps);
   const editBatch = values['edit-batch'] === undefined ? undefined : parseEditBatch(values['edit-batch']);
-  const methods = (values.methods ?? 'csg,ddpm,ddim').split(',').map((m) => {
-    const p = EditMethodSchema.safeParse(m.trim());
-    if (!p.success) throw new CliError(`--methods: unknown method '${m}' (expected csg, ddpm, ddim)`, 2);
-    return p.data;
-  });
 
-  const store = createArtifactStore({
-    bucket: config.s3.bucket,
-    s3: {
-      endpoint: config.s3.endpoint,
-      region: config.s3.region,
-      accessKeyId: config.s3.accessKeyId,
-      secretAccessKey: config.s3.secretAccessKey,
-      forcePathStyle: config.s3.forcePathStyle,
-    },
-  });
+  const store = artifactStoreOf(config);
   // Everything is checked before the image is stored.
   const parsed = CounterfactualInputSchema.omit({ image: true }).safeParse({
     caption: values.caption ?? null,
     graph,
     interventions,
     do: doRequests,
-    methods: [...new Set(methods)],
+    methods,
     engine,
     evaluate: { judge: !values['no-judge'] },
     hosts: { gpuTaskQueue: config.temporal.taskQueues.gpu },
@@ -115,49 +106,32 @@ export async function run(argv: string[]): Promise<number> {
   try {
     const client = new Client({ connection, namespace: config.temporal.namespace });
     const workflowId = values.id ?? `cf-${image.sha256.slice(0, 12)}-${Date.now().toString(36)}`;
-    const handle = await client.workflow.start('counterfactualWorkflow', {
-      taskQueue: config.temporal.taskQueues.light,
+    const handle = await startOnLightQueue<typeof counterfactualWorkflow>(
+      client,
+      config,
+      'counterfactualWorkflow',
       workflowId,
-      args: [input],
-    });
-    process.stderr.write(`cgm: started ${workflowId} on ${config.temporal.taskQueues.light}\n`);
-    if (values.detach) {
-      process.stdout.write(`${JSON.stringify({ workflowId })}\n`);
-      return 0;
-    }
-    let cancelling = false;
-    const onSigint = () => {
-      if (cancelling) return;
-      cancelling = true;
-      process.stderr.write('\ncgm: cancelling (the manifest of what finished is still written)\n');
-      void handle.cancel();
-    };
-    process.on('SIGINT', onSigint);
-    const bar = progressLine();
-    const result = handle.result() as Promise<CounterfactualResult>;
-    let finished = false;
-    void result
-      .finally(() => {
-        finished = true;
-      })
-      .catch(() => {});
+      [input],
+    );
+    if (values.detach) return printDetached(workflowId);
     try {
-      while (!finished) {
-        const [progress, step] = await Promise.all([
-          handle.query<RunProgress>(PROGRESS_QUERY).catch(() => null),
-          gpuStep(handle).catch(() => null),
-        ]);
-        if (progress) bar.update(progress, step);
-        await Promise.race([result.catch(() => {}), new Promise((r) => setTimeout(r, 500))]);
-      }
-      const out = await result;
-      bar.done();
+      const out = await followWorkflow(handle, {
+        poll: async () => {
+          const [progress, step] = await Promise.all([
+            handle.query<RunProgress>(PROGRESS_QUERY),
+            gpuStep(handle).catch(() => null),
+          ]);
+          return { progress, step };
+        },
+        frame: progressFrame,
+        intervalMs: 500,
+        onCancel: 'the manifest of what finished is still written',
+      });
       process.stdout.write(
         `${JSON.stringify({ workflowId, status: out.status, outputs: out.outputs, manifest: out.manifest })}\n`,
       );
       return 0;
     } catch (err) {
-      bar.done();
       const progress = await handle.query<RunProgress>(PROGRESS_QUERY).catch(() => null);
       const manifest = progress?.manifest ?? null;
       if (err instanceof WorkflowFailedError && err.cause instanceof CancelledFailure) {
@@ -168,8 +142,6 @@ export async function run(argv: string[]): Promise<number> {
       const cause =
         err instanceof WorkflowFailedError ? (err.cause?.message ?? err.message) : (err as Error).message;
       throw new CliError(`run ${workflowId} failed: ${cause}`, 1);
-    } finally {
-      process.off('SIGINT', onSigint);
     }
   } finally {
     await connection.close();
@@ -188,26 +160,19 @@ async function gpuStep(handle: { describe(): Promise<{ raw: { pendingActivities?
   return null;
 }
 
-function progressLine() {
-  const tty = process.stderr.isTTY;
-  let last = '';
-  return {
-    update(p: RunProgress, step: GpuHeartbeat | null) {
-      const width = 20;
-      const frac = p.outputs.total > 0 ? p.outputs.done / p.outputs.total : 0;
-      const filled = Math.round(frac * width);
-      const gpu = step
-        ? ` ${step.phase}${step.stage ? `/${step.stage}` : ''} ${step.step}/${step.total}`
-        : '';
-      const line = `${String(p.phase).padEnd(9)} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${p.outputs.done}/${p.outputs.total} outputs${gpu}`;
-      if (line === last) return;
-      last = line;
-      process.stderr.write(tty ? `\r${line.padEnd(90)}` : `${line}\n`);
-    },
-    done() {
-      if (tty && last) process.stderr.write('\n');
-    },
-  };
+/** The GPU step when a GPU activity reports one (its rate is what a user waits on), else the outputs. */
+function progressFrame({ progress: p, step }: { progress: RunProgress; step: GpuHeartbeat | null }) {
+  const outputs = `${p.outputs.done}/${p.outputs.total} outputs`;
+  const phase = String(p.phase).padEnd(9);
+  if (step)
+    return {
+      label: `${phase} ${step.phase}${step.stage ? `/${step.stage}` : ''}`,
+      done: step.step,
+      total: step.total,
+      unit: 'steps',
+      detail: `(${outputs})`,
+    };
+  return { label: phase, done: p.outputs.done, total: p.outputs.total, unit: 'outputs' };
 }
 
 function sniff(bytes: Uint8Array): string {
@@ -215,26 +180,4 @@ function sniff(bytes: Uint8Array): string {
   if (bytes[0] === 0xff && bytes[1] === 0xd8) return 'image/jpeg';
   if (bytes[0] === 0x52 && bytes[1] === 0x49 && bytes[8] === 0x57) return 'image/webp';
   throw new CliError('IMAGE: expected a PNG, JPEG or WebP file', 2);
-}
-
-function parse(argv: string[]) {
-  return parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      graph: { type: 'string' },
-      interventions: { type: 'string' },
-      do: { type: 'string', multiple: true },
-      caption: { type: 'string' },
-      methods: { type: 'string' },
-      engine: { type: 'string' },
-      steps: { type: 'string' },
-      'edit-batch': { type: 'string' },
-      webhook: { type: 'string' },
-      id: { type: 'string' },
-      'no-judge': { type: 'boolean', default: false },
-      detach: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
 }

@@ -1,56 +1,44 @@
-// `cgm services up|down|status [--json]`: the local Temporal dev server + SeaweedFS S3 stack.
-import { isAbsolute, join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../../core/config/index.js';
-import {
-  REPO_ROOT,
-  ServicesStartError,
-  servicesDown,
-  servicesStatus,
-  servicesUp,
-} from '../../infra/local/services.js';
+import { ServicesStartError, servicesDown, servicesStatus, servicesUp } from '../../infra/local/services.js';
 import type { ServicesState } from '../../infra/local/state.js';
 import { StateFileError } from '../../infra/local/state.js';
 import { CliError } from '../cli-error.js';
+import { defineCommand } from '../command-definition.js';
+import { exportLines, repoPath, servicesConfig, stackEnv } from '../local-stack.js';
+import { parsePort } from '../option-parsers.js';
 
-const USAGE = `usage: cgm services <up|down|status> [options]
-
-  up       start the Temporal dev server and SeaweedFS S3 on loopback (idempotent)
-  down     stop exactly the processes 'up' started (verified by /proc)
-  status   show whether they are running (exit 0 running, 3 stopped or partial)
-
-options:
-  --json                   machine-readable output
-  --state-dir DIR          state folder (CGM_SERVICES_STATE_DIR, default .state/services)
-  --temporal-port N        fixed Temporal port (CGM_SERVICES_TEMPORAL_PORT, default: a free port)
-  --s3-port N              fixed S3 port; N+10000 must be free too (CGM_SERVICES_S3_PORT)
-  --timeout SECONDS        start-up wait (CGM_SERVICES_START_TIMEOUT_MS, default 180)
-  --fresh                  up: stop leftovers and wipe data first
-`;
-
-const abs = (p: string) => (isAbsolute(p) ? p : join(REPO_ROOT, p));
-
-function parsePort(flag: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 65_535)
-    throw new CliError(`${flag} ${value}: expected a port 1-65535`);
-  return n;
-}
-
-/** The environment a worker or the API needs to reach this stack. */
-function exportLines(state: ServicesState): string[] {
-  const { temporal, s3 } = state.endpoints;
-  return [
-    `export CGM_TEMPORAL_ADDRESS=${temporal.address}`,
-    `export CGM_TEMPORAL_NAMESPACE=${temporal.namespace}`,
-    `export CGM_S3_ENDPOINT=${s3.endpoint}`,
-    `export CGM_S3_REGION=${s3.region}`,
-    `export CGM_S3_BUCKET=${s3.bucket}`,
-    `export CGM_S3_ACCESS_KEY_ID=${s3.accessKeyId}`,
-    `export CGM_S3_SECRET_ACCESS_KEY=${s3.secretAccessKey}`,
-  ];
-}
+export const SERVICES = defineCommand({
+  name: 'services',
+  synopsis: ['cgm services <up|down|status> [options]'],
+  about:
+    '  up       start the Temporal dev server and SeaweedFS S3 on loopback (idempotent)\n' +
+    "  down     stop exactly the processes 'up' started (verified by /proc)\n" +
+    '  status   show whether they are running (exit 0 running, 3 stopped or partial)',
+  options: {
+    json: { type: 'boolean', help: 'machine-readable output' },
+    'state-dir': {
+      type: 'string',
+      value: 'DIR',
+      help: 'state folder (CGM_SERVICES_STATE_DIR, default .state/services)',
+    },
+    'temporal-port': {
+      type: 'string',
+      value: 'N',
+      help: 'fixed Temporal port (CGM_SERVICES_TEMPORAL_PORT, default: a free port)',
+    },
+    's3-port': {
+      type: 'string',
+      value: 'N',
+      help: 'fixed S3 port; N+10000 must be free too (CGM_SERVICES_S3_PORT)',
+    },
+    timeout: {
+      type: 'string',
+      value: 'SECONDS',
+      help: 'start-up wait (CGM_SERVICES_START_TIMEOUT_MS, default 180)',
+    },
+    fresh: { type: 'boolean', help: 'up: stop leftovers and wipe data first' },
+  },
+});
 
 function stateJson(state: ServicesState, extra: Record<string, unknown>): string {
   return JSON.stringify(
@@ -70,22 +58,12 @@ function stateJson(state: ServicesState, extra: Record<string, unknown>): string
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let parsed: ReturnType<typeof parse>;
-  try {
-    parsed = parse(argv);
-  } catch (err) {
-    throw new CliError(`${(err as Error).message}\n${USAGE}`);
-  }
-  const { values, positionals } = parsed;
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  const args = SERVICES.parse(argv);
+  if (!args) return 0;
+  const { values, positionals } = args;
   const [action, ...extra] = positionals;
-  if (!action || extra.length > 0 || !['up', 'down', 'status'].includes(action)) {
-    process.stderr.write(USAGE);
-    return 2;
-  }
+  if (!action || extra.length > 0 || !['up', 'down', 'status'].includes(action))
+    throw SERVICES.usageError(`expected up, down or status (got '${positionals.join(' ')}')`);
   let config: ReturnType<typeof loadConfig>;
   try {
     config = loadConfig();
@@ -93,7 +71,7 @@ export async function run(argv: string[]): Promise<number> {
     if (err instanceof ConfigError) throw new CliError(err.message);
     throw err;
   }
-  const stateDir = abs(values['state-dir'] ?? config.services.stateDir);
+  const stateDir = repoPath(values['state-dir'] ?? config.services.stateDir);
   const out = (s: string) => process.stdout.write(`${s}\n`);
 
   try {
@@ -102,21 +80,13 @@ export async function run(argv: string[]): Promise<number> {
       if (timeoutS !== undefined && !(timeoutS > 0))
         throw new CliError(`--timeout ${values.timeout}: expected seconds > 0`);
       const { state, alreadyRunning } = await servicesUp({
+        ...servicesConfig(config),
         stateDir,
-        binDir: abs(config.services.binDir),
         ports: {
-          temporal: parsePort('--temporal-port', values['temporal-port']) ?? config.services.temporalPort,
-          s3: parsePort('--s3-port', values['s3-port']) ?? config.services.s3Port,
+          temporal: optionalPort('--temporal-port', values['temporal-port']) ?? config.services.temporalPort,
+          s3: optionalPort('--s3-port', values['s3-port']) ?? config.services.s3Port,
         },
-        namespace: config.temporal.namespace,
-        bucket: config.s3.bucket,
-        region: config.s3.region,
-        // The dev stack uses the configured credentials (if any) so workers with the same env connect.
-        credentials:
-          config.s3.accessKeyId && config.s3.secretAccessKey
-            ? { accessKeyId: config.s3.accessKeyId, secretAccessKey: config.s3.secretAccessKey }
-            : undefined,
-        startTimeoutMs: timeoutS === undefined ? config.services.startTimeoutMs : timeoutS * 1000,
+        ...(timeoutS === undefined ? {} : { startTimeoutMs: timeoutS * 1000 }),
         fresh: values.fresh,
         log: values.json ? undefined : (line) => process.stderr.write(`${line}\n`),
       });
@@ -140,7 +110,7 @@ export async function run(argv: string[]): Promise<number> {
           );
         }
         out('\n# for workers and the API in this shell:');
-        for (const line of exportLines(state)) out(line);
+        for (const line of exportLines(stackEnv(state))) out(line);
       }
       return 0;
     }
@@ -181,18 +151,6 @@ export async function run(argv: string[]): Promise<number> {
   }
 }
 
-function parse(argv: string[]) {
-  return parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      json: { type: 'boolean', default: false },
-      fresh: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-      'state-dir': { type: 'string' },
-      'temporal-port': { type: 'string' },
-      's3-port': { type: 'string' },
-      timeout: { type: 'string' },
-    },
-  });
+function optionalPort(flag: string, text: string | undefined): number | undefined {
+  return text === undefined ? undefined : parsePort(flag, text);
 }

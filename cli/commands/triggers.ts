@@ -3,43 +3,45 @@
 // CGM_API_URL and CGM_API_KEY (or --api), never from an argument that `ps` would show.
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { CliError } from '../cli-error.js';
+import { defineCommand } from '../command-definition.js';
 import { EXIT } from '../error-boundary.js';
 import { deliveryHeaders } from '../trigger-delivery.js';
 
-const USAGE = `usage: cgm triggers <create|list|show|runs|pause|resume|rotate-secret|delete|send> [options]
-
-  create FILE.json      create a trigger from a JSON request (POST /v1/triggers); prints it with its
-                        secret, which is shown only this once
-  list                  this key's triggers
-  show ID               one trigger
-  runs ID               the runs a trigger started, with their status
-  pause ID | resume ID  refuse deliveries (409 trigger_paused) or accept them again
-  rotate-secret ID      a new secret for the trigger (printed once); the old one stops at once
-  delete ID             delete a trigger (runs it started go on)
-  send ID PAYLOAD.json  sign PAYLOAD with the trigger secret as the trigger's source kind expects
-                        (Standard Webhooks, the S3-event secret header, or its HMAC header) and post
-                        it to the hook; prints the answer (the runs started), exit 1 unless 2xx
-
-options:
-  --api URL             the API (CGM_API_URL, default http://127.0.0.1:8787)
-  --secret-file FILE    send: the trigger secret (default: CGM_TRIGGER_SECRET)
-  --id ID               send: the delivery id (default: a new one; repeat it to see a redelivery)
-  --json                list, runs: JSON instead of a table
-
-The API key is read from CGM_API_KEY. A trigger request names its source kind, where the image is
-and which sources are allowed, and the run template; see "Trigger an edit from a webhook" in
-README.md and the TriggerCreateRequest schema at /docs.
-`;
-
-const OPTIONS = {
-  api: { type: 'string' },
-  'secret-file': { type: 'string' },
-  id: { type: 'string' },
-  json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
+export const TRIGGERS = defineCommand({
+  name: 'triggers',
+  synopsis: ['cgm triggers <create|list|show|runs|pause|resume|rotate-secret|delete|send> [options]'],
+  about:
+    '  create FILE.json      create a trigger from a JSON request (POST /v1/triggers); prints it with its\n' +
+    '                        secret, which is shown only this once\n' +
+    "  list                  this key's triggers\n" +
+    '  show ID               one trigger\n' +
+    '  runs ID               the runs a trigger started, with their status\n' +
+    '  pause ID | resume ID  refuse deliveries (409 trigger_paused) or accept them again\n' +
+    '  rotate-secret ID      a new secret for the trigger (printed once); the old one stops at once\n' +
+    '  delete ID             delete a trigger (runs it started go on)\n' +
+    "  send ID PAYLOAD.json  sign PAYLOAD with the trigger secret as the trigger's source kind expects\n" +
+    '                        (Standard Webhooks, the S3-event secret header, or its HMAC header) and post\n' +
+    '                        it to the hook; prints the answer (the runs started), exit 1 unless 2xx',
+  options: {
+    api: { type: 'string', value: 'URL', help: 'the API (CGM_API_URL, default http://127.0.0.1:8787)' },
+    'secret-file': {
+      type: 'string',
+      value: 'FILE',
+      help: 'send: the trigger secret (default: CGM_TRIGGER_SECRET)',
+    },
+    id: {
+      type: 'string',
+      value: 'ID',
+      help: 'send: the delivery id (default: a new one; repeat it to see a redelivery)',
+    },
+    json: { type: 'boolean', help: 'list, runs: JSON instead of a table' },
+  },
+  footer:
+    'The API key is read from CGM_API_KEY. A trigger request names its source kind, where the image is ' +
+    'and which sources are allowed, and the run template; see "Trigger an edit from a webhook" in ' +
+    'README.md and the TriggerCreateRequest schema at /docs.',
+});
 
 // biome-ignore lint/suspicious/noExplicitAny: API answers are printed or read field by field
 type Body = any;
@@ -148,20 +150,12 @@ async function secretFor(path: string | undefined): Promise<string> {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let parsed: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>;
-  try {
-    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true });
-  } catch (err) {
-    throw new CliError(`${(err as Error).message}\n${USAGE}`);
-  }
+  const parsed = TRIGGERS.parse(argv);
+  if (!parsed) return 0;
   const { values, positionals } = parsed;
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
   const [sub, ...args] = positionals;
   const want = (n: number, names: string) => {
-    if (args.length !== n) throw new CliError(`triggers ${sub}: expected ${names}\n${USAGE}`);
+    if (args.length !== n) throw TRIGGERS.usageError(`triggers ${sub}: expected ${names}`);
   };
   const api: Api = {
     base: (values.api ?? process.env.CGM_API_URL ?? 'http://127.0.0.1:8787').replace(/\/+$/, ''),
@@ -265,9 +259,8 @@ export async function run(argv: string[]): Promise<number> {
       return 0;
     }
     case undefined:
-      process.stdout.write(USAGE);
-      return 2;
+      throw TRIGGERS.usageError('expected a sub-command');
     default:
-      throw new CliError(`triggers: unknown sub-command '${sub}'\n${USAGE}`);
+      throw TRIGGERS.usageError(`triggers: unknown sub-command '${sub}'`);
   }
 }

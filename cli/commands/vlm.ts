@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import {
   createVlmTransport,
   describeScene,
@@ -15,45 +14,80 @@ import { loadConfig } from '../../core/config/index.js';
 import { DEFAULT_INTERVENTION_COUNT } from '../../core/prompts/manipulator.js';
 import { type ConceptGraph, ConceptGraphSchema } from '../../core/schemas/paper.js';
 import { CliError } from '../cli-error.js';
+import { defineCommand, type OptionValues } from '../command-definition.js';
 import { describeIssues, readBytes } from '../input-files.js';
+import { oneOf, parseDoRequest, positiveInt } from '../option-parsers.js';
 import { RATE_LIMIT_TRIES, retryRateLimits } from '../vlm-rate-limit.js';
-
-const USAGE = [
-  'usage: cgm extract IMAGE [--caption TEXT] [--structured-output json_schema|json_object|none]',
-  '       cgm propose IMAGE --graph G.json [--caption TEXT] [--count N] [--do CONCEPT=VALUE]',
-  '                   [--structured-output …]',
-  '',
-  '  --caption TEXT        base prompt Y; without it the VLM first describes the scene',
-  '                        (paper §5.1 step 1)',
-  '  --graph G.json        propose: a concept graph, or the JSON `cgm extract` printed (its graph,',
-  '                        and its base prompt unless --caption is given)',
-  `  --count N             propose: how many interventions to ask for (default ${DEFAULT_INTERVENTION_COUNT})`,
-  '  --do CONCEPT=VALUE    propose: this one intervention instead (CONCEPT: a concept id or name);',
-  '                        the VLM works out the changed descendants',
-  '  --structured-output MODE',
-  '                        how the VLM is asked for JSON: json_schema (default: response_format',
-  "                        with the answer's schema), json_object or none",
-  '',
-  'The VLM endpoint comes from CGM_VLM_BASE_URL, CGM_VLM_MODEL, CGM_VLM_API_KEY, CGM_VLM_TIMEOUT_MS,',
-  "CGM_VLM_MAX_VALIDATION_RETRIES. A rate-limited call (HTTP 429) is retried after the server's",
-  `Retry-After (else 1 s, at most 60 s), ${RATE_LIMIT_TRIES} tries in all.`,
-].join('\n');
 
 const MODES: readonly StructuredOutputMode[] = ['json_schema', 'json_object', 'none'];
 
+const VLM_FOOTER =
+  'The VLM endpoint comes from CGM_VLM_BASE_URL, CGM_VLM_MODEL, CGM_VLM_API_KEY, CGM_VLM_TIMEOUT_MS, ' +
+  "CGM_VLM_MAX_VALIDATION_RETRIES. A rate-limited call (HTTP 429) is retried after the server's " +
+  `Retry-After (else 1 s, at most 60 s), ${RATE_LIMIT_TRIES} tries in all.`;
+
+const caption = {
+  type: 'string',
+  value: 'TEXT',
+  help: 'base prompt Y; without it the VLM first describes the scene (paper §5.1 step 1)',
+} as const;
+const structuredOutput = {
+  type: 'string',
+  value: 'MODE',
+  help:
+    "how the VLM is asked for JSON: json_schema (default: response_format with the answer's schema), " +
+    'json_object or none',
+} as const;
+
+export const EXTRACT = defineCommand({
+  name: 'extract',
+  synopsis: ['cgm extract IMAGE [--caption TEXT] [--structured-output json_schema|json_object|none]'],
+  about: "The image's concepts and causal graph from the VLM (paper Fig. 2), as JSON on stdout.",
+  options: { caption, 'structured-output': structuredOutput },
+  footer: VLM_FOOTER,
+});
+
+export const PROPOSE = defineCommand({
+  name: 'propose',
+  synopsis: [
+    'cgm propose IMAGE --graph G.json [--caption TEXT] [--count N] [--do CONCEPT=VALUE]',
+    '    [--structured-output json_schema|json_object|none]',
+  ],
+  about: 'Interventions on the graph from the VLM (paper Fig. 3), as JSON on stdout.',
+  options: {
+    graph: {
+      type: 'string',
+      value: 'G.json',
+      help: 'a concept graph, or the JSON `cgm extract` printed (its graph, and its base prompt unless --caption is given)',
+    },
+    caption,
+    count: {
+      type: 'string',
+      value: 'N',
+      help: `how many interventions to ask for (default ${DEFAULT_INTERVENTION_COUNT})`,
+    },
+    do: {
+      type: 'string',
+      value: 'CONCEPT=VALUE',
+      help: 'this one intervention instead (CONCEPT: a concept id or name); the VLM works out the changed descendants',
+    },
+    'structured-output': structuredOutput,
+  },
+  footer: VLM_FOOTER,
+});
+
 export async function run(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  const { values, positionals } = parse(rest);
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
-  if ((command !== 'extract' && command !== 'propose') || positionals.length !== 1)
-    throw new CliError(USAGE, 2);
-  const mode = values['structured-output'] ?? 'json_schema';
-  if (!MODES.includes(mode as StructuredOutputMode)) {
-    throw new CliError(`--structured-output: expected one of ${MODES.join(', ')}, got '${mode}'`, 2);
-  }
+  if (command !== 'extract' && command !== 'propose')
+    throw new CliError(`cgm vlm: expected extract or propose (got '${command}')`, 2);
+  const definition = command === 'extract' ? EXTRACT : PROPOSE;
+  const args = definition.parse(rest);
+  if (!args) return 0;
+  // One value type for both tables: extract's lacks propose's options, which are then undefined.
+  const values: Partial<OptionValues<typeof PROPOSE.options>> = args.values;
+  const { positionals } = args;
+  if (positionals.length !== 1) throw definition.usageError('expected one IMAGE');
+  const mode = oneOf('--structured-output', values['structured-output'] ?? 'json_schema', MODES);
   const imagePath = positionals[0];
   const image = { bytes: await readBytes(imagePath, 'the image'), name: imagePath };
 
@@ -64,7 +98,7 @@ export async function run(argv: string[]): Promise<number> {
     apiKey: vlm.apiKey,
     timeoutMs: vlm.timeoutMs,
     maxValidationRetries: vlm.maxValidationRetries,
-    structuredOutput: mode as StructuredOutputMode,
+    structuredOutput: mode,
   });
   const ctx: VlmContext = { transport: retryRateLimits(createVlmTransport(settings)) };
 
@@ -75,26 +109,22 @@ export async function run(argv: string[]): Promise<number> {
       const extracted = await extractConcepts(ctx, { image, caption: basePrompt.text });
       out = { basePrompt, ...extracted, attempts: [...describeAttempts, ...extracted.attempts] };
     } else {
-      if (!values.graph) throw new CliError(`propose needs --graph G.json\n${USAGE}`, 2);
+      if (!values.graph) throw PROPOSE.usageError('propose needs --graph G.json');
       const file = await readGraphFile(values.graph);
       const { basePrompt, attempts: describeAttempts } = await basePromptFor(
         ctx,
         image,
         values.caption ?? file.basePrompt,
       );
-      const count = values.count === undefined ? undefined : Number(values.count);
-      if (count !== undefined && !(Number.isInteger(count) && count >= 1)) {
-        throw new CliError(`--count: expected an integer ≥ 1, got '${values.count}'`, 2);
-      }
+      const count = values.count === undefined ? undefined : positiveInt('--count', values.count);
       if (values.do !== undefined) {
-        const eq = values.do.indexOf('=');
-        if (eq < 1) throw new CliError(`--do: expected CONCEPT=VALUE (id or name), got '${values.do}'`, 2);
+        const { concept, value } = parseDoRequest(values.do);
         const result = await propagateIntervention(ctx, {
           image,
           graph: file.graph,
           basePrompt: basePrompt.text,
-          concept: values.do.slice(0, eq),
-          value: values.do.slice(eq + 1),
+          concept,
+          value,
         });
         out = { basePrompt, ...result, attempts: [...describeAttempts, ...result.attempts] };
       } else {
@@ -130,25 +160,6 @@ async function basePromptFor(ctx: VlmContext, image: { bytes: Uint8Array; name: 
   }
   const described = await describeScene(ctx, { image });
   return { basePrompt: { text: described.text, source: 'vlm' as const }, attempts: described.attempts };
-}
-
-function parse(argv: string[]) {
-  try {
-    return parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        caption: { type: 'string' },
-        graph: { type: 'string' },
-        count: { type: 'string' },
-        do: { type: 'string' },
-        'structured-output': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (err) {
-    throw new CliError(`${(err as Error).message}\n${USAGE}`, 2);
-  }
 }
 
 /** A concept graph, or the JSON `cgm extract` printed (its graph.graph and basePrompt.text). */

@@ -2,61 +2,59 @@
 // SIGINT/SIGTERM. light = workflows + VLM + manifests + webhooks; gpu = engine thread + entry queue +
 // this host's own queue (one GPU activity at a time).
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { NativeConnection } from '@temporalio/worker';
 import { createLightWorker } from '../../activities/worker.js';
 import { loadApiConfig } from '../../api/config.js';
-import { createArtifactStore } from '../../core/artifacts/store.js';
-import { type Config, loadConfig, temporalConnectOptions } from '../../core/config/index.js';
+import { loadConfig, temporalConnectOptions } from '../../core/config/index.js';
 import { startEngine } from '../../gpu-worker/activities/engine.js';
 import { createGpuWorkers } from '../../gpu-worker/worker.js';
-import { CliError } from '../cli-error.js';
+import { defineCommand } from '../command-definition.js';
+import { artifactStoreOf } from '../config-store.js';
+import { parseDevice } from '../option-parsers.js';
 import { stopSignal } from '../stop-signal.js';
 
-const USAGE = `usage: cgm worker light
-       cgm worker gpu [--model DIR] [--lpips DIR] [--device cpu|cuda] [--allow-cpu-fallback]
-
-  light   workflows, VLM calls, run manifests, webhooks on $CGM_TASK_QUEUE_LIGHT
-  gpu     the diffusion engine on $CGM_TASK_QUEUE_GPU plus this host's own queue
-  --model   model bundle folder (default $CGM_MODEL_DIR)
-  --lpips   LPIPS graph folder (cgm-lpips.json); without it outputs carry no LPIPS
-  --device  ONNX Runtime provider (default $CGM_ENGINE_DEVICE)
-  --allow-cpu-fallback  use the CPU with a warning when CUDA cannot start
-The options are the GPU worker's (light ignores them).`;
+export const WORKER = defineCommand({
+  name: 'worker',
+  synopsis: [
+    'cgm worker light',
+    'cgm worker gpu [--model DIR] [--lpips DIR] [--device cpu|cuda] [--allow-cpu-fallback]',
+  ],
+  about:
+    '  light   workflows, VLM calls, run manifests, webhooks on $CGM_TASK_QUEUE_LIGHT\n' +
+    "  gpu     the diffusion engine on $CGM_TASK_QUEUE_GPU plus this host's own queue",
+  options: {
+    model: { type: 'string', value: 'DIR', help: 'model bundle folder (default $CGM_MODEL_DIR)' },
+    lpips: {
+      type: 'string',
+      value: 'DIR',
+      help:
+        'LPIPS graph folder (cgm-lpips.json): each output gets its LPIPS, and the worker also polls ' +
+        '$CGM_TASK_QUEUE_GPU-lpips, the queue `cgm batch` needs; without it `cgm batch` refuses to ' +
+        'start unless given --no-lpips (VLM-Eff only; the report warns that LPIPS is missing)',
+    },
+    device: {
+      type: 'string',
+      value: 'D',
+      help: 'ONNX Runtime provider, cpu or cuda (default $CGM_ENGINE_DEVICE)',
+    },
+    'allow-cpu-fallback': { type: 'boolean', help: 'use the CPU with a warning when CUDA cannot start' },
+  },
+  footer: "The options are the GPU worker's (light ignores them).",
+});
 
 const log = (line: string) =>
   process.stderr.write(`${JSON.stringify({ t: new Date().toISOString(), msg: line })}\n`);
 
-function storeOf(config: Config) {
-  return createArtifactStore({
-    bucket: config.s3.bucket,
-    s3: {
-      endpoint: config.s3.endpoint,
-      region: config.s3.region,
-      accessKeyId: config.s3.accessKeyId,
-      secretAccessKey: config.s3.secretAccessKey,
-      forcePathStyle: config.s3.forcePathStyle,
-    },
-  });
-}
-
 export async function run(argv: string[]): Promise<number> {
-  let parsed: ReturnType<typeof parse>;
-  try {
-    parsed = parse(argv);
-  } catch (err) {
-    throw new CliError(`${(err as Error).message}\n${USAGE}`, 2);
-  }
-  const { values, positionals } = parsed;
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
+  const args = WORKER.parse(argv);
+  if (!args) return 0;
+  const { values, positionals } = args;
   const kind = positionals[0];
-  if (positionals.length !== 1 || (kind !== 'light' && kind !== 'gpu')) throw new CliError(USAGE, 2);
+  if (positionals.length !== 1 || (kind !== 'light' && kind !== 'gpu'))
+    throw WORKER.usageError(`expected light or gpu (got '${positionals.join(' ')}')`);
   const config = loadConfig();
   const connection = await NativeConnection.connect(await temporalConnectOptions(config.temporal));
-  const store = storeOf(config);
+  const store = artifactStoreOf(config);
   try {
     if (kind === 'light') {
       const worker = await createLightWorker({
@@ -88,9 +86,10 @@ export async function run(argv: string[]): Promise<number> {
       await worker.run();
       return 0;
     }
-    const device = (values.device ?? config.engine.device) as 'cpu' | 'cuda';
-    if (device !== 'cpu' && device !== 'cuda')
-      throw new CliError(`--device: expected cpu or cuda, got '${device}'`, 2);
+    const device = parseDevice(
+      values.device === undefined ? 'CGM_ENGINE_DEVICE' : '--device',
+      values.device ?? config.engine.device,
+    );
     const engine = await startEngine({
       modelDir: resolve(values.model ?? config.engine.modelDir),
       device,
@@ -106,8 +105,11 @@ export async function run(argv: string[]): Promise<number> {
         engine,
         store,
       });
+      const lpips = workers.lpipsEntry
+        ? `, LPIPS entry ${workers.lpipsEntry.options.taskQueue}`
+        : ', no LPIPS';
       log(
-        `gpu worker: model ${engine.model.name} on ${engine.loaded.device}; entry ${config.temporal.taskQueues.gpu}, host ${workers.hostQueue}`,
+        `gpu worker: model ${engine.model.name} on ${engine.loaded.device}; entry ${config.temporal.taskQueues.gpu}${lpips}, host ${workers.hostQueue}`,
       );
       void stopSignal().then((sig) => {
         log(`${sig}: shutting down (an in-flight GPU step is cancelled after the grace time)`);
@@ -121,18 +123,4 @@ export async function run(argv: string[]): Promise<number> {
   } finally {
     await connection.close();
   }
-}
-
-function parse(argv: string[]) {
-  return parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      model: { type: 'string' },
-      lpips: { type: 'string' },
-      device: { type: 'string' },
-      'allow-cpu-fallback': { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
 }

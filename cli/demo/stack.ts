@@ -7,6 +7,7 @@ import type { ArtifactStore } from '../../core/artifacts/store.js';
 import { type ArtifactRef, ArtifactRefSchema } from '../../core/schemas/artifact.js';
 import { type RunManifest, RunManifestSchema } from '../../core/schemas/run-manifest.js';
 import { servicesDown, type UpResult } from '../../infra/local/services.js';
+import { stackEnv } from '../local-stack.js';
 import { stopProcesses } from './processes.js';
 
 type StackState = UpResult['state'];
@@ -17,19 +18,12 @@ export function demoWorkerEnv(
   modelDir: string,
   extra: NodeJS.ProcessEnv = {},
 ): NodeJS.ProcessEnv {
-  const s3 = state.endpoints.s3;
   const suffix = Date.now().toString(36);
   return {
     ...process.env,
-    CGM_TEMPORAL_ADDRESS: state.endpoints.temporal.address,
-    CGM_TEMPORAL_NAMESPACE: state.endpoints.temporal.namespace,
+    ...stackEnv(state),
     CGM_TASK_QUEUE_LIGHT: `demo-light-${suffix}`,
     CGM_TASK_QUEUE_GPU: `demo-gpu-${suffix}`,
-    CGM_S3_ENDPOINT: s3.endpoint,
-    CGM_S3_REGION: s3.region,
-    CGM_S3_BUCKET: s3.bucket,
-    CGM_S3_ACCESS_KEY_ID: s3.accessKeyId,
-    CGM_S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
     CGM_MODEL_DIR: modelDir,
     CGM_ENGINE_DEVICE: 'cpu',
     ...extra,

@@ -55,6 +55,6 @@ describe('cgm services', () => {
   it('rejects an invalid fixed port with a one-line error', async () => {
     const bad = await cgm('up', '--temporal-port', '0');
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain('--temporal-port 0: expected a port 1-65535');
+    expect(bad.stderr).toContain("--temporal-port: expected a port 1-65535 (got '0')");
   });
 });

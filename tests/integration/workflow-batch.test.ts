@@ -13,6 +13,8 @@ import { CancelledFailure } from '@temporalio/common';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createLightWorker, WORKFLOWS_PATH } from '../../activities/worker.js';
+import { CliError } from '../../cli/cli-error.js';
+import { requireLpipsWorker } from '../../cli/lpips-worker-check.js';
 import { type ArtifactStore, createArtifactStore, createS3Client } from '../../core/artifacts/index.js';
 import { type BatchManifestLine, serialiseBatchManifest } from '../../core/eval/batch-manifest.js';
 import { loadCelebaHq } from '../../core/eval/datasets/celeba.js';
@@ -21,6 +23,7 @@ import { parseJsonl } from '../../core/eval/jsonl.js';
 import type { Report } from '../../core/eval/report.js';
 import { parseEvalRecords } from '../../core/eval/results.js';
 import { sampleWithoutReplacement } from '../../core/eval/sampling.js';
+import { lpipsEntryQueue } from '../../core/gpu-capabilities.js';
 import type { ArtifactRef } from '../../core/schemas/artifact.js';
 import {
   type BatchInputRaw,
@@ -512,4 +515,61 @@ describe('cgm batch over both synthetic data sets', () => {
     expect(fromS3.table1).toEqual(report.table1);
     expect(vlm.counts.judge_verdict).toBeGreaterThanOrEqual(8);
   }, 900_000);
+});
+
+describe('cgm batch and the GPU workers that compute LPIPS', () => {
+  it('refuses to start, before it stores anything, when the only GPU worker has no LPIPS graph', async () => {
+    // The shared worker loaded LPIPS: it also polls the LPIPS entry queue, which the batch CLI checks.
+    expect(gpu.lpipsEntry?.options.taskQueue).toBe(lpipsEntryQueue(gpuQueue));
+    expect(await requireLpipsWorker(connection.workflowService, services.temporal.namespace, gpuQueue)).toBe(
+      lpipsEntryQueue(gpuQueue),
+    );
+
+    const bareQueue = unique('batch-gpu-no-lpips');
+    const bare = await createGpuWorkers({
+      connection: native,
+      namespace: services.temporal.namespace,
+      entryQueue: bareQueue,
+      engine: { ...engine, lpips: undefined },
+      store,
+      shutdownGraceTime: '2s',
+    });
+    const bareRun = bare.run();
+    const coco = join(tmp, 'coco-no-lpips');
+    await writeCocoDataset(coco, [397133, 37777]);
+    const env = {
+      CGM_TEMPORAL_ADDRESS: services.temporal.address,
+      CGM_TEMPORAL_NAMESPACE: services.temporal.namespace,
+      CGM_TASK_QUEUE_LIGHT: lightQueue,
+      CGM_TASK_QUEUE_GPU: bareQueue,
+      // Nothing listens here: an upload would fail, and not with the message below.
+      CGM_S3_ENDPOINT: 'http://127.0.0.1:9',
+      CGM_S3_ACCESS_KEY_ID: 'k',
+      CGM_S3_SECRET_ACCESS_KEY: 's',
+    };
+    const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+    Object.assign(process.env, env);
+    const stderr: string[] = [];
+    const write = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((chunk: string) => stderr.push(String(chunk)) > 0) as typeof process.stderr.write;
+    try {
+      expect(bare.lpipsEntry).toBeNull();
+      const { run } = await import('../../cli/commands/batch.js');
+      const err = await run(['--dataset', `coco=${coco}`, '--per-dataset', '1']).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(CliError);
+      expect((err as CliError).exitCode).toBe(69);
+      expect((err as CliError).message).toMatch(
+        new RegExp(`^no GPU worker with LPIPS polls ${bareQueue}-lpips .*nothing was stored.*--no-lpips`),
+      );
+      expect(stderr.join('')).not.toContain('uploading');
+    } finally {
+      process.stderr.write = write;
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+      bare.shutdown();
+      await bareRun;
+    }
+  }, 300_000);
 });

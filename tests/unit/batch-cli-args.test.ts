@@ -36,7 +36,10 @@ describe('cgm batch arguments', () => {
     [['--dataset', 'coco='], /--dataset: expected coco=DIR/],
     [['--dataset', 'coco=x', '--per-dataset', '0'], /--per-dataset: expected a positive integer \(got '0'\)/],
     [['--dataset', 'coco=x', '--methods', 'csg,sdedit'], /--methods: unknown method 'sdedit'/],
-    [['--dataset', 'coco=x', '--coco-split', 'test'], /--coco-split: expected val or train \(got 'test'\)/],
+    [
+      ['--dataset', 'coco=x', '--coco-split', 'test'],
+      /--coco-split: expected one of val, train \(got 'test'\)/,
+    ],
     [['--dataset', 'coco=x', '--steps', '2.5'], /--steps: expected a positive integer \(got '2\.5'\)/],
     [['--dataset', 'coco=x', '--edit-batch', '17'], /--edit-batch: expected .* in \[1, 16\] .*got '17'/],
     [
