@@ -1,8 +1,9 @@
 // What the API is built from (createApp's deps): configuration, the image store, the run and batch
 // starters, the trigger store and readers, DNS and clock for tests, a log sink. Routes take the part they
 // use (a Pick of AppDeps), so no route imports the app that mounts it.
-import type { LookupFn } from '../activities/webhooks/url-policy.js';
+
 import type { BatchInput } from '../core/schemas/batch-io.js';
+import type { LookupFn } from '../core/webhooks/url-policy.js';
 import type { ApiConfig } from './config.js';
 import type { ImageStore } from './images.js';
 import type { RunStarter } from './runs/types.js';

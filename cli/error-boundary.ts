@@ -32,7 +32,7 @@ export function reportFailure(err: unknown, command: string | undefined, env: En
   if (err instanceof CliError) return { message: err.message, exitCode: err.exitCode };
   const name = (err as Error)?.name ?? '';
   const all = text(err);
-  if (name === 'ConfigError' || name === 'ApiConfigError') {
+  if (name === 'ConfigError') {
     return { message: (err as Error).message, exitCode: EXIT.config };
   }
   if ((err as { code?: string })?.code?.startsWith('ERR_PARSE_ARGS_')) {

@@ -7,14 +7,14 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
 import { WEBHOOK_FAILURE } from '../../core/constants.js';
-import { postPinned } from './pinned-post.js';
-import { tenantSecret, WebhookSecretError, webhookHeaders } from './signing.js';
 import {
   checkWebhookUrl,
   type LookupFn,
   STRICT_WEBHOOK_POLICY,
   type WebhookUrlPolicy,
-} from './url-policy.js';
+} from '../../core/webhooks/url-policy.js';
+import { postPinned } from './pinned-post.js';
+import { tenantSecret, WebhookSecretError, webhookHeaders } from './signing.js';
 
 // The failure types and the non-retryable ones live in core/constants.ts, which workflow code imports too.
 export { WEBHOOK_FAILURE, WEBHOOK_NON_RETRYABLE_TYPES } from '../../core/constants.js';

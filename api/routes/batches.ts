@@ -3,7 +3,6 @@
 // batch workflow started (by type name 'batchWorkflow'; the API never imports workflow code).
 import { randomUUID } from 'node:crypto';
 import { createRoute, type OpenAPIHono, type z } from '@hono/zod-openapi';
-import { checkWebhookUrl } from '../../activities/webhooks/url-policy.js';
 import { contentKey, sha256Hex } from '../../core/artifacts/store.js';
 import { type BatchManifestLine, serialiseBatchManifest } from '../../core/eval/batch-manifest.js';
 import type { Report } from '../../core/eval/report.js';
@@ -15,6 +14,7 @@ import {
   type BatchProgress,
   BatchResultSchema,
 } from '../../core/schemas/batch-io.js';
+import { checkWebhookUrl } from '../../core/webhooks/url-policy.js';
 import type { WorldTruth } from '../../core/world/truth.js';
 import { checkListedImageHeads, readBatchImagesFile } from '../batch-images-file.js';
 import { canonicalJson, runIdForIdempotencyKey, sha256 } from '../canonical.js';

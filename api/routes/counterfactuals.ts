@@ -2,9 +2,9 @@
 // Every check runs before anything is stored or started, so a refused request leaves no trace.
 import { randomUUID } from 'node:crypto';
 import { createRoute, type OpenAPIHono, type z } from '@hono/zod-openapi';
-import { checkWebhookUrl } from '../../activities/webhooks/url-policy.js';
 import { sha256Hex } from '../../core/artifacts/store.js';
 import type { ArtifactRef } from '../../core/schemas/artifact.js';
+import { checkWebhookUrl } from '../../core/webhooks/url-policy.js';
 import { canonicalJson, runIdForIdempotencyKey, sha256 } from '../canonical.js';
 import type { AppDeps } from '../deps.js';
 import { ApiError, fromZodError } from '../errors.js';

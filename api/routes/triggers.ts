@@ -4,7 +4,7 @@
 // template, the webhook URL, the allowed sources), so a delivery only has its own content to check.
 import { randomBytes } from 'node:crypto';
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
-import { checkWebhookUrl } from '../../activities/webhooks/url-policy.js';
+import { checkWebhookUrl } from '../../core/webhooks/url-policy.js';
 import type { AppDeps } from '../deps.js';
 import { ApiError } from '../errors.js';
 import type { AuthEnv } from '../middleware/auth.js';

@@ -3,7 +3,7 @@
 // the API reads them with its own credentials. URLs: the host must be on the trigger's list (and on the
 // operator's webhook host list when one is set); the address check of the webhook URL policy follows
 // when the image is fetched (url-image.ts).
-import { hostAllowed, type WebhookUrlPolicy } from '../../activities/webhooks/url-policy.js';
+import { hostAllowed, type WebhookUrlPolicy } from '../../core/webhooks/url-policy.js';
 import { ApiError } from '../errors.js';
 import type { LocatedImage } from './extract.js';
 import type { TriggerAllow } from './schemas.js';

@@ -1,11 +1,7 @@
 // Confirms an SNS subscription by visiting its SubscribeURL, which must be an https URL of SNS itself
 // (sns.<region>.amazonaws.com): an attacker holding a trigger secret cannot make the API fetch anything
 // else. The fetch goes through the webhook URL policy and dials the checked address.
-import {
-  checkWebhookUrl,
-  type LookupFn,
-  type WebhookUrlPolicy,
-} from '../../activities/webhooks/url-policy.js';
+import { checkWebhookUrl, type LookupFn, type WebhookUrlPolicy } from '../../core/webhooks/url-policy.js';
 import { ApiError } from '../errors.js';
 import { getPinned } from './url-image.js';
 

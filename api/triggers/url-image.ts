@@ -5,11 +5,7 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
-import {
-  checkWebhookUrl,
-  type LookupFn,
-  type WebhookUrlPolicy,
-} from '../../activities/webhooks/url-policy.js';
+import { checkWebhookUrl, type LookupFn, type WebhookUrlPolicy } from '../../core/webhooks/url-policy.js';
 import { ApiError } from '../errors.js';
 
 export const URL_FETCH_TIMEOUT_MS = 10_000;

@@ -1,9 +1,9 @@
 // `cgm api [--host H] [--port N]`: serve the HTTP API (CGM_API_*, CGM_TEMPORAL_*, CGM_S3_* settings).
 // `cgm api hash-key`: read an API key on stdin, print its sha256 for CGM_API_KEY_SHA256.
-import { ApiConfigError, loadApiConfig } from '../../api/config.js';
+import { loadApiConfig } from '../../api/config.js';
 import { hashApiKey } from '../../api/middleware/auth.js';
 import { startApiServer } from '../../api/server.js';
-import { ConfigError, loadConfig } from '../../core/config/index.js';
+import { loadConfig } from '../../core/config/index.js';
 import { CliError } from '../cli-error.js';
 import { defineCommand } from '../command-definition.js';
 import { parsePort } from '../option-parsers.js';
@@ -41,15 +41,9 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (positionals.length > 0) throw API.usageError(`unexpected '${positionals.join(' ')}'`);
 
-  let config: ReturnType<typeof loadConfig>;
-  let api: ReturnType<typeof loadApiConfig>;
-  try {
-    config = loadConfig();
-    api = loadApiConfig(config);
-  } catch (err) {
-    if (err instanceof ConfigError || err instanceof ApiConfigError) throw new CliError(err.message);
-    throw err;
-  }
+  // a bad variable is a ConfigError, which the CLI boundary reports (exit 78)
+  const config = loadConfig();
+  const api = loadApiConfig(config);
   if (values.host) api.host = values.host;
   if (values.port !== undefined) api.port = parsePort('--port', values.port, { allowAny: true });
   if (api.keyHashes.length === 0)

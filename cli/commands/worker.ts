@@ -4,7 +4,6 @@
 import { resolve } from 'node:path';
 import { NativeConnection } from '@temporalio/worker';
 import { createLightWorker } from '../../activities/worker.js';
-import { loadApiConfig } from '../../api/config.js';
 import { loadConfig, temporalConnectOptions } from '../../core/config/index.js';
 import { startEngine } from '../../gpu-worker/activities/engine.js';
 import { createGpuWorkers } from '../../gpu-worker/worker.js';
@@ -74,7 +73,7 @@ export async function run(argv: string[]): Promise<number> {
         webhooks: {
           secret: config.webhooks.secret,
           previousSecret: config.webhooks.previousSecret,
-          policy: loadApiConfig(config).webhookPolicy,
+          policy: config.webhooks.urlPolicy,
         },
       });
       log(`light worker polling ${config.temporal.taskQueues.light}`);

@@ -2,6 +2,7 @@
 // zod. Each variable is declared once below (name, description, default, parser), and both the
 // typed Config and the README's configuration table are derived from those declarations.
 import { z } from 'zod';
+import type { WebhookUrlPolicy } from '../webhooks/url-policy.js';
 import { BASELINE_PRESETS, PAPER_DEFAULTS } from './paper-defaults.js';
 
 export interface EnvVarSpec {
@@ -189,6 +190,84 @@ export const ENV_VARS = {
     `comma-separated API keys accepted by the HTTP API, each at least ${MIN_API_KEY_LENGTH} characters`,
     true,
   ),
+  // The HTTP API's own settings (api/config.ts maps them to the API's view).
+  apiHost: spec('CGM_API_HOST', nonEmpty, '127.0.0.1', 'address the API listens on'),
+  apiKeySha256: spec(
+    'CGM_API_KEY_SHA256',
+    list.pipe(z.array(z.string().regex(/^[0-9a-f]{64}$/, 'expected sha256 hex digests'))),
+    '',
+    'comma-separated sha256 hex digests of accepted API keys (`cgm api hash-key` prints one)',
+    true,
+  ),
+  apiRatePerMinute: spec(
+    'CGM_API_RATE_PER_MINUTE',
+    int(1, 1_000_000),
+    '120',
+    'sustained requests per minute per API key',
+  ),
+  apiRateBurst: spec('CGM_API_RATE_BURST', int(1, 100_000), '30', 'token-bucket burst per API key'),
+  apiMaxJsonBytes: spec(
+    'CGM_API_MAX_JSON_BYTES',
+    int(1_024, 64 * 1024 * 1024),
+    String(1024 * 1024),
+    'largest JSON body (bytes)',
+  ),
+  apiMaxImageBytes: spec(
+    'CGM_API_MAX_IMAGE_BYTES',
+    int(1_024, 512 * 1024 * 1024),
+    String(20 * 1024 * 1024),
+    'largest image, multipart or presigned (bytes)',
+  ),
+  apiMaxBatchFileBytes: spec(
+    'CGM_API_MAX_BATCH_FILE_BYTES',
+    int(1_024, 1024 * 1024 * 1024),
+    String(64 * 1024 * 1024),
+    "largest uploaded batch image list (JSONL, POST /v1/batches' imagesFile) (bytes)",
+  ),
+  apiMinImageSide: spec(
+    'CGM_API_MIN_IMAGE_SIDE',
+    int(1, 65_535),
+    '64',
+    'smallest accepted image width/height (px)',
+  ),
+  apiMaxImageSide: spec(
+    'CGM_API_MAX_IMAGE_SIDE',
+    int(1, 65_535),
+    '4096',
+    'largest accepted image width/height (px)',
+  ),
+  apiPresignTtlSeconds: spec(
+    'CGM_API_PRESIGN_TTL_SECONDS',
+    int(30, 7 * 24 * 3600),
+    '900',
+    'lifetime of presigned upload and artifact URLs',
+  ),
+  apiTriggerBuckets: spec(
+    'CGM_API_TRIGGER_BUCKETS',
+    list,
+    '',
+    "comma-separated S3 buckets that triggers may read images from with the API's credentials (empty: none)",
+  ),
+  // Where webhooks may go: read by the API when a run is submitted and by the light worker before each
+  // delivery (core/webhooks/url-policy.ts).
+  webhookAllowPrivate: spec(
+    'CGM_API_WEBHOOK_ALLOW_PRIVATE',
+    bool,
+    'false',
+    'allow webhooks to loopback/private addresses (development only)',
+  ),
+  webhookAllowHttp: spec(
+    'CGM_API_WEBHOOK_ALLOW_HTTP',
+    bool,
+    'false',
+    'allow plain-http webhooks (development only)',
+  ),
+  webhookAllowedHosts: spec(
+    'CGM_API_WEBHOOK_ALLOWED_HOSTS',
+    list,
+    '',
+    'if set, webhook hosts must match one entry (`*.example.com` ok)',
+  ),
   logLevel: spec(
     'CGM_LOG_LEVEL',
     z
@@ -283,8 +362,28 @@ export interface Config {
     maxValidationRetries: number;
   };
   engine: { device: 'cpu' | 'cuda'; modelDir: string };
-  api: { port: number; keys: string[] };
-  webhooks: { secret: string | undefined; previousSecret: string | undefined };
+  api: {
+    port: number;
+    host: string;
+    /** Plain keys (CGM_API_KEYS), hashed by the API at load. */
+    keys: string[];
+    keySha256: string[];
+    rateLimit: { perMinute: number; burst: number };
+    limits: {
+      maxJsonBytes: number;
+      maxImageBytes: number;
+      maxBatchFileBytes: number;
+      minImageSide: number;
+      maxImageSide: number;
+    };
+    presignTtlSeconds: number;
+    triggerBuckets: string[];
+  };
+  webhooks: {
+    secret: string | undefined;
+    previousSecret: string | undefined;
+    urlPolicy: WebhookUrlPolicy;
+  };
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   services: {
     stateDir: string;
@@ -361,6 +460,13 @@ export function loadConfig(env: Env = process.env): Config {
       expected: 'auto or on: an API key or client certificate must not travel without TLS',
     });
   }
+  if (v.apiMinImageSide > v.apiMaxImageSide) {
+    issues.push({
+      variable: 'CGM_API_MIN_IMAGE_SIDE',
+      value: JSON.stringify(String(v.apiMinImageSide)),
+      expected: `at most CGM_API_MAX_IMAGE_SIDE (${v.apiMaxImageSide})`,
+    });
+  }
   if (issues.length > 0) throw new ConfigError(issues);
   return {
     temporal: {
@@ -391,8 +497,31 @@ export function loadConfig(env: Env = process.env): Config {
       maxValidationRetries: v.vlmMaxValidationRetries,
     },
     engine: { device: v.engineDevice, modelDir: v.modelDir },
-    api: { port: v.apiPort, keys: v.apiKeys },
-    webhooks: { secret: v.webhookSecret, previousSecret: v.webhookSecretPrevious },
+    api: {
+      port: v.apiPort,
+      host: v.apiHost,
+      keys: v.apiKeys,
+      keySha256: v.apiKeySha256,
+      rateLimit: { perMinute: v.apiRatePerMinute, burst: v.apiRateBurst },
+      limits: {
+        maxJsonBytes: v.apiMaxJsonBytes,
+        maxImageBytes: v.apiMaxImageBytes,
+        maxBatchFileBytes: v.apiMaxBatchFileBytes,
+        minImageSide: v.apiMinImageSide,
+        maxImageSide: v.apiMaxImageSide,
+      },
+      presignTtlSeconds: v.apiPresignTtlSeconds,
+      triggerBuckets: v.apiTriggerBuckets,
+    },
+    webhooks: {
+      secret: v.webhookSecret,
+      previousSecret: v.webhookSecretPrevious,
+      urlPolicy: {
+        allowPrivate: v.webhookAllowPrivate,
+        allowHttp: v.webhookAllowHttp,
+        allowedHosts: v.webhookAllowedHosts,
+      },
+    },
     logLevel: v.logLevel,
     services: {
       stateDir: v.servicesStateDir,

@@ -9,10 +9,10 @@ import {
   Runtime,
   type Worker,
 } from '@temporalio/worker';
-import type { WebhookUrlPolicy } from '../../activities/webhooks/url-policy.js';
 import { createLightWorker, WORKFLOWS_PATH } from '../../activities/worker.js';
 import { type ArtifactStore, createArtifactStore, createS3Client } from '../../core/artifacts/index.js';
 import type { S3Settings } from '../../core/artifacts/s3-client.js';
+import type { WebhookUrlPolicy } from '../../core/webhooks/url-policy.js';
 import { type GpuEngine, startEngine } from '../../gpu-worker/activities/engine.js';
 import { createGpuWorkers, type GpuWorkers } from '../../gpu-worker/worker.js';
 import { ensureTinyFixtures } from '../support/fixtures.js';

@@ -1,13 +1,13 @@
 // The API over in-memory runs, batches and images, with one image already uploaded: the starting point of
 // tests that act as an outside client (document links, generated requests).
 import sharp from 'sharp';
-import type { LookupFn } from '../../activities/webhooks/url-policy.js';
 import { createApp } from '../../api/app.js';
 import { type ApiConfig, defaultApiConfig } from '../../api/config.js';
 import { createMemoryImageStore } from '../../api/images.js';
 import { hashApiKey, keyIdOf } from '../../api/middleware/auth.js';
 import { createMemoryRunStarter } from '../../api/runs/memory.js';
 import type { BatchInput } from '../../core/schemas/batch-io.js';
+import type { LookupFn } from '../../core/webhooks/url-policy.js';
 
 export async function memoryApiWithUpload(
   key: string,

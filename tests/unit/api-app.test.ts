@@ -4,7 +4,6 @@ import { readFileSync } from 'node:fs';
 import sharp from 'sharp';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { generateWebhookSecret, tenantSecret } from '../../activities/webhooks/signing.js';
-import type { LookupFn } from '../../activities/webhooks/url-policy.js';
 import { createApp } from '../../api/app.js';
 import { runIdForIdempotencyKey } from '../../api/canonical.js';
 import { defaultApiConfig } from '../../api/config.js';
@@ -14,6 +13,7 @@ import { INTERNAL_FAILURE_MESSAGE } from '../../api/public-error.js';
 import { settingsToRunFields } from '../../api/run-input.js';
 import { createMemoryRunStarter, type MemoryRunStarter } from '../../api/runs/memory.js';
 import { sha256Hex } from '../../core/artifacts/store.js';
+import type { LookupFn } from '../../core/webhooks/url-policy.js';
 
 // Response JSON is navigated freely in assertions; a wrong path fails the assertion.
 // biome-ignore lint/suspicious/noExplicitAny: see above

@@ -3,7 +3,6 @@
 
 import sharp from 'sharp';
 import { beforeEach, describe, expect, it } from 'vitest';
-import type { LookupFn } from '../../activities/webhooks/url-policy.js';
 import { createApp } from '../../api/app.js';
 import { runIdForIdempotencyKey } from '../../api/canonical.js';
 import { defaultApiConfig } from '../../api/config.js';
@@ -18,6 +17,7 @@ import { buildReport } from '../../core/eval/report.js';
 import { renderCsv, renderJson, renderMarkdown } from '../../core/eval/report-render.js';
 import type { ArtifactRef } from '../../core/schemas/artifact.js';
 import type { BatchInput, BatchResult } from '../../core/schemas/batch-io.js';
+import type { LookupFn } from '../../core/webhooks/url-policy.js';
 import { oneCheckRecord } from '../support/eval-records.js';
 
 // Response JSON is navigated freely in assertions; a wrong path fails the assertion.

@@ -1,15 +1,15 @@
-// API configuration (CGM_API_* on top of core/config), key hashing and the token bucket.
+// The API's view of the configuration (CGM_API_* are declared in core/config), key hashing, the token bucket.
 import { describe, expect, it } from 'vitest';
-import { ApiConfigError, loadApiConfig } from '../../api/config.js';
+import { loadApiConfig } from '../../api/config.js';
 import { createKeyring, hashApiKey, keyIdOf } from '../../api/middleware/auth.js';
 import { createTokenBuckets } from '../../api/middleware/rate-limit.js';
-import { loadConfig } from '../../core/config/index.js';
+import { ConfigError, loadConfig } from '../../core/config/index.js';
 
 describe('loadApiConfig', () => {
   it('keeps only hashes: CGM_API_KEYS hashed at load, CGM_API_KEY_SHA256 taken as is', () => {
     const pre = hashApiKey('from-hash-list');
     const [alpha, beta] = ['alpha-key-0123456789abc', 'beta-key-0123456789abcd'];
-    const api = loadApiConfig(loadConfig({ CGM_API_KEYS: `${alpha},${beta}` }), { CGM_API_KEY_SHA256: pre });
+    const api = loadApiConfig(loadConfig({ CGM_API_KEYS: `${alpha},${beta}`, CGM_API_KEY_SHA256: pre }));
     expect(api.keyHashes).toEqual([hashApiKey(alpha), hashApiKey(beta), pre]);
     expect(JSON.stringify(api)).not.toContain('alpha');
     expect(api.webhookPolicy).toEqual({ allowPrivate: false, allowHttp: false, allowedHosts: [] });
@@ -25,18 +25,21 @@ describe('loadApiConfig', () => {
   });
 
   it('takes both task queues from the core configuration', () => {
-    const api = loadApiConfig(loadConfig({ CGM_TASK_QUEUE_LIGHT: 'l-q', CGM_TASK_QUEUE_GPU: 'g-q' }), {});
+    const api = loadApiConfig(loadConfig({ CGM_TASK_QUEUE_LIGHT: 'l-q', CGM_TASK_QUEUE_GPU: 'g-q' }));
     expect([api.taskQueue, api.gpuTaskQueue]).toEqual(['l-q', 'g-q']);
   });
 
   it('reads the development webhook policy and limits', () => {
-    const api = loadApiConfig(loadConfig({}), {
+    const config = loadConfig({
       CGM_API_WEBHOOK_ALLOW_PRIVATE: 'true',
       CGM_API_WEBHOOK_ALLOW_HTTP: 'yes',
       CGM_API_WEBHOOK_ALLOWED_HOSTS: 'hooks.example.com, *.corp.example',
       CGM_API_MAX_IMAGE_SIDE: '2048',
       CGM_API_RATE_PER_MINUTE: '10',
     });
+    const api = loadApiConfig(config);
+    // the light worker reads the same policy from the same configuration, not from the API's
+    expect(config.webhooks.urlPolicy).toBe(api.webhookPolicy);
     expect(api.webhookPolicy).toEqual({
       allowPrivate: true,
       allowHttp: true,
@@ -46,20 +49,20 @@ describe('loadApiConfig', () => {
     expect(api.rateLimit.perMinute).toBe(10);
   });
 
-  it('lists every bad variable, hiding key hashes', () => {
+  it('lists every bad variable, hiding key hashes: one ConfigError for core and API alike', () => {
     const err = (() => {
       try {
-        loadApiConfig(loadConfig({}), { CGM_API_KEY_SHA256: 'secret-not-hex', CGM_API_RATE_BURST: 'many' });
+        loadConfig({ CGM_API_KEY_SHA256: 'secret-not-hex', CGM_API_RATE_BURST: 'many', CGM_S3_REGION: '' });
       } catch (e) {
         return e;
       }
-    })() as ApiConfigError;
-    expect(err).toBeInstanceOf(ApiConfigError);
-    expect(err.issues).toHaveLength(2);
+    })() as ConfigError;
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.issues.map((i) => i.variable)).toEqual(['CGM_API_KEY_SHA256', 'CGM_API_RATE_BURST']);
     expect(err.message).toContain('CGM_API_KEY_SHA256=(hidden)');
     expect(err.message).not.toContain('secret-not-hex');
-    expect(() => loadApiConfig(loadConfig({}), { CGM_API_MIN_IMAGE_SIDE: '5000' })).toThrow(
-      /must not exceed/,
+    expect(() => loadConfig({ CGM_API_MIN_IMAGE_SIDE: '5000' })).toThrow(
+      /CGM_API_MIN_IMAGE_SIDE="5000": at most CGM_API_MAX_IMAGE_SIDE \(4096\)/,
     );
   });
 });

@@ -7,7 +7,7 @@
 // public https).
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { LookupFn } from '../../activities/webhooks/url-policy.js';
+import type { LookupFn } from '../../core/webhooks/url-policy.js';
 import { memoryApiWithUpload } from '../support/memory-api.js';
 import { arbitraryFor } from '../support/openapi-arbitrary.js';
 

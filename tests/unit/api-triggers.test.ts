@@ -9,7 +9,6 @@ import sharp from 'sharp';
 import { Webhook } from 'standardwebhooks';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { generateWebhookSecret } from '../../activities/webhooks/signing.js';
-import type { LookupFn } from '../../activities/webhooks/url-policy.js';
 import { createApp } from '../../api/app.js';
 import { defaultApiConfig } from '../../api/config.js';
 import { createMemoryImageStore } from '../../api/images.js';
@@ -19,6 +18,7 @@ import { createMemoryRunStarter, type MemoryRunStarter } from '../../api/runs/me
 import { createMemorySourceReader } from '../../api/triggers/s3-source.js';
 import { createMemoryTriggerStore } from '../../api/triggers/store.js';
 import { sha256Hex } from '../../core/artifacts/store.js';
+import type { LookupFn } from '../../core/webhooks/url-policy.js';
 
 // Response JSON is navigated freely in assertions; a wrong path fails the assertion.
 // biome-ignore lint/suspicious/noExplicitAny: see above

@@ -20,6 +20,9 @@ const read = async (path: string) => {
   return f;
 };
 
+/** A key digest as `cgm api hash-key` prints it (CGM_API_KEY_SHA256 is validated as sha256 hex). */
+const KEY_HASH = 'ab'.repeat(32);
+
 describe('Temporal connection options', () => {
   it('stays plain on a dev server', async () => {
     const c = loadConfig({});
@@ -76,7 +79,7 @@ describe('secret references (CGM_X_SECRET_ARN)', () => {
   const ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:cgm-temporal-AbCdEf';
   const secrets: Record<string, string> = {
     [ARN]: JSON.stringify({ apiKey: 'from-json' }),
-    'arn:aws:secretsmanager:us-east-1:123456789012:secret:plain': 'plain-value',
+    'arn:aws:secretsmanager:us-east-1:123456789012:secret:plain': KEY_HASH,
   };
   const fetchSecret = async (arn: string) => {
     const v = secrets[arn];
@@ -94,9 +97,10 @@ describe('secret references (CGM_X_SECRET_ARN)', () => {
     expect(pendingSecretRefs(env)).toEqual(['CGM_API_KEY_SHA256', 'CGM_TEMPORAL_API_KEY']);
     expect(await resolveSecretRefs(env, fetchSecret)).toEqual(['CGM_API_KEY_SHA256', 'CGM_TEMPORAL_API_KEY']);
     expect(env.CGM_TEMPORAL_API_KEY).toBe('from-json');
-    expect(env.CGM_API_KEY_SHA256).toBe('plain-value');
+    expect(env.CGM_API_KEY_SHA256).toBe(KEY_HASH);
     expect(env.CGM_VLM_API_KEY).toBe('explicit');
     expect(loadConfig(env).temporal.apiKey).toBe('from-json');
+    expect(loadConfig(env).api.keySha256).toEqual([KEY_HASH]);
   });
 
   it('names the variable and the reference when it cannot be resolved', async () => {

@@ -33,7 +33,14 @@ describe('loadConfig', () => {
     expect(c.s3).toMatchObject({ region: 'us-east-1', bucket: 'cgm-artifacts', forcePathStyle: true });
     expect(c.s3.accessKeyId).toBeUndefined();
     expect(c.engine.device).toBe('cpu');
-    expect(c.api).toEqual({ port: 8787, keys: [] });
+    expect(c.api).toMatchObject({
+      port: 8787,
+      host: '127.0.0.1',
+      keys: [],
+      keySha256: [],
+      triggerBuckets: [],
+    });
+    expect(c.webhooks.urlPolicy).toEqual({ allowPrivate: false, allowHttp: false, allowedHosts: [] });
     expect(c.services.startTimeoutMs).toBe(180_000);
     expect(c.services.temporalPort).toBeUndefined();
   });

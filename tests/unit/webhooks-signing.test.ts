@@ -19,7 +19,7 @@ import {
   WebhookVerifyError,
   webhookHeaders,
 } from '../../activities/webhooks/index.js';
-import { boundedLookup, checkWebhookUrl, LOOKUP_CONCURRENCY } from '../../activities/webhooks/url-policy.js';
+import { boundedLookup, checkWebhookUrl, LOOKUP_CONCURRENCY } from '../../core/webhooks/url-policy.js';
 
 const secret = generateWebhookSecret();
 
