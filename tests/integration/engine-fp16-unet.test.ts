@@ -12,7 +12,7 @@ import { openModels, readModelBundle } from '../../gpu-worker/engine/model-bundl
 import { abduct, type EditOutcome, predictCounterfactuals } from '../../gpu-worker/engine/pipeline.js';
 import { engineSettings } from '../../gpu-worker/engine/settings.js';
 import type { NoisePredictor } from '../../gpu-worker/engine/unet-port.js';
-import { ensureTinyFixtures, ensureTinyFp16Bundle } from '../support/fixtures.js';
+import { ensureTinyFixtures, ensureTinyFp16Bundle, FIXTURES_TIMEOUT_MS } from '../support/fixtures.js';
 
 const EXAMPLE = resolve(import.meta.dirname, '../../examples/rainy-street');
 const SETTINGS = engineSettings({
@@ -53,7 +53,7 @@ beforeAll(async () => {
     JSON.parse(await readFile(join(EXAMPLE, 'interventions.json'), 'utf8')),
   ).interventions[0];
   imageBytes = new Uint8Array(await readFile(join(EXAMPLE, 'image.png')));
-}, 900_000);
+}, FIXTURES_TIMEOUT_MS);
 
 /** One CSG edit of the example's first intervention on a bundle; UNet calls timed around the predictor. */
 async function editOn(bundleDir: string): Promise<EditRun> {

@@ -12,7 +12,7 @@ import { planEdits } from '../../core/graph/plan-edits.js';
 import { InterventionSetSchema } from '../../core/schemas/paper.js';
 import { EngineHost } from '../../gpu-worker/engine/engine-host.js';
 import type { EditResultMessage, InvertResult, LoadResult } from '../../gpu-worker/engine/engine-jobs.js';
-import { ensureTinyFixtures, type TinyFixtures } from '../support/fixtures.js';
+import { ensureTinyFixtures, FIXTURES_TIMEOUT_MS, type TinyFixtures } from '../support/fixtures.js';
 
 const EXAMPLE = resolve(import.meta.dirname, '../../examples/rainy-street');
 let fixtures: TinyFixtures;
@@ -21,7 +21,7 @@ let tmp: string;
 beforeAll(async () => {
   fixtures = await ensureTinyFixtures();
   tmp = await mkdtemp(join(tmpdir(), 'cgm-edit-'));
-}, 900_000);
+}, FIXTURES_TIMEOUT_MS);
 afterAll(async () => {
   if (tmp) await rm(tmp, { recursive: true, force: true });
 });

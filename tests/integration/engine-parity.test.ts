@@ -21,7 +21,7 @@ import { engineSettings } from '../../gpu-worker/engine/settings.js';
 import type { Tensor } from '../../gpu-worker/engine/tensor.js';
 import { TraceWriter } from '../../gpu-worker/engine/trace-writer.js';
 import { unconditional } from '../../gpu-worker/engine/unet-port.js';
-import { ensureTinyFixtures } from '../support/fixtures.js';
+import { ensureTinyFixtures, FIXTURES_TIMEOUT_MS } from '../support/fixtures.js';
 
 const TOLERANCE = 1e-4;
 
@@ -322,7 +322,7 @@ beforeAll(async () => {
   );
   fromRef.close();
   oursFromRef = await readTrace(fromRefDir);
-}, 600_000);
+}, FIXTURES_TIMEOUT_MS);
 
 afterAll(async () => {
   await models?.release();

@@ -39,7 +39,7 @@ import { createGpuWorkers, type GpuWorkers } from '../../gpu-worker/worker.js';
 import type { batchWorkflow } from '../../workflows/batch.js';
 import { syntheticPng, writeCelebaDataset, writeCocoDataset } from '../support/batch-datasets.js';
 import { type BatchVlmServer, startBatchVlmServer } from '../support/batch-vlm-server.js';
-import { ensureTinyFixtures } from '../support/fixtures.js';
+import { ensureTinyFixtures, FIXTURES_TIMEOUT_MS } from '../support/fixtures.js';
 
 const services = inject('cgmServices');
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -112,7 +112,7 @@ beforeAll(async () => {
     });
   });
   await new Promise<void>((r) => hooks.listen(0, '127.0.0.1', r));
-}, 600_000);
+}, FIXTURES_TIMEOUT_MS);
 
 afterAll(async () => {
   lightWorker?.shutdown();

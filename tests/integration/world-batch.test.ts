@@ -28,7 +28,7 @@ import { loadWorldScm } from '../../core/world/scm.js';
 import { type RunningWorldVlm, startWorldVlmServer } from '../../core/world/vlm-server.js';
 import { type GpuEngine, startEngine } from '../../gpu-worker/activities/engine.js';
 import { createGpuWorkers, type GpuWorkers } from '../../gpu-worker/worker.js';
-import { ensureTinyFixtures } from '../support/fixtures.js';
+import { ensureTinyFixtures, FIXTURES_TIMEOUT_MS } from '../support/fixtures.js';
 import { REPO_ROOT, spawnCgm } from '../support/process-cgm.js';
 
 const services = inject('cgmServices');
@@ -97,7 +97,7 @@ beforeAll(async () => {
     shutdownGraceTime: '2s',
   });
   running.push(lightWorker.run(), gpu.run());
-}, 900_000);
+}, FIXTURES_TIMEOUT_MS);
 
 afterAll(async () => {
   lightWorker?.shutdown();

@@ -5,7 +5,7 @@
 // lock directory keeps parallel test workers from generating the same fixtures twice.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { exportToolHash } from '../../cli/export-tool-hash.js';
 
@@ -13,6 +13,11 @@ const ROOT = resolve(import.meta.dirname, '../..');
 const EXPORT_DIR = join(ROOT, 'gpu-worker/export');
 const PYTHON = join(ROOT, '.venv/bin/python');
 const STALE_LOCK_MS = 20 * 60_000;
+/**
+ * Timeout of a test file's setup that may generate the fixtures: on a cold cache the export with its
+ * diffusers traces took 16 minutes on two cores shared with other jobs (3 when idle).
+ */
+export const FIXTURES_TIMEOUT_MS = 30 * 60_000;
 const PRUNE_AFTER_MS = 24 * 3600_000;
 
 export interface TinyFixtures {
@@ -114,6 +119,24 @@ async function pruneOtherVersions(cache: string, keep: string): Promise<void> {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
+ * A lock whose holder has died (killed by a test timeout, say) or, without a readable pid, one older than
+ * STALE_LOCK_MS; a live holder keeps its lock however long the export takes.
+ */
+async function lockIsStale(lock: string): Promise<boolean> {
+  const pid = Number(await readFile(join(lock, 'pid'), 'utf8').catch(() => ''));
+  if (Number.isInteger(pid) && pid > 0) {
+    try {
+      process.kill(pid, 0);
+      return false;
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'ESRCH';
+    }
+  }
+  const made = await stat(lock).catch(() => null);
+  return made !== null && Date.now() - made.mtimeMs > STALE_LOCK_MS;
+}
+
+/**
  * Runs `generate` once across processes: the caller that creates the `lock` directory generates (unless
  * `marker` appeared meanwhile), the others wait until the lock is gone and find the marker.
  */
@@ -126,9 +149,9 @@ async function onceAcrossProcesses(
     if (existsSync(marker)) return;
     try {
       await mkdir(lock);
+      await writeFile(join(lock, 'pid'), String(process.pid));
     } catch {
-      const age = Date.now() - (await stat(lock).catch(() => ({ mtimeMs: Date.now() }))).mtimeMs;
-      if (age > STALE_LOCK_MS) await rm(lock, { recursive: true, force: true });
+      if (await lockIsStale(lock)) await rm(lock, { recursive: true, force: true });
       await sleep(1000);
       continue;
     }

@@ -13,7 +13,7 @@ import {
   parseBundleManifest,
 } from '../../gpu-worker/engine/bundle-manifest.js';
 import { type NpyArray, parseNpy } from '../../gpu-worker/engine/npy.js';
-import { ensureTinyFixtures, type TinyFixtures } from '../support/fixtures.js';
+import { ensureTinyFixtures, FIXTURES_TIMEOUT_MS, type TinyFixtures } from '../support/fixtures.js';
 
 const TOL = 1e-4;
 let fx: TinyFixtures;
@@ -60,7 +60,7 @@ beforeAll(async () => {
   fx = await ensureTinyFixtures();
   bundle = await loadBundleManifest(fx.bundleDir);
   refs = JSON.parse(await readFile(join(fx.verifyDir, 'index.json'), 'utf8'));
-}, 600_000);
+}, FIXTURES_TIMEOUT_MS);
 
 describe('cgm-model.json', () => {
   it('validates against the zod schema and describes the tiny model', () => {

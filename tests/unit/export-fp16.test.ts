@@ -16,6 +16,7 @@ import { readModelBundle } from '../../gpu-worker/engine/model-bundle.js';
 import {
   ensureTinyFixtures,
   ensureTinyFp16Bundle,
+  FIXTURES_TIMEOUT_MS,
   runExportModule,
   type TinyFixtures,
 } from '../support/fixtures.js';
@@ -54,7 +55,7 @@ beforeAll(async () => {
   fp16Dir = await ensureTinyFp16Bundle();
   [fp32, fp16] = await Promise.all([loadBundleManifest(fx.bundleDir), loadBundleManifest(fp16Dir)]);
   tmp = await mkdtemp(join(tmpdir(), 'cgm-fp16-'));
-}, 900_000);
+}, FIXTURES_TIMEOUT_MS);
 afterAll(async () => {
   if (tmp) await rm(tmp, { recursive: true, force: true });
 });

@@ -6,7 +6,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureTinyFixtures, runExportModule } from '../support/fixtures.js';
+import { ensureTinyFixtures, FIXTURES_TIMEOUT_MS, runExportModule } from '../support/fixtures.js';
 
 const CHECK_TIMEOUT_MS = 240_000;
 
@@ -27,7 +27,7 @@ let unet: string;
 beforeAll(async () => {
   unet = join((await ensureTinyFixtures()).bundleDir, 'unet/model.onnx');
   tmp = await mkdtemp(join(tmpdir(), 'cgm-fusion-'));
-}, 900_000);
+}, FIXTURES_TIMEOUT_MS);
 afterAll(async () => {
   if (tmp) await rm(tmp, { recursive: true, force: true });
 });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type NpyArray, parseNpy } from '../../gpu-worker/engine/npy.js';
-import { ensureTinyFixtures, type TinyFixtures } from '../support/fixtures.js';
+import { ensureTinyFixtures, FIXTURES_TIMEOUT_MS, type TinyFixtures } from '../support/fixtures.js';
 
 interface TraceIndex {
   format: string;
@@ -25,7 +25,7 @@ const trace = (name: string) => npyAt(fx.tracesDir, index.tensors[name].file);
 beforeAll(async () => {
   fx = await ensureTinyFixtures();
   index = JSON.parse(await readFile(join(fx.tracesDir, 'index.json'), 'utf8'));
-}, 600_000);
+}, FIXTURES_TIMEOUT_MS);
 
 /** ᾱ_t for SDXL's scaled_linear schedule (float64; diffusers uses float32, hence the tolerances). */
 function alphaBar(t: number): number {
