@@ -115,7 +115,8 @@ describe('cgm worker + cgm run', () => {
     const printed = JSON.parse(out.trim().split('\n').at(-1) ?? '{}');
     expect(printed.status).toBe('succeeded');
     expect(printed.outputs).toBe(3 * 2);
-    expect(err).toMatch(/edit\s+\[/); // the progress line followed the edit stage
+    // the progress line followed the edit stage: its bar, with the engine stage once the host reports one
+    expect(err).toMatch(/^edit\s+(edit\/\S+\s+)?\[/m);
 
     const store = createArtifactStore({ client: createS3Client(services.s3), bucket: services.s3.bucket });
     const manifest = await store.getJson(RunManifestSchema, printed.manifest);
