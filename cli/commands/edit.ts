@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { planEdits } from '../../core/graph/plan-edits.js';
 import { repairGraph } from '../../core/graph/repair.js';
+import { moduleUrl } from '../../core/runtime/module-url.js';
 import {
   type EditChoices,
   EditChoicesSchema,
@@ -98,7 +99,7 @@ export async function run(argv: string[]): Promise<number> {
     }),
   );
 
-  const host = await EngineHost.start(new URL('../../gpu-worker/engine/engine-thread.ts', import.meta.url));
+  const host = await EngineHost.start(moduleUrl('../../gpu-worker/engine/engine-thread.ts', import.meta.url));
   const controller = new AbortController();
   const onSigint = () => controller.abort();
   process.once('SIGINT', onSigint);
