@@ -4,12 +4,13 @@ import { fileURLToPath } from 'node:url';
 import { Client } from '@temporalio/client';
 import { type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { ArtifactStore } from '../core/artifacts/store.js';
+import { moduleUrl } from '../core/runtime/module-url.js';
 import { createBatchActivities } from './batch/index.js';
 import { createLightActivities } from './light/index.js';
 import { createVlmActivities, type VlmActivitiesDeps } from './vlm/index.js';
 import { createWebhookActivities, type WebhookActivityOptions } from './webhooks/index.js';
 
-export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+export const WORKFLOWS_PATH = fileURLToPath(moduleUrl('../workflows/index.ts', import.meta.url));
 
 export interface LightWorkerOptions {
   connection: NativeConnection;

@@ -3,6 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+source scripts/use-node.sh
+echo "[test] node $(node --version)" >&2
 echo "[test] lint (biome)" >&2
 npx biome check .
 echo "[test] typecheck (tsc)" >&2

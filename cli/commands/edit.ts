@@ -7,6 +7,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { planEdits } from '../../core/graph/plan-edits.js';
 import { repairGraph } from '../../core/graph/repair.js';
+import { moduleUrl } from '../../core/runtime/module-url.js';
 import {
   type EditChoices,
   EditChoicesSchema,
@@ -150,7 +151,7 @@ export async function run(argv: string[]): Promise<number> {
     }),
   );
 
-  const host = await EngineHost.start(new URL('../../gpu-worker/engine/engine-thread.ts', import.meta.url));
+  const host = await EngineHost.start(moduleUrl('../../gpu-worker/engine/engine-thread.ts', import.meta.url));
   const controller = new AbortController();
   const onSigint = () => controller.abort();
   process.once('SIGINT', onSigint);

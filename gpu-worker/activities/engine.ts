@@ -2,6 +2,7 @@
 // EngineHost worker thread (gpu-worker/engine). Tests may pass another GpuEngine (e.g. one that hangs
 // to play a lost host) without touching the activities.
 
+import { moduleUrl } from '../../core/runtime/module-url.js';
 import type { ModelInfo } from '../../core/schemas/workflow-io.js';
 import { EngineHost, type RunOptions } from '../engine/engine-host.js';
 import type {
@@ -41,7 +42,7 @@ export interface StartEngineOptions {
   log?: (line: string) => void;
 }
 
-const ENTRY = new URL('../engine/engine-thread.ts', import.meta.url);
+const ENTRY = moduleUrl('../engine/engine-thread.ts', import.meta.url);
 
 /** Starts the engine thread and loads the model bundle (once per GPU worker process). */
 export async function startEngine(options: StartEngineOptions): Promise<GpuEngine & { loaded: LoadResult }> {

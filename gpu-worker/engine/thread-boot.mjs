@@ -1,7 +1,10 @@
 // Bootstrap of an engine worker thread: worker threads do not inherit the main thread's tsx loader,
-// so register it here before importing the TypeScript entry named in workerData.
+// so a TypeScript entry (a checkout) registers it here first; a compiled entry (the images, where
+// tsx is not installed) is imported as is.
 import { workerData } from 'node:worker_threads';
-import { register } from 'tsx/esm/api';
 
-register();
+if (workerData.entry.endsWith('.ts')) {
+  const { register } = await import('tsx/esm/api');
+  register();
+}
 await import(workerData.entry);

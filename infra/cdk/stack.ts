@@ -218,7 +218,8 @@ export class CgmStack extends Stack {
       .autoScaleTaskCount({ minCapacity: 1, maxCapacity: props.gpuMaxCapacity ?? 4 })
       .scaleOnCpuUtilization('GpuCpu', { targetUtilizationPercent: 50 });
 
-    // ---- API: container-image Lambda (Lambda Web Adapter runs `cgm api`) behind an HTTP API
+    // ---- API: container-image Lambda (Lambda Web Adapter runs `cgm api`) behind an HTTP API. Its Node
+    // is the light image's (Dockerfile.light: Node 24, compiled JavaScript), not a Lambda managed runtime.
     const apiLogs = new logs.LogGroup(this, 'ApiLogs', {
       retention: LOG_RETENTION,
       removalPolicy: RemovalPolicy.DESTROY,

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # GPU worker start: use the mounted bundle at $CGM_MODEL_DIR, or sync it once from
-# $CGM_MODEL_S3_URI (s3://bucket/prefix/) when the manifest is absent, then exec cgm.
+# $CGM_MODEL_S3_URI (s3://bucket/prefix/) when the manifest is absent, then exec the compiled cgm.
 set -euo pipefail
 if [[ ! -f "${CGM_MODEL_DIR}/cgm-model.json" ]]; then
   if [[ -n "${CGM_MODEL_S3_URI:-}" ]]; then
@@ -10,4 +10,4 @@ if [[ ! -f "${CGM_MODEL_DIR}/cgm-model.json" ]]; then
     exit 64
   fi
 fi
-exec node /app/bin/cgm.mjs "$@"
+exec node /app/cli/main.js "$@"

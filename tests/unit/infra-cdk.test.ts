@@ -87,6 +87,19 @@ describe('CDK stack (synth offline, no Docker build)', () => {
     registry.hasResourceProperties('AWS::ECR::Repository', { ImageTagMutability: 'IMMUTABLE' });
   });
 
+  it('runs the API Lambda on the light image (Node 24, compiled JavaScript), no Node managed runtime', () => {
+    const fns = Object.values(template.findResources('AWS::Lambda::Function')) as {
+      Properties: { PackageType?: string; Runtime?: string; ImageConfig?: { Command?: string[] } };
+    }[];
+    const api = fns.filter((f) => f.Properties.PackageType === 'Image');
+    expect(api).toHaveLength(1);
+    expect(api[0].Properties.ImageConfig?.Command).toEqual(['api']);
+    // CDK's own helpers (the ASG drain hook) may bring zip functions; none of them may be on an old Node.
+    const nodeRuntimes = fns.map((f) => f.Properties.Runtime).filter((r) => r?.startsWith('nodejs'));
+    for (const runtime of nodeRuntimes)
+      expect(Number(/^nodejs(\d+)/.exec(runtime ?? '')?.[1])).toBeGreaterThanOrEqual(24);
+  });
+
   it('keeps the bucket private, encrypted and TLS-only', () => {
     template.hasResourceProperties('AWS::S3::Bucket', {
       PublicAccessBlockConfiguration: {
