@@ -10,15 +10,8 @@ export interface ApiConfig {
   port: number;
   /** sha256 hex of every accepted key; plain keys are never kept. */
   keyHashes: string[];
-  rateLimit: { perMinute: number; burst: number };
-  limits: {
-    maxJsonBytes: number;
-    maxImageBytes: number;
-    /** Largest uploaded batch image list (application/x-ndjson). */
-    maxBatchFileBytes: number;
-    minImageSide: number;
-    maxImageSide: number;
-  };
+  rateLimit: Config['api']['rateLimit'];
+  limits: Config['api']['limits'];
   presignTtlSeconds: number;
   webhookPolicy: WebhookUrlPolicy;
   /** Buckets a trigger may name (CGM_API_TRIGGER_BUCKETS): the API reads them with its own credentials. */

@@ -11,6 +11,7 @@ import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { ensureWorldBundle } from '../cli/world-model.js';
+import { DEFAULT_EDIT_CHOICES } from '../core/graph/plan-edits.js';
 import type { CsgEditPlan } from '../core/schemas/edit-plan.js';
 import { decodeImage, inputSizePolicy } from '../gpu-worker/engine/image.js';
 import { openModels, readModelBundle } from '../gpu-worker/engine/model-bundle.js';
@@ -65,13 +66,8 @@ async function runChild(aspectName: string, modelDir: string): Promise<ChildResu
     method: 'csg',
     interventionId: 'bench',
     sourcePrompt: SOURCE_PROMPT,
-    choices: {
-      promptStyle: 'new_value',
-      includeNonDescendantChanges: false,
-      reverseOldValues: false,
-      protectNonDescendants: false,
-      csgBase: 'unconditional',
-    },
+    // LEDITS++'s form: one masked term and no second base entry, the same work at every aspect
+    choices: { ...DEFAULT_EDIT_CHOICES, csgBase: 'unconditional' },
     violations: [],
     concepts: [
       {

@@ -372,6 +372,7 @@ export interface Config {
     limits: {
       maxJsonBytes: number;
       maxImageBytes: number;
+      /** Largest uploaded batch image list (application/x-ndjson). */
       maxBatchFileBytes: number;
       minImageSide: number;
       maxImageSide: number;

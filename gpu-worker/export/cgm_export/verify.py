@@ -57,6 +57,22 @@ def _attention_reference(unet, layer_names, call) -> torch.Tensor:
     return noise_pred, torch.stack(per_layer).mean(dim=0)
 
 
+def _unet_call(unet, feeds: dict):
+    """The stock UNet on the graph's named inputs (the export's wrapper takes the same five)."""
+
+    def call():
+        added = {"text_embeds": feeds["text_embeds"], "time_ids": feeds["time_ids"]}
+        return unet(
+            feeds["sample"],
+            feeds["timestep"],
+            encoder_hidden_states=feeds["encoder_hidden_states"],
+            added_cond_kwargs=added,
+            return_dict=False,
+        )[0]
+
+    return call
+
+
 @torch.no_grad()
 def make_references(parts: dict, out_dir: Path, image_hw: tuple[int, int]) -> dict:
     """Runs the stock torch modules on fixed inputs; must be called before export wraps the UNet."""
@@ -93,18 +109,7 @@ def make_references(parts: dict, out_dir: Path, image_hw: tuple[int, int]) -> di
         "time_ids": torch.tensor([[H, W, 0, 0, H, W]] * b, dtype=torch.float32),
     }
     layers = recorded_layer_names(unet, (h, w))
-
-    def call():
-        added = {"text_embeds": feeds["text_embeds"], "time_ids": feeds["time_ids"]}
-        return unet(
-            feeds["sample"],
-            feeds["timestep"],
-            encoder_hidden_states=feeds["encoder_hidden_states"],
-            added_cond_kwargs=added,
-            return_dict=False,
-        )[0]
-
-    noise_pred, xattn = _attention_reference(unet, layers, call)
+    noise_pred, xattn = _attention_reference(unet, layers, _unet_call(unet, feeds))
     index["unet"] = {
         "inputs": {k: _save(out_dir, f"unet_{k}", v) for k, v in feeds.items()},
         "outputs": {
@@ -144,18 +149,7 @@ def _non_square_references(index, out_dir: Path, g, unet, vae, feeds, layers, la
             [[hh * vae_scale, w * vae_scale, 0, 0, hh * vae_scale, w * vae_scale]] * b, dtype=torch.float32
         ),
     }
-
-    def call():
-        added = {"text_embeds": wide["text_embeds"], "time_ids": wide["time_ids"]}
-        return unet(
-            wide["sample"],
-            wide["timestep"],
-            encoder_hidden_states=wide["encoder_hidden_states"],
-            added_cond_kwargs=added,
-            return_dict=False,
-        )[0]
-
-    noise_pred, xattn = _attention_reference(unet, layers, call)
+    noise_pred, xattn = _attention_reference(unet, layers, _unet_call(unet, wide))
     index["unet_non_square"] = {
         "graph": "unet",
         "inputs": {k: _save(out_dir, f"unet_ns_{k}", v) for k, v in wide.items()},
