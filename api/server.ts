@@ -4,6 +4,7 @@ import { serve } from '@hono/node-server';
 import { Client, Connection } from '@temporalio/client';
 import { createS3Client } from '../core/artifacts/index.js';
 import { type Config, temporalConnectOptions } from '../core/config/index.js';
+import { createLogger, type Logger } from '../core/log/logger.js';
 import { BATCH_PROGRESS_QUERY, type BatchInput } from '../core/schemas/batch-io.js';
 import { createApp, type LogRecord } from './app.js';
 import type { ApiConfig } from './config.js';
@@ -17,16 +18,18 @@ export interface RunningApi {
   close(): Promise<void>;
 }
 
-export const jsonLog =
-  (service = 'api') =>
-  (record: LogRecord): void => {
-    process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), service, ...record })}\n`);
+/** The app's log records through the process logger (core/log): `level` picks the level, default info. */
+export function logSink(logger: Logger): (record: LogRecord) => void {
+  return ({ msg, level, ...fields }) => {
+    const at = level === 'error' || level === 'warn' || level === 'debug' ? level : 'info';
+    logger[at](fields, msg);
   };
+}
 
 export async function startApiServer(
   config: Config,
   api: ApiConfig,
-  log: (record: LogRecord) => void = jsonLog(),
+  log: (record: LogRecord) => void = logSink(createLogger('api', config.logLevel)),
 ): Promise<RunningApi> {
   const s3 = createS3Client({
     endpoint: config.s3.endpoint,

@@ -21,6 +21,7 @@ import {
   defineQuery,
   executeChild,
   isCancellation,
+  log,
   proxyActivities,
   setHandler,
   workflowInfo,
@@ -303,12 +304,14 @@ export async function batchWorkflow(input: BatchInput, carry?: BatchCarry): Prom
       ...(run.editBatch === undefined ? {} : { editBatch: run.editBatch }),
     };
     try {
+      log.info('child run started', { child: unit.workflowId });
       const result = await executeChild(counterfactualWorkflow, {
         workflowId: unit.workflowId,
         args: [childInput],
         // A retried or reset batch must not run an image twice: a taken id is looked up below.
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
       });
+      log.info('child run succeeded', { child: unit.workflowId });
       return { ...head, status: 'succeeded', manifest: result.manifest, error: null };
     } catch (err) {
       return CancellationScope.nonCancellable(async () => {

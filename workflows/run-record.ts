@@ -1,6 +1,7 @@
 // What a run knows about itself while it runs: the manifest it is building (stages with their times and
 // notes, the VLM's attempts, plans, outputs) and what the progress query answers (phase, pinned host,
 // judged count, last message). Workflow code: time is workflow time, so every record replays.
+import { log } from '@temporalio/workflow';
 import { RUN_STAGES } from '../core/constants.js';
 import type { ArtifactRef } from '../core/schemas/artifact.js';
 import type { EditMethod } from '../core/schemas/edit-plan.js';
@@ -77,6 +78,8 @@ export class RunRecord {
       message: note,
     };
     if (status === 'running') this.phase = stage;
+    // Workflow log lines carry workflowId and runId (the SDK's); not written again on replay.
+    log.info(`stage ${stage} ${status}`, { stage, status, ...(note === undefined ? {} : { note }) });
   }
 
   skip(stage: RunStage, why: string): void {

@@ -8,6 +8,7 @@ import type { PromptName } from '../../core/prompts/common.js';
 import { toJsonSchema } from '../../core/schemas/json-schema.js';
 import type { VlmAttempt } from '../../core/schemas/run-manifest.js';
 import { formatZodPath } from '../../core/schemas/zod-path.js';
+import { activityLog } from '../activity-log.js';
 import type { ChatAnswer, VlmTransport } from './client.js';
 import { classifyTransportError, describeTransportError, VLM_FAILURE, vlmFailure } from './failures.js';
 import { parseJsonAnswer } from './json-answer.js';
@@ -62,17 +63,24 @@ export async function validatedCall<S extends z.ZodType, T>(
 
   for (let n = 1; n <= maxCalls; n++) {
     const started = now();
-    const record = (answer: ChatAnswer | undefined, error: string | null) =>
+    const record = (answer: ChatAnswer | undefined, error: string | null) => {
+      const seconds = Math.max(0, (now() - started) / 1000);
       attempts.push({
         prompt,
         model: answer?.model ?? settings.model,
         attempt: n,
         ...opts.tag,
         startedAt: new Date(started).toISOString(),
-        seconds: Math.max(0, (now() - started) / 1000),
+        seconds,
         usage: answer?.usage ?? null,
         error,
       });
+      activityLog()?.[error === null ? 'info' : 'warn'](`vlm ${prompt} answer ${n}/${maxCalls}`, {
+        prompt,
+        seconds,
+        ...(error === null ? {} : { error }),
+      });
+    };
 
     let answer: ChatAnswer;
     try {

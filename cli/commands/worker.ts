@@ -2,9 +2,10 @@
 // SIGINT/SIGTERM. light = workflows + VLM + manifests + webhooks; gpu = engine thread + entry queue +
 // this host's own queue (one GPU activity at a time).
 import { resolve } from 'node:path';
-import { NativeConnection } from '@temporalio/worker';
+import { NativeConnection, Runtime } from '@temporalio/worker';
 import { createLightWorker } from '../../activities/worker.js';
 import { loadConfig, temporalConnectOptions } from '../../core/config/index.js';
+import { createLogger, temporalLogger } from '../../core/log/logger.js';
 import { startEngine } from '../../gpu-worker/activities/engine.js';
 import { createGpuWorkers } from '../../gpu-worker/worker.js';
 import { defineCommand } from '../command-definition.js';
@@ -41,9 +42,6 @@ export const WORKER = defineCommand({
   footer: "The options are the GPU worker's (light ignores them).",
 });
 
-const log = (line: string) =>
-  process.stderr.write(`${JSON.stringify({ t: new Date().toISOString(), msg: line })}\n`);
-
 export async function run(argv: string[]): Promise<number> {
   const args = WORKER.parse(argv);
   if (!args) return 0;
@@ -52,6 +50,10 @@ export async function run(argv: string[]): Promise<number> {
   if (positionals.length !== 1 || (kind !== 'light' && kind !== 'gpu'))
     throw WORKER.usageError(`expected light or gpu (got '${positionals.join(' ')}')`);
   const config = loadConfig();
+  // One JSON log for the process: ours, Temporal's, and the workflows' and activities' (core/log).
+  const logger = createLogger(`worker-${kind}`, config.logLevel);
+  const log = (line: string) => logger.info(line);
+  Runtime.install({ logger: temporalLogger(logger, config.logLevel) });
   const connection = await NativeConnection.connect(await temporalConnectOptions(config.temporal));
   const store = artifactStoreOf(config);
   try {

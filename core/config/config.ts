@@ -276,7 +276,7 @@ export const ENV_VARS = {
       .toLowerCase()
       .pipe(z.enum(['debug', 'info', 'warn', 'error'], { error: 'expected debug, info, warn or error' })),
     'info',
-    'structured log level',
+    'level of the JSON log on stderr of the API and the workers (docs/architecture.md §2.5)',
   ),
   servicesStateDir: spec(
     'CGM_SERVICES_STATE_DIR',

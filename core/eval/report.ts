@@ -18,15 +18,8 @@
 //   column's stream is `${seed}|${method}|average`; each resample draws every data set in turn (Table 1
 //   order), n_d draws each, and averages the data-set means.
 // - By node type: yes / total over all checklist items of that type (pooled over counterfactuals).
-import { DATASET_LABELS, DATASET_ORDER, type DatasetName } from './datasets/types.js';
-import {
-  type GroundTruthSection,
-  GT_DIFF_METRICS,
-  GT_LABELS,
-  type GtEstimate,
-  type GtMetric,
-  groundTruthSection,
-} from './ground-truth-report.js';
+import { DATASET_ORDER, type DatasetName } from './datasets/types.js';
+import { type GroundTruthSection, groundTruthSection } from './ground-truth-report.js';
 import {
   bootstrap,
   CI_LEVEL,

@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
+import { activityLog } from '../../activities/activity-log.js';
 import { ArtifactIntegrityError, ArtifactNotFoundError } from '../../core/artifacts/errors.js';
 import type { ArtifactStore } from '../../core/artifacts/store.js';
 import { GPU_FAILURE } from '../../core/constants.js';
@@ -178,12 +179,11 @@ export function createGpuActivities(deps: GpuActivitiesDeps) {
         settings,
       );
       const indexKey = inversionIndexKey(id);
-      const done = (index: InversionIndex, source: InvertOutput['source']): InvertOutput => ({
-        ...index,
-        source,
-        host: hostQueue,
-        seconds: (performance.now() - t0) / 1000,
-      });
+      const done = (index: InversionIndex, source: InvertOutput['source']): InvertOutput => {
+        const seconds = (performance.now() - t0) / 1000;
+        activityLog()?.info('inversion ready', { inversionId: id, source, seconds, host: hostQueue });
+        return { ...index, source, host: hostQueue, seconds };
+      };
 
       const stored = await store.stat(indexKey);
       if (stored) {
@@ -308,12 +308,14 @@ export function createGpuActivities(deps: GpuActivitiesDeps) {
           o.lpips = distances[i];
         });
       }
-      return {
-        outputs,
-        reloadedInversion: reloaded,
+      const total = (performance.now() - t0) / 1000;
+      activityLog()?.info('edits ready', {
+        outputs: outputs.length,
+        reloaded,
+        seconds: total,
         host: hostQueue,
-        seconds: (performance.now() - t0) / 1000,
-      };
+      });
+      return { outputs, reloadedInversion: reloaded, host: hostQueue, seconds: total };
     },
   };
 }

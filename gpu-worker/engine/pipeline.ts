@@ -27,7 +27,7 @@ import {
   type StepRule,
 } from './schedulers/step-rule.js';
 import type { EngineSettings } from './settings.js';
-import { batchEntry, type Tensor, tensor } from './tensor.js';
+import { batchEntry, type Tensor } from './tensor.js';
 import { sdxlTimeIds } from './text-conditioning.js';
 import { TRACE_FAMILY, type TraceSink, traceId } from './trace-sink.js';
 import {
