@@ -4,47 +4,31 @@
 //                                                                     ground truth rides on each line
 //   cgm batch MANIFEST.jsonl [options]                                a batch manifest; local paths are
 //                                                                     relative to the manifest's folder
-// The sample (seeded, without replacement, per data set: core/eval/sampling.ts) is drawn here, only its
+// The sample (seeded, without replacement, per data set; cli/batch-sample.ts) is drawn here, only its
 // images are uploaded to S3 (content-addressed) and the manifest of S3 refs goes to S3; the workflow
 // then runs every image of it. Progress goes to stderr; at the end results.jsonl, report.md,
 // report.json and outcomes.jsonl are downloaded to --out, where `cgm report OUT/results.jsonl` works.
 // Unless --no-lpips, it refuses to start (nothing stored) when no GPU worker with LPIPS is polling.
 // Exit codes: 0 done; 1 the batch failed; 2 bad arguments or a malformed data set; 69 no GPU worker
 // with LPIPS (or Temporal/S3 unreachable); 130 cancelled.
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
-import { sampleManifest } from '../../activities/batch/sample-manifest.js';
 import type { ArtifactStore } from '../../core/artifacts/store.js';
 import { loadConfig, PAPER_DEFAULTS, temporalConnectOptions } from '../../core/config/index.js';
 import { BASELINE_PRESET_NAMES } from '../../core/config/paper-defaults.js';
 import { BATCH_PROGRESS_QUERY } from '../../core/constants.js';
-import {
-  type BatchManifestLine,
-  manifestLines,
-  parseBatchManifest,
-  serialiseBatchManifest,
-} from '../../core/eval/batch-manifest.js';
-import { loadCelebaHq } from '../../core/eval/datasets/celeba.js';
-import { loadCoco } from '../../core/eval/datasets/coco.js';
-import { assertImagesExist } from '../../core/eval/datasets/files.js';
-import { DatasetError, type DatasetName, DatasetNameSchema } from '../../core/eval/datasets/types.js';
-import { loadWorld } from '../../core/eval/datasets/world.js';
-import { JsonlError } from '../../core/eval/jsonl.js';
-import type { Seed } from '../../core/eval/sampling.js';
 import type { ArtifactRef } from '../../core/schemas/artifact.js';
 import {
   type BatchInput,
   BatchInputSchema,
   type BatchProgress,
   type BatchResult,
-  type BatchVariant,
-  BatchVariantSchema,
 } from '../../core/schemas/batch-io.js';
-import { EditChoicesSchema } from '../../core/schemas/edit-plan.js';
-import { WorldInputError } from '../../core/world/errors.js';
 import type { batchWorkflow } from '../../workflows/batch.js';
+import { parseSeed, parseVariant } from '../batch-args.js';
+import { datasetSample, manifestSample, uploadSample } from '../batch-sample.js';
 import { CliError } from '../cli-error.js';
 import { defineCommand } from '../command-definition.js';
 import { artifactStoreOf } from '../config-store.js';
@@ -275,204 +259,6 @@ async function download(store: ArtifactStore, result: BatchResult, out: string) 
     files[name] = path;
   }
   return files;
-}
-
-// ---- sampling and upload ---------------------------------------------------------------------------
-
-interface Sample {
-  lines: BatchManifestLine[];
-  /** Folder local image paths are relative to, per data set. */
-  base: Partial<Record<DatasetName, string>>;
-}
-
-async function datasetSample(
-  specs: string[],
-  split: 'val' | 'train',
-  perDataset: number,
-  seed: Seed,
-): Promise<Sample> {
-  const base: Sample['base'] = {};
-  const all: BatchManifestLine[] = [];
-  for (const spec of specs) {
-    const eq = spec.indexOf('=');
-    const name = DatasetNameSchema.safeParse(eq > 0 ? spec.slice(0, eq) : '');
-    if (!name.success || eq === spec.length - 1) {
-      throw new CliError(`--dataset: expected coco=DIR, celeba-hq=DIR or world=DIR (got '${spec}')`, 2);
-    }
-    if (base[name.data]) throw new CliError(`--dataset: ${name.data} is given twice`, 2);
-    const dir = spec.slice(eq + 1);
-    const loaded = await guard(async () =>
-      name.data === 'coco'
-        ? loadCoco({ root: dir, split, checkImages: false })
-        : name.data === 'world'
-          ? loadWorld({ root: dir })
-          : loadCelebaHq({ root: dir }),
-    );
-    base[name.data] = loaded.root;
-    // Every item as a line (drawIndex = its position by id); sampleManifest then draws from them.
-    all.push(...manifestLines(loaded.items));
-  }
-  const lines = sampleManifest(all, { perDataset, seed });
-  for (const [dataset, root] of Object.entries(base)) {
-    const items = lines
-      .filter((l) => l.dataset === dataset && l.image.kind === 'local')
-      .map((l) => ({
-        dataset: l.dataset,
-        id: l.id,
-        imagePath: l.image.kind === 'local' ? l.image.path : '',
-        caption: l.caption,
-        captionRule: l.captionRule,
-      }));
-    await guard(() => assertImagesExist(root, items));
-  }
-  return { lines, base };
-}
-
-async function manifestSample(file: string, perDataset: number | undefined, seed: Seed): Promise<Sample> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new CliError(`${file}: cannot read (${code === 'ENOENT' ? 'no such file' : (code ?? 'error')})`, 2);
-  }
-  const lines = await guard(async () => parseBatchManifest(text, file));
-  const dir = dirname(resolve(file));
-  return {
-    lines: sampleManifest(lines, { perDataset, seed }),
-    base: { coco: dir, 'celeba-hq': dir, world: dir },
-  };
-}
-
-/** Uploads the local images of the sample and stores the manifest of S3 refs; returns its ref. */
-async function uploadSample(store: ArtifactStore, lines: BatchManifestLine[], base: Sample['base']) {
-  const uploaded: BatchManifestLine[] = [];
-  for (const line of lines) {
-    if (line.image.kind === 's3') {
-      uploaded.push(line);
-      continue;
-    }
-    const path = resolve(base[line.dataset] ?? '.', line.image.path);
-    const bytes = await readLocal(path, `the image of ${line.dataset} id ${line.id}`);
-    const contentType = imageType(bytes);
-    if (!contentType) {
-      throw new CliError(
-        `${path}: the image of ${line.dataset} id ${line.id} is not a PNG, JPEG or WebP file`,
-        2,
-      );
-    }
-    const { ref } = await store.put(bytes, { contentType, prefix: 'inputs' });
-    uploaded.push({
-      ...line,
-      image: { kind: 's3', ref },
-      ...(line.truth ? { truth: await uploadTruth(store, line, base) } : {}),
-    });
-  }
-  const text = serialiseBatchManifest(uploaded);
-  return (
-    await store.put(new TextEncoder().encode(text), {
-      contentType: 'application/x-ndjson',
-      prefix: 'batches/manifests',
-    })
-  ).ref;
-}
-
-async function readLocal(path: string, what: string): Promise<Uint8Array> {
-  try {
-    return new Uint8Array(await readFile(path));
-  } catch (err) {
-    throw new CliError(`${path}: cannot read ${what} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, 2);
-  }
-}
-
-/** A world line's true counterfactual images to S3 (content-addressed, like the inputs). */
-async function uploadTruth(store: ArtifactStore, line: BatchManifestLine, base: Sample['base']) {
-  const truth = line.truth!;
-  const interventions = [];
-  for (const iv of truth.interventions) {
-    if (iv.image.kind === 's3') {
-      interventions.push(iv);
-      continue;
-    }
-    const path = resolve(base[line.dataset] ?? '.', iv.image.path);
-    const bytes = await readLocal(
-      path,
-      `the true counterfactual of ${line.dataset} id ${line.id}, intervention ${iv.id}`,
-    );
-    const { ref } = await store.put(bytes, { contentType: 'image/png', prefix: 'inputs/truth' });
-    interventions.push({ ...iv, image: { kind: 's3' as const, ref } });
-  }
-  return { ...truth, interventions };
-}
-
-function imageType(bytes: Uint8Array): string | null {
-  if (bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47) return 'image/png';
-  if (bytes[0] === 0xff && bytes[1] === 0xd8) return 'image/jpeg';
-  if (bytes[0] === 0x52 && bytes[1] === 0x49 && bytes[8] === 0x57 && bytes[9] === 0x45) return 'image/webp';
-  return null;
-}
-
-/** Data set and manifest problems are the user's to fix: one line, exit 2. */
-async function guard<T>(load: () => Promise<T>): Promise<T> {
-  try {
-    return await load();
-  } catch (err) {
-    if (err instanceof DatasetError || err instanceof JsonlError || err instanceof WorldInputError)
-      throw new CliError(err.message, 2);
-    throw err;
-  }
-}
-
-// ---- arguments ------------------------------------------------------------------------------------
-
-function parseSeed(text: string): Seed {
-  if (/^\d+$/.test(text)) {
-    const n = Number(text);
-    if (n > 0xffffffff) throw new CliError(`--seed: an integer seed must be below 2^32 (got ${text})`, 2);
-    return n;
-  }
-  if (text.trim() === '') throw new CliError('--seed: expected an integer or a non-empty string', 2);
-  return text;
-}
-
-const CHOICES = EditChoicesSchema.shape;
-
-/**
- * `name:choice=value,...`, e.g. `reverse:reverseOldValues=true`, `names:promptStyle=name_value` or
- * `csg25:methods=csg,steps=25` (methods slash-separated: `methods=csg/ddpm`).
- */
-export function parseVariant(text: string): BatchVariant {
-  const colon = text.indexOf(':');
-  const name = colon < 0 ? text : text.slice(0, colon);
-  const planning: Record<string, unknown> = {};
-  const run: { methods?: string[]; steps?: number; sourceGuidance?: number; spanMode?: string } = {};
-  const pairs =
-    colon < 0
-      ? []
-      : text
-          .slice(colon + 1)
-          .split(',')
-          .filter((p) => p.trim() !== '');
-  const numeric = ['scale', 'threshold', 'warmup'];
-  const choices = [...Object.keys(CHOICES), ...numeric, 'steps', 'sourceGuidance', 'spanMode', 'methods'];
-  for (const pair of pairs) {
-    const [key, value, ...rest] = pair.split('=').map((s) => s.trim());
-    if (!choices.includes(key) || value === undefined || rest.length > 0) {
-      throw new CliError(
-        `--variant ${text}: expected choice=value with choice one of ${choices.join(', ')} (got '${pair}')`,
-        2,
-      );
-    }
-    if (key === 'steps') run.steps = /^\d+$/.test(value) ? Number(value) : Number.NaN;
-    else if (key === 'methods') run.methods = value.split('/').map((m) => m.trim());
-    else if (key === 'spanMode') run.spanMode = value;
-    else if (key === 'sourceGuidance') run.sourceGuidance = value.trim() === '' ? Number.NaN : Number(value);
-    else if (numeric.includes(key)) planning[key] = value.trim() === '' ? Number.NaN : Number(value);
-    else planning[key] = value === 'true' ? true : value === 'false' ? false : value;
-  }
-  const parsed = BatchVariantSchema.safeParse({ name, planning, ...run }, { reportInput: true });
-  if (!parsed.success) throw new CliError(`--variant ${text}: ${describeIssues(parsed.error)}`, 2);
-  return parsed.data;
 }
 
 /** The counted unit is a child run (an image of one variant); its rate gives the batch's ETA. */

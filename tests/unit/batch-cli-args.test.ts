@@ -4,8 +4,9 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseVariant } from '../../cli/batch-args.js';
 import { CliError } from '../../cli/cli-error.js';
-import { parseVariant, run } from '../../cli/commands/batch.js';
+import { run } from '../../cli/commands/batch.js';
 import { writeCelebaDataset } from '../support/batch-datasets.js';
 
 let tmp = '';
