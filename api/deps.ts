@@ -25,6 +25,11 @@ export interface AppDeps {
   sources?: SourceObjectReader;
   /** Confirms SNS subscriptions (default: GET the SNS SubscribeURL under the URL policy). */
   confirmSubscription?: SubscriptionConfirmer;
+  /**
+   * Whether a GPU worker with an LPIPS graph polls (core/gpu-capabilities.ts); batches that need LPIPS
+   * are refused without one. Absent (the in-memory API of tests): not checked, runs on the entry queue.
+   */
+  lpipsWorkers?: () => Promise<boolean>;
   /** DNS for the webhook URL policy (tests pass a fake). */
   lookup?: LookupFn;
   now?: () => number;

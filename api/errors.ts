@@ -73,6 +73,7 @@ export const ERROR_CODES = {
   unavailable: 503,
   /** The server has no webhook signing secret (CGM_WEBHOOK_SECRET): it sends no webhooks at all. */
   webhooks_not_configured: 503,
+  lpips_unavailable: 503,
 } as const;
 export type ErrorCode = keyof typeof ERROR_CODES;
 type ErrorStatus = (typeof ERROR_CODES)[ErrorCode];

@@ -347,6 +347,14 @@ export const BatchRequestSchema = z
     methods: fields.methods,
     settings: RunSettingsSchema.default({}),
     judge: z.boolean().optional().describe('run the VLM effectiveness judge (default true)'),
+    lpips: z
+      .boolean()
+      .optional()
+      .describe(
+        'true (default): the batch needs LPIPS beside VLM-Eff (Table 1), so it is refused (503 lpips_unavailable, ' +
+          'nothing stored) unless a GPU worker with an LPIPS graph polls, and its runs go to such workers; ' +
+          'false: any GPU worker, records carry LPIPS null and the report says so',
+      ),
     variants: z
       .array(BatchVariantRequestSchema)
       .min(1)

@@ -4,6 +4,7 @@ import { serve } from '@hono/node-server';
 import { Client, Connection } from '@temporalio/client';
 import { createS3Client } from '../core/artifacts/index.js';
 import { type Config, temporalConnectOptions } from '../core/config/index.js';
+import { lpipsWorkersPolling } from '../core/gpu-capabilities.js';
 import { createLogger, type Logger } from '../core/log/logger.js';
 import { BATCH_PROGRESS_QUERY, type BatchInput } from '../core/schemas/batch-io.js';
 import { createApp, type LogRecord } from './app.js';
@@ -52,6 +53,8 @@ export async function startApiServer(
     }),
     triggers: createS3TriggerStore(s3, config.s3.bucket),
     sources: createS3SourceReader(s3),
+    lpipsWorkers: () =>
+      lpipsWorkersPolling(connection.workflowService, config.temporal.namespace, api.gpuTaskQueue),
     log,
   });
   const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {

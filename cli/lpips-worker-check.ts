@@ -2,15 +2,9 @@
 // beside VLM-Eff, and a batch started without such a worker would spend its GPU hours on outputs whose
 // LPIPS is missing. GPU workers with an LPIPS graph poll the LPIPS entry queue (core/gpu-capabilities.ts);
 // Temporal lists a queue's recent pollers.
-import type { Connection } from '@temporalio/client';
-import { lpipsEntryQueue } from '../core/gpu-capabilities.js';
+import { lpipsEntryQueue, lpipsWorkersPolling, type TaskQueueDescriber } from '../core/gpu-capabilities.js';
 import { CliError } from './cli-error.js';
 import { EXIT } from './error-boundary.js';
-
-/** temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY: getHostQueue is an activity. */
-const ACTIVITY_TASK_QUEUE = 2;
-
-export type TaskQueueDescriber = Pick<Connection['workflowService'], 'describeTaskQueue'>;
 
 /**
  * The LPIPS entry queue of `entryQueue`, once a worker polls it; otherwise a CliError (exit 69) saying
@@ -22,12 +16,7 @@ export async function requireLpipsWorker(
   entryQueue: string,
 ): Promise<string> {
   const queue = lpipsEntryQueue(entryQueue);
-  const { pollers } = await service.describeTaskQueue({
-    namespace,
-    taskQueue: { name: queue },
-    taskQueueType: ACTIVITY_TASK_QUEUE,
-  });
-  if ((pollers ?? []).length > 0) return queue;
+  if (await lpipsWorkersPolling(service, namespace, entryQueue)) return queue;
   throw new CliError(
     `no GPU worker with LPIPS polls ${queue} (namespace ${namespace}); nothing was stored. Start one with ` +
       '`cgm worker gpu --lpips DIR` (or `cgm dev --lpips DIR`), or pass --no-lpips to record VLM-Eff ' +

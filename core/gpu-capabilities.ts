@@ -8,3 +8,29 @@
 export function lpipsEntryQueue(entryQueue: string): string {
   return `${entryQueue}-lpips`;
 }
+
+/** temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY: getHostQueue is an activity. */
+const ACTIVITY_TASK_QUEUE = 2;
+
+/** The part of Temporal's WorkflowService this needs (a Connection's or a Client's workflowService). */
+export interface TaskQueueDescriber {
+  describeTaskQueue(request: {
+    namespace: string;
+    taskQueue: { name: string };
+    taskQueueType: number;
+  }): Promise<{ pollers?: unknown[] | null }>;
+}
+
+/** Whether any GPU worker with an LPIPS graph polls now (Temporal lists a queue's recent pollers). */
+export async function lpipsWorkersPolling(
+  service: TaskQueueDescriber,
+  namespace: string,
+  entryQueue: string,
+): Promise<boolean> {
+  const { pollers } = await service.describeTaskQueue({
+    namespace,
+    taskQueue: { name: lpipsEntryQueue(entryQueue) },
+    taskQueueType: ACTIVITY_TASK_QUEUE,
+  });
+  return (pollers ?? []).length > 0;
+}

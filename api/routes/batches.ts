@@ -7,6 +7,7 @@ import { contentKey, sha256Hex } from '../../core/artifacts/store.js';
 import { type BatchManifestLine, serialiseBatchManifest } from '../../core/eval/batch-manifest.js';
 import type { Report } from '../../core/eval/report.js';
 import { renderCsv } from '../../core/eval/report-render.js';
+import { lpipsEntryQueue } from '../../core/gpu-capabilities.js';
 import type { ArtifactRef } from '../../core/schemas/artifact.js';
 import {
   type BatchInput,
@@ -218,7 +219,10 @@ function progressNote(progress: unknown): string {
   return ` (${p.phase ?? 'running'}: ${(p.succeeded ?? 0) + (p.failed ?? 0)} of ${p.total} runs finished)`;
 }
 
-export type BatchRouteDeps = Pick<AppDeps, 'batches' | 'log' | 'lookup' | 'config' | 'images'>;
+export type BatchRouteDeps = Pick<
+  AppDeps,
+  'batches' | 'log' | 'lookup' | 'config' | 'images' | 'lpipsWorkers'
+>;
 
 export function batchRoutes(deps: BatchRouteDeps): OpenAPIHono<AuthEnv> {
   const app = routeApp();
@@ -238,6 +242,20 @@ export function batchRoutes(deps: BatchRouteDeps): OpenAPIHono<AuthEnv> {
     return info;
   }
 
+  /** The GPU entry queue of a batch's runs: the LPIPS workers' when it needs LPIPS (and one polls). */
+  async function gpuQueueFor(needsLpips: boolean): Promise<string> {
+    if (!needsLpips || !deps.lpipsWorkers) return config.gpuTaskQueue;
+    const queue = lpipsEntryQueue(config.gpuTaskQueue);
+    if (!(await deps.lpipsWorkers()))
+      throw new ApiError(
+        'lpips_unavailable',
+        `no GPU worker with an LPIPS graph polls ${queue}; nothing was stored. The operator starts one ` +
+          '(`cgm worker gpu --lpips DIR`), or send "lpips": false to record VLM-Eff without LPIPS',
+        'lpips',
+      );
+    return queue;
+  }
+
   app.openapi({ ...postBatchRoute, middleware: [body, parseJsonBody] }, async (c) => {
     const batches = starter();
     const keyId = c.get('keyId');
@@ -245,6 +263,9 @@ export function batchRoutes(deps: BatchRouteDeps): OpenAPIHono<AuthEnv> {
     const req = c.req.valid('json');
     // Only this key's own uploads can be named (api/images.ts).
     const mine = images.forKey(keyId);
+
+    // 0. Table 1 needs LPIPS: without a GPU worker that computes it, refuse before anything is stored.
+    const gpuQueue = await gpuQueueFor(req.lpips ?? true);
 
     // 1. The images (inline ones by content, a list's by their stored head) and the webhook URL;
     // nothing stored yet.
@@ -316,7 +337,7 @@ export function batchRoutes(deps: BatchRouteDeps): OpenAPIHono<AuthEnv> {
       bytes: manifestBytes.byteLength,
       contentType: MANIFEST_CONTENT_TYPE,
     };
-    const input = toBatchInput(id, manifestRef, req, config.gpuTaskQueue, keyId);
+    const input = toBatchInput(id, manifestRef, req, gpuQueue, keyId);
 
     // 3. Store the manifest (a replay rewrites nothing), then start.
     await images.putArtifact(manifestBytes, MANIFEST_CONTENT_TYPE, BATCH_MANIFEST_PREFIX);

@@ -55,8 +55,13 @@ let images: ReturnType<typeof createMemoryImageStore>;
 let app: ReturnType<typeof createApp>;
 let uploaded: string[]; // sha256 of three uploaded 64×48 images
 
-function makeApp(withBatches = true, rateLimit = { perMinute: 600, burst: 1000 }) {
+function makeApp(
+  withBatches = true,
+  rateLimit = { perMinute: 600, burst: 1000 },
+  lpipsWorkers?: () => Promise<boolean>,
+) {
   return createApp({
+    ...(lpipsWorkers && { lpipsWorkers }),
     config: defaultApiConfig({
       keyHashes: [hashApiKey(KEY), hashApiKey(OTHER_KEY)],
       rateLimit,
@@ -654,5 +659,27 @@ describe('GET /v1/batches/{id} and its report', () => {
     expect(doc.components.schemas.BatchImage.required).toEqual(
       expect.arrayContaining(['dataset', 'id', 'image', 'caption', 'captionRule']),
     );
+  });
+});
+
+describe('POST /v1/batches and LPIPS', () => {
+  it('refuses, before anything is stored, a batch that needs LPIPS when no GPU worker computes it', async () => {
+    app = makeApp(true, undefined, async () => false);
+    const err = await expectRefused(post(batchBody()), 503, 'lpips_unavailable', 'lpips');
+    expect(err.message).toContain('gpu-entry-q-lpips');
+    expect(err.message).toContain('"lpips": false');
+  });
+
+  it("sends the runs to the LPIPS workers' queue when one polls; lpips false takes any GPU worker", async () => {
+    app = makeApp(true, undefined, async () => true);
+    expect((await post(batchBody())).res.status).toBe(202);
+    const [first] = [...batches.runs.values()];
+    expect(first.input.run.hosts.gpuTaskQueue).toBe('gpu-entry-q-lpips');
+
+    app = makeApp(true, undefined, async () => false);
+    const { res } = await post({ ...batchBody(), lpips: false });
+    expect(res.status).toBe(202);
+    const second = [...batches.runs.values()].at(-1);
+    expect(second?.input.run.hosts.gpuTaskQueue).toBe('gpu-entry-q');
   });
 });

@@ -3,7 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import { CliError } from '../../cli/cli-error.js';
 import { EXIT } from '../../cli/error-boundary.js';
-import { requireLpipsWorker, type TaskQueueDescriber } from '../../cli/lpips-worker-check.js';
+import { requireLpipsWorker } from '../../cli/lpips-worker-check.js';
+import type { TaskQueueDescriber } from '../../core/gpu-capabilities.js';
 import { lpipsEntryQueue } from '../../core/gpu-capabilities.js';
 
 function describer(pollers: { identity: string }[]) {
