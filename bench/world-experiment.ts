@@ -62,7 +62,10 @@ try {
   const vlm = await startWorldVlm(['--dataset', worldDir]);
   children.push(vlm.child);
   const env = demoWorkerEnv(state, modelDir, { CGM_VLM_BASE_URL: vlm.baseURL });
-  children.push(await startWorker('light', env), await startWorker('gpu', env, ['--lpips', lpipsDir]));
+  children.push(
+    await startWorker('light', env, join(out, 'worker-light.log')),
+    await startWorker('gpu', env, join(out, 'worker-gpu.log'), ['--lpips', lpipsDir]),
+  );
   const batchArgs = [
     'batch',
     '--dataset',

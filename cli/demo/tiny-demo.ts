@@ -64,8 +64,11 @@ export async function runTinyDemo(values: DemoOptions): Promise<number> {
 
     // 4. Workers as real processes, configured like production: CGM_* variables only.
     const env = demoWorkerEnv(state, modelDir);
-    workers.push(await startWorker('light', env), await startWorker('gpu', env));
-    log('light and GPU workers are polling');
+    workers.push(
+      await startWorker('light', env, join(outDir, 'worker-light.log')),
+      await startWorker('gpu', env, join(outDir, 'worker-gpu.log')),
+    );
+    log(`light and GPU workers are polling (their logs: ${relative(process.cwd(), outDir)}/worker-*.log)`);
 
     // 5. The example through counterfactualWorkflow: abduction once, then action + prediction.
     const runOut = await runCli(

@@ -60,8 +60,11 @@ export async function runWorldDemo(values: WorldDemoOptions): Promise<number> {
     children.push(vlm.child);
     log(`world VLM at ${vlm.baseURL}`);
     const env = demoWorkerEnv(state, modelDir, { CGM_VLM_BASE_URL: vlm.baseURL });
-    children.push(await startWorker('light', env), await startWorker('gpu', env));
-    log('light and GPU workers are polling');
+    children.push(
+      await startWorker('light', env, join(outDir, 'worker-light.log')),
+      await startWorker('gpu', env, join(outDir, 'worker-gpu.log')),
+    );
+    log(`light and GPU workers are polling (their logs: ${relative(process.cwd(), outDir)}/worker-*.log)`);
 
     // 4. The scene through counterfactualWorkflow on the VLM path: no caption, graph or interventions given.
     const runOut = await runCli(['run', scene.imagePath, '--steps', values.steps], env);
