@@ -1,11 +1,6 @@
-// One webhook POST that dials exactly the address the URL policy checked. fetch() would resolve the host
-// again, and a name can answer a public address to the check and a private one to the dial (DNS
-// rebinding); here the request's own `lookup` returns the checked address, so there is no second
-// resolution. TLS still verifies the certificate against the host name (SNI and hostname check use
-// the URL's host, not the address). Redirects are never followed (node:http does not).
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
-import { isIP, type LookupFunction } from 'node:net';
+// One webhook POST to exactly the address the URL policy checked (core/webhooks/pinned-request.ts: no
+// second DNS resolution, no redirects); the receiver's status and headers are all that is read.
+import { pinnedRequest } from '../../core/webhooks/pinned-request.js';
 
 export interface PinnedAnswer {
   status: number;
@@ -17,23 +12,13 @@ export function postPinned(
   address: string,
   init: { headers: Record<string, string>; body: string; signal: AbortSignal },
 ): Promise<PinnedAnswer> {
-  const family = isIP(address);
-  const lookup: LookupFunction = (_host, options, done) => {
-    if (options.all)
-      (done as (e: null, a: { address: string; family: number }[]) => void)(null, [{ address, family }]);
-    else done(null, address, family);
-  };
-  const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
-    const req = send(
+    const req = pinnedRequest(
+      url,
+      address,
       {
         method: 'POST',
-        protocol: url.protocol,
-        hostname: url.hostname.replace(/^\[(.*)\]$/, '$1'),
-        port: url.port || undefined,
-        path: `${url.pathname}${url.search}`,
         headers: { ...init.headers, 'content-length': String(Buffer.byteLength(init.body)) },
-        lookup,
         signal: init.signal,
       },
       (res) => {

@@ -165,17 +165,9 @@ export const StoredTriggerSchema = z.object({
 });
 export type StoredTrigger = z.infer<typeof StoredTriggerSchema>;
 
-export const TriggerSchema = z
-  .object({
-    id: TriggerIdSchema,
-    name: z.string(),
-    createdAt: z.string(),
-    source: TriggerSourceSchema,
-    image: ImageLocationSchema,
-    allow: TriggerAllowSchema,
-    run: CounterfactualFieldsSchema,
-    rateLimit: TriggerRateLimitSchema,
-    paused: z.boolean(),
+/** What a key sees of its trigger: the stored record without the owner and salt, plus its hook URL. */
+export const TriggerSchema = StoredTriggerSchema.omit({ owner: true, salt: true })
+  .extend({
     hookUrl: z
       .string()
       .describe('where deliveries go: POST /v1/hooks/{id} (no API key; the signature authenticates)'),

@@ -2,9 +2,7 @@
 // resolves to must be public (unless the operator allows private ones for development), and the GET
 // dials exactly the address that was checked, so DNS rebinding cannot point it inward. No redirects,
 // a timeout, and at most `maxBytes` are read; the bytes are judged afterwards like an upload's.
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
-import { isIP, type LookupFunction } from 'node:net';
+import { pinnedRequest } from '../../core/webhooks/pinned-request.js';
 import { checkWebhookUrl, type LookupFn, type WebhookUrlPolicy } from '../../core/webhooks/url-policy.js';
 import { ApiError } from '../errors.js';
 
@@ -16,25 +14,15 @@ export interface FetchedImage {
 }
 
 export function getPinned(url: URL, address: string, maxBytes: number, field: string): Promise<FetchedImage> {
-  const family = isIP(address);
-  const lookup: LookupFunction = (_host, options, done) => {
-    if (options.all)
-      (done as (e: null, a: { address: string; family: number }[]) => void)(null, [{ address, family }]);
-    else done(null, address, family);
-  };
-  const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
   const failed = (why: string) =>
     new ApiError('image_fetch_failed', `GET ${url.href.slice(0, 200)}: ${why}`, field);
   return new Promise((resolve, reject) => {
-    const req = send(
+    const req = pinnedRequest(
+      url,
+      address,
       {
         method: 'GET',
-        protocol: url.protocol,
-        hostname: url.hostname.replace(/^\[(.*)\]$/, '$1'),
-        port: url.port || undefined,
-        path: `${url.pathname}${url.search}`,
         headers: { accept: 'image/png, image/jpeg, image/webp' },
-        lookup,
         signal: AbortSignal.timeout(URL_FETCH_TIMEOUT_MS),
       },
       (res) => {
